@@ -38,13 +38,15 @@ endif
 
 # Every directory holding .c files (outside libomero and the unit tests) makes one archive;
 # a binary links its own directory's archive plus the directories named in LINK_<dir>.
-SRC_ROOTS := registry router cli services formats tests/servers bench
+SRC_ROOTS := registry router cli services formats tests/servers tests/tools bench
 DIRS := $(patsubst %/,%,$(sort $(dir $(shell find $(SRC_ROOTS) -name '*.c' 2>/dev/null))))
 
 # Extra archives per binary directory (directory names, as in DIRS).
 LINK_services/blitz     := services/blitz/hql services/blitz/render formats
 LINK_services/pixeldata := services/blitz/render formats
 LINK_cli                :=
+# Test-only tools (never installed) may use any server-side module.
+LINK_tests/tools        := services/tables services/blitz/render services/blitz/hql formats
 
 LIB_SRC  := $(shell find libomero -name '*.c' 2>/dev/null | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -77,6 +79,7 @@ ar_of = $(foreach d,$(1),$(if $(filter $(d),$(DIRS)),$(BUILD)/ar/$(subst /,_,$(d
 
 define main_rule
 BINS += $(BUILD)/bin/$(call binname,$(1))
+INSTALL_BINS += $(if $(filter tests/% bench,$(2)),,$(BUILD)/bin/$(call binname,$(1)))
 $(BUILD)/bin/$(call binname,$(1)): $(BUILD)/obj/$(1:.c=.o) $$(call ar_of,$(2) $$(LINK_$(2))) $(LIB_A)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(call ar_of,$(2) $$(LINK_$(2))) $(LIB_A) -Wl,--end-group $$(LDLIBS)
@@ -138,7 +141,7 @@ install: all
 	@test -n "$(PREFIX)"
 	mkdir -p $(PREFIX)/bin $(PREFIX)/lib/pkgconfig $(PREFIX)/include/omero $(PREFIX)/etc/grid \
 	         $(PREFIX)/share/omero $(PREFIX)/var/log
-	for b in $(filter-out %/omero-testserver %/omero-bench%,$(BINS)); do install -m 0755 $$b $(PREFIX)/bin/; done
+	for b in $(INSTALL_BINS); do install -m 0755 $$b $(PREFIX)/bin/; done
 	install -m 0644 $(LIB_A) $(PREFIX)/lib/
 	install -m 0755 $(LIB_SO) $(PREFIX)/lib/libomero.so.0
 	ln -sf libomero.so.0 $(PREFIX)/lib/libomero.so
