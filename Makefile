@@ -13,6 +13,7 @@
 #   <dir>/other.c                    -> build/ar/<dir>.a, linked into that dir's binaries and the unit tests
 #   tests/unit/test_*.c              -> build/tests/test_*  (links every archive)
 
+.DEFAULT_GOAL := all
 BUILD   ?= build
 PREFIX  ?= /usr/local/omero
 PY      ?= /usr/bin/python3
@@ -68,7 +69,7 @@ ifneq ($$($(1)_AR),)
 $$($(1)_AR): $$($(1)_OBJ)
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@ar rcs $$@ $$^
 endif
 endef
 $(foreach d,$(DIRS),$(eval $(call dir_rules,$(d))))
@@ -82,7 +83,8 @@ BINS += $(BUILD)/bin/$(call binname,$(1))
 INSTALL_BINS += $(if $(filter tests/% bench,$(2)),,$(BUILD)/bin/$(call binname,$(1)))
 $(BUILD)/bin/$(call binname,$(1)): $(BUILD)/obj/$(1:.c=.o) $$(call ar_of,$(2) $$(LINK_$(2))) $(LIB_A)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(call ar_of,$(2) $$(LINK_$(2))) $(LIB_A) -Wl,--end-group $$(LDLIBS)
+	@echo "LD $$@"
+	@$$(CC) $$(LDFLAGS) -o $$@ $$< -Wl,--start-group $$(call ar_of,$(2) $$(LINK_$(2))) $(LIB_A) -Wl,--end-group $$(LDLIBS)
 endef
 $(foreach d,$(DIRS),$(foreach m,$($(d)_MAINS),$(eval $(call main_rule,$(m),$(d)))))
 
@@ -99,18 +101,20 @@ $(GEN_STAMP): $(GEN_DEPS) $(wildcard tools/*.py)
 	@if [ -f model/gen.py ]; then $(PY) model/gen.py $(BUILD)/gen; fi
 	@touch $@
 
-$(BUILD)/obj/%.o: %.c $(GEN_STAMP)
+$(BUILD)/obj/%.o: %.c | $(GEN_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libomero.so.0 -o $@ $^ $(LDLIBS)
+	@echo "LD $@"
+	@$(CC) $(LDFLAGS) -shared -Wl,-soname,libomero.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/omero.pc: Makefile
 	@mkdir -p $(dir $@)
@@ -121,7 +125,8 @@ $(BUILD)/omero.pc: Makefile
 unit_links = $(call ar_of,$(shell sed -n 's|.*UNIT_LINK: *\([^*]*\).*|\1|p' tests/unit/$(1).c))
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_COMMON_OBJ) $$(call unit_links,$$*) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(TEST_COMMON_OBJ) -Wl,--start-group $(call unit_links,$*) $(LIB_A) -Wl,--end-group $(LDLIBS)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(TEST_COMMON_OBJ) -Wl,--start-group $(call unit_links,$*) $(LIB_A) -Wl,--end-group $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
