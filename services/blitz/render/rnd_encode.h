@@ -1,0 +1,33 @@
+/* rnd_encode: encoders for rendered RGB buffers (JPEG with libjpeg-turbo, PNG with libpng,
+ * TIFF with libtiff, all in memory) and the area-average scaler used for thumbnails. */
+#ifndef RND_ENCODE_H
+#define RND_ENCODE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "omr_error.h"
+
+typedef enum { RND_FMT_JPEG, RND_FMT_PNG, RND_FMT_TIFF } rnd_format_t;
+
+/* The webgateway's default compression quality (q=0.9). */
+#define RND_DEFAULT_QUALITY 0.9
+
+/* MIME type of a format ("image/jpeg" …). */
+const char *rnd_format_mime (rnd_format_t f);
+/* libjpeg quality 1..100 for a webgateway quality 0..1 (round(q*100), at least 1). */
+int rnd_jpeg_quality (double q);
+/* Encode w×h RGB (row-major, 3 bytes per pixel). *out is malloc'ed; the caller frees it.
+ * quality is the webgateway's 0..1 and only used for JPEG. */
+int rnd_encode (rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, uint8_t **out,
+                size_t *out_len, omr_err_t *err);
+int rnd_encode_jpeg (const uint8_t *rgb, int w, int h, int quality_1_100, uint8_t **out, size_t *out_len,
+                     omr_err_t *err);
+int rnd_encode_png (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
+int rnd_encode_tiff (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
+
+/* Area-average (box) resampling of an RGB image to dw×dh: every destination pixel is the
+ * mean of the source area it covers, fractional coverage weighted, rounded to nearest. */
+int rnd_scale_rgb (const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, omr_err_t *err);
+/* Thumbnail size by longest side as OMERO's ThumbnailBean computes it: the longer side
+ * becomes `longest`, the other is truncated (int)(side * longest / longer), at least 1. */
+int rnd_thumbnail_size (int sx, int sy, int longest, int *w, int *h, omr_err_t *err);
+#endif

@@ -1,0 +1,36 @@
+/* rnd_quantum: OMERO's quantum map — raw intensity → window → family curve with its
+ * coefficient → codomain [cdStart, cdEnd] at the QuantumDef's bit resolution, with
+ * OMERO's "noise reduction" (the decile map). See README.md for the exact formulas.
+ * For 8- and 16-bit types (and bit) a table over the whole type range is built once,
+ * as OMERO's Quantization_8_16_bit does; other types evaluate the same map per value. */
+#ifndef RND_QUANTUM_H
+#define RND_QUANTUM_H
+#include <stdint.h>
+#include "omr_error.h"
+#include "rnd_pixels.h"
+#include "rnd_settings.h"
+
+typedef struct {
+    rnd_family_t family;
+    double k;                       /* coefficient (1.0 for linear) */
+    double ws, we;                  /* window */
+    double q1, q9;                  /* decile interval */
+    double a_decile, b_decile;
+    double ys_norm, a_norm;         /* normalisation of the family curve over [0,255] */
+    double a1;                      /* (cdEnd - cdStart) / bitResolution */
+    int cd_start, cd_end;           /* codomain after noise-reduction clamping */
+    bool transform;                 /* false for linear/polynomial with k = 1 */
+    uint8_t *lut;                   /* table for 8/16-bit types, NULL otherwise */
+    int lut_min;                    /* raw value of lut[0] */
+    int lut_size;
+} rnd_quantum_t;
+
+/* Prepare the map of one channel binding for a pixel type; gmin/gmax are the channel's
+ * global minimum/maximum (StatsInfo), used by noise reduction. */
+int rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_channel_binding_t *cb,
+                      rnd_ptype_t type, double gmin, double gmax, omr_err_t *err);
+/* Map one raw value to 0..255 (before codomain maps such as reverse intensity). */
+int rnd_quantum_eval (const rnd_quantum_t *q, double v);
+/* Release the table. */
+void rnd_quantum_free (rnd_quantum_t *q);
+#endif
