@@ -541,6 +541,8 @@ def gen_header(m):
     for n in names:
         w('#define OMR_TYPE_%s %d' % (n, idx[n]))
     w('')
+    w('/* The tables. Define OMR_MODEL_GEN_NO_DATA before including to get only the declarations. */')
+    w('#ifndef OMR_MODEL_GEN_NO_DATA')
     w('static const omr_field_t omr_model_fields[OMR_MODEL_NFIELDS] = {')
     for f in fields_out:
         w('    {%s, %s, %s, %s, OMR_FIELD_%s, OMR_SCALAR_%s, %d, %d, %s, %s, %d, %s},'
@@ -575,7 +577,9 @@ def gen_header(m):
                 ev.append('    {%d, %d, %s},' % (idx[n], i, cstr(v)))
     w('static const omr_enum_value_t omr_model_enum_values[%d] = {' % len(ev))
     w('\n'.join(ev))
-    w('};\n#define OMR_MODEL_NENUM_VALUES %d\n' % len(ev))
+    w('};')
+    w('#endif /* OMR_MODEL_GEN_NO_DATA */')
+    w('#define OMR_MODEL_NENUM_VALUES %d\n' % len(ev))
     w('#endif')
     return '\n'.join(out) + '\n'
 

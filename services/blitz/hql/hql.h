@@ -1,0 +1,107 @@
+/* hql: translate OMERO HQL into one PostgreSQL statement with bound parameters.
+ *
+ * Use from the Blitz server (IQuery.findAllByQuery, projection, omero hql):
+ *
+ *     omr_err_t err;
+ *     hql_query_t *q = hql_translate ("select i from Image i where i.id in (:ids)", &err);
+ *     if (!q) -> reply err.name ("QueryException") / err.msg ("HQL error at position N: ...")
+ *     // bind parameters in order: q->params[k] becomes $k+1
+ *     for k: value = q->params[k].name ? client_value(q->params[k].name) : q->params[k].literal
+ *            (a list parameter, is_list, is bound as a PostgreSQL array literal '{1,2,3}')
+ *     // paging: append " LIMIT $n OFFSET $m" (or literal integers you produced) to q->sql
+ *     PQexecParams (conn, q->sql, nparams, NULL, values, NULL, NULL, 0);
+ *     // each result row: q->ncols columns described by q->cols; q->items says how to group them
+ *     hql_query_destroy (&q);
+ *
+ * Security: no HQL text is ever copied into the SQL. Identifiers come from the model tables,
+ * SQL aliases are generated (t1, t2 ...), literals ('abc', 42) become parameters. Row
+ * visibility is enforced by PostgreSQL row-level security (schema.sql): the caller sets
+ * omero.uid, omero.gids ... in the transaction before running q->sql.
+ *
+ * Result shape. A row holds q->ncols columns. q->items[i] is the i-th selected item:
+ *  - HQL_ITEM_SCALAR: one column (a value, count, id ...).
+ *  - HQL_ITEM_QUANTITY: two columns (value double, unit symbol) -> {value, unit, symbol}.
+ *  - HQL_ITEM_OBJECT: a whole model object q->objects[item.object]. Its columns are listed in
+ *    q->cols[first_col .. first_col+ncols): the id, the discriminator (actual subtype; NULL id
+ *    means no object, e.g. an empty left join), permissions, details references and every field.
+ *    References come back as ids (unloaded objects) unless fetched.
+ * Objects fetched with "join fetch" are extra entries of q->objects whose `parent` is the object
+ * they hang from and `via` the field (a collection such as Project.datasetLinks, or a reference
+ * such as DatasetImageLink.child); their columns follow the selected items' columns. Rows repeat
+ * the parent for each fetched child: de-duplicate by (type, id) and build the collections.
+ * A fetched "xxxCountPerOwner" is one HQL_COL_COUNTS column (JSON {"ownerId": count}).
+ */
+#ifndef HQL_H
+#define HQL_H
+#include "omr_error.h"
+#include "hql_model.h"
+
+typedef enum {
+    HQL_ITEM_SCALAR = 1,
+    HQL_ITEM_QUANTITY,
+    HQL_ITEM_OBJECT
+} hql_item_kind_t;
+
+typedef enum {
+    HQL_COL_VALUE = 1,      /* a computed value of a scalar item */
+    HQL_COL_ID,             /* object id */
+    HQL_COL_DISCRIMINATOR,  /* object's discriminator (see hql_type_for_discriminator) */
+    HQL_COL_FIELD,          /* object field `field` (refs: the target id; units: the value) */
+    HQL_COL_UNIT,           /* unit symbol of units field `field` (or of a quantity item) */
+    HQL_COL_COUNTS          /* JSON object {"<owner id>": count} of a fetched ...CountPerOwner */
+} hql_col_role_t;
+
+typedef struct {
+    hql_col_role_t role;
+    const omr_field_t *field;   /* FIELD, UNIT, COUNTS (the collection counted) */
+    omr_scalar_t scalar;        /* value type when known (LONG for ids/refs), else NONE */
+    int object;                 /* index in objects for object columns, -1 otherwise */
+} hql_column_t;
+
+typedef struct {
+    hql_item_kind_t kind;
+    char *label;                /* item as written (or its "as" alias) */
+    int first_col, ncols;
+    int object;                 /* OBJECT: index in objects; else -1 */
+    int units;                  /* QUANTITY: index of the units type; else -1 */
+} hql_item_t;
+
+typedef struct {
+    const omr_type_t *type;     /* declared type; the actual one follows the discriminator */
+    char *path;                 /* "p", "p.datasetLinks", "dil.child" */
+    int parent;                 /* object it hangs from, -1 for a selected object */
+    const omr_field_t *via;     /* field of the parent leading here (NULL for selected) */
+    int first_col, ncols;
+    int optional;               /* reached through a left join: all columns may be NULL */
+} hql_object_t;
+
+typedef struct {
+    char *name;                 /* named parameter (without ':'), or NULL for a literal */
+    char *literal;              /* literal value text when name is NULL */
+    int is_list;                /* bind a PostgreSQL array literal ('{1,2}') */
+} hql_param_t;
+
+typedef struct {
+    char *sql;                  /* the statement, parameters $1..$nparams */
+    hql_param_t *params;
+    int nparams;
+    hql_column_t *cols;
+    int ncols;
+    hql_item_t *items;
+    int nitems;
+    hql_object_t *objects;
+    int nobjects;
+    int object_query;           /* every item is an object (IQuery.findAllByQuery style) */
+} hql_query_t;
+
+/* Translate one HQL query. NULL with err set (QueryException, "HQL error at position N: ...")
+ * when the text is not valid HQL, names an unknown entity/field, or tries what is not allowed. */
+hql_query_t *hql_translate (const char *hql, omr_err_t *err);
+/* Free a translated query; *self becomes NULL. */
+void hql_query_destroy (hql_query_t **self);
+/* Index of the named parameter in q->params (first occurrence), or -1. */
+int hql_param_index (const hql_query_t *q, const char *name);
+/* The concrete type within `declared`'s hierarchy whose discriminator is `disc`; `declared`
+ * itself when disc is NULL or unknown. */
+const omr_type_t *hql_type_for_discriminator (const omr_type_t *declared, const char *disc);
+#endif
