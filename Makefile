@@ -28,7 +28,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl
 
 OPT     ?= -O2
 CFLAGS  += -std=gnu11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation \
-           -D_GNU_SOURCE -Ilibomero -I$(BUILD)/gen $(PKG_CFLAGS)
+           -D_GNU_SOURCE -I. -Ilibomero -I$(BUILD)/gen $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm -lcrypt
 
 ifeq ($(SAN),1)
@@ -45,7 +45,7 @@ DIRS := $(patsubst %/,%,$(sort $(dir $(shell find $(SRC_ROOTS) -name '*.c' 2>/de
 # Extra archives per binary directory (directory names, as in DIRS).
 LINK_services/blitz     := services/blitz/hql services/blitz/render formats
 LINK_services/pixeldata := services/blitz/render formats
-LINK_cli                :=
+LINK_cli                := registry
 # Test-only tools (never installed) may use any server-side module.
 LINK_tests/tools        := services/tables services/blitz/render services/blitz/hql formats
 
@@ -76,7 +76,7 @@ $(foreach d,$(DIRS),$(eval $(call dir_rules,$(d))))
 
 binname = $(if $(filter omero_main.c,$(notdir $(1))),omero,omero-$(patsubst %_main.c,%,$(notdir $(1))))
 
-ar_of = $(foreach d,$(1),$(if $(filter $(d),$(DIRS)),$(BUILD)/ar/$(subst /,_,$(d)).a))
+ar_of = $(foreach d,$(1),$(if $($(d)_OBJ),$(BUILD)/ar/$(subst /,_,$(d)).a))
 
 define main_rule
 BINS += $(BUILD)/bin/$(call binname,$(1))

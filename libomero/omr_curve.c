@@ -41,7 +41,8 @@ omr_curve_ensure (const char *keydir, omr_err_t *err)
     zcert_t *c = zcert_load (src);
     if (!c)
         return omr_err_set (err, OMR_E_RESOURCE, 500, "cannot read %s", src);
-    zcert_t *pub = zcert_new_from (zcert_public_key (c), NULL);
+    byte zero[32] = {0};
+    zcert_t *pub = zcert_new_from (zcert_public_key (c), zero);
     zcert_destroy (&c);
     zcert_t *existing = zcert_load (dst);
     int same = existing && zcert_eq (existing, pub);

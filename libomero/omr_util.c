@@ -59,7 +59,8 @@ omr_mkdirs (const char *path, int mode, omr_err_t *err)
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') {
             *p = 0;
-            if (mkdir (buf, mode) != 0 && errno != EEXIST)
+            /* Parents are ordinary directories; only the leaf gets the requested mode. */
+            if (mkdir (buf, 0755) != 0 && errno != EEXIST)
                 return omr_err_set (err, OMR_E_RESOURCE, 500, "cannot create directory %s: %s", buf,
                                     strerror (errno));
             *p = '/';

@@ -274,7 +274,8 @@ entry_usable (registry_t *r, dir_entry_t *d)
         return false;
     json_t *st = server_status (r, s);
     bool ok = strcmp (json_string_value (json_object_get (st, "state")), "active") == 0
-              && json_is_true (json_object_get (st, "enabled"));
+              && json_is_true (json_object_get (st, "enabled"))
+              && json_integer_value (json_object_get (st, "pid")) == d->pid;
     json_decref (st);
     return ok;
 }
