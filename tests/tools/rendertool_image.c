@@ -142,6 +142,11 @@ rt_load_image (const char *path, image_t *im, omr_err_t *err)
     rc = 0;
 done:
     json_decref (j);
+    if (rc) {
+        rt_free_image (im);
+        im->meta = NULL;
+        im->data = NULL;
+    }
     return rc;
 }
 

@@ -198,8 +198,9 @@ rnd_parse_channels (const char *c, int size_c, rnd_chan_specs_t *out, omr_err_t 
         }
         for (int i = 0; i < n; i++)
             if (specs[i].index == specs[n].index) {
+                int dup = specs[n].index;
                 free (specs);
-                return BAD ("c: channel %d given twice", specs[n].index);
+                return BAD ("c: channel %d given twice", dup);
             }
         n++;
         if (!*e)
