@@ -121,8 +121,14 @@ rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_chann
         uint8_t *lut = malloc ((size_t) size);
         if (!lut)
             return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory building the quantum table");
-        for (int i = 0; i < size; i++)
+        /* Below the window the map is cdStart, from the window end on cdEnd: fill those
+         * parts directly and evaluate only inside the window. */
+        int i0 = (int) fmax (0.0, fmin ((double) size, ceil (q->ws - lo)));
+        int i1 = (int) fmax ((double) i0, fmin ((double) size, ceil (q->we - lo)));
+        memset (lut, q->cd_start, (size_t) i0);
+        for (int i = i0; i < i1; i++)
             lut[i] = (uint8_t) rnd_quantum_eval (q, lo + i);
+        memset (lut + i1, q->cd_end, (size_t) (size - i1));
         q->lut = lut;
         q->lut_min = (int) lo;
         q->lut_size = size;

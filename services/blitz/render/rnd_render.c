@@ -65,27 +65,41 @@ static void *
 render_band (void *arg)
 {
     band_t *b = arg;
-    uint8_t *qrow = malloc ((size_t) (b->r.w > 0 ? b->r.w : 1));
-    if (!qrow) {
+    int w = b->r.w > 0 ? b->r.w : 1;
+    /* Contributions are summed in 16 bits (at most 255 per channel, so no overflow below
+     * 257 channels; more are summed in chunks) and clamped once per row. */
+    uint8_t *qrow = malloc ((size_t) w);
+    uint16_t *acc = malloc ((size_t) w * 3 * sizeof *acc);
+    if (!qrow || !acc) {
+        free (qrow);
+        free (acc);
         b->failed = true;
         return NULL;
     }
     for (int row = b->row0; row < b->row1; row++) {
         uint8_t *out = b->rgb + (size_t) row * (size_t) b->r.w * 3;
         memset (out, 0, (size_t) b->r.w * 3);
-        for (int c = 0; c < b->n_jobs; c++) {
-            const chan_job_t *j = &b->jobs[c];
-            quantize_row (j, &b->r, row, qrow);
-            for (int x = 0; x < b->r.w; x++) {
-                uint8_t v = qrow[x];
-                for (int k = 0; k < 3; k++) {
-                    int s = out[3 * x + k] + j->add[k][v];
-                    out[3 * x + k] = (uint8_t) (s > 255 ? 255 : s);
+        for (int c0 = 0; c0 < b->n_jobs; c0 += 256) {
+            memset (acc, 0, (size_t) b->r.w * 3 * sizeof *acc);
+            for (int k = 0; k < 3 * b->r.w; k++)
+                acc[k] = out[k];
+            for (int c = c0; c < b->n_jobs && c < c0 + 256; c++) {
+                const chan_job_t *j = &b->jobs[c];
+                quantize_row (j, &b->r, row, qrow);
+                const uint8_t *ar = j->add[0], *ag = j->add[1], *ab = j->add[2];
+                for (int x = 0; x < b->r.w; x++) {
+                    uint8_t v = qrow[x];
+                    acc[3 * x] += ar[v];
+                    acc[3 * x + 1] += ag[v];
+                    acc[3 * x + 2] += ab[v];
                 }
             }
+            for (int k = 0; k < 3 * b->r.w; k++)
+                out[k] = (uint8_t) (acc[k] > 255 ? 255 : acc[k]);
         }
     }
     free (qrow);
+    free (acc);
     return NULL;
 }
 
