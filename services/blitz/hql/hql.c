@@ -575,6 +575,47 @@ subquery (tr_t *t, qctx_t *c, const hql_select_t *s, sbuf_t *b, int exists)
     return r;
 }
 
+/* x.class = TagAnnotation / x.class <> TagAnnotation: a test on the discriminator. */
+static int
+class_test (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b)
+{
+    if (strcmp (n->text, "=") && strcmp (n->text, "<>"))
+        return terr (t, n->pos, "the class of an object can only be compared with = or <>");
+    if (n->b->kind != HQL_N_PATH)
+        return terr (t, n->b->pos, "compare .class with an entity name such as TagAnnotation");
+    int ti = hql_model_type_index (n->b->text);
+    if (ti < 0)
+        return terr (t, n->b->pos, "unknown entity '%s'", n->b->text);
+    hql_node_t head = *n->a;
+    head.nsegs--;
+    head.text = head.segs[0];
+    val_t v;
+    if (resolve_path (t, c, &head, 0, &v) < 0)
+        return -1;
+    if (v.kind == V_REF) {
+        source_t *ts = implicit_join (t, c, v.src, v.field, 0);
+        if (!ts)
+            return -1;
+        v.kind = V_ENTITY;
+        v.src = ts;
+    }
+    if (v.kind != V_ENTITY)
+        return terr (t, n->a->pos, "'%s' is not an object", n->a->text);
+    const omr_type_t *want = hql_model_type (ti);
+    const omr_type_t *have = v.src->type;
+    int neg = strcmp (n->text, "<>") == 0;
+    if (want->root != have->root) {
+        sb_puts (b, neg ? "TRUE" : "FALSE");
+        return OMR_SCALAR_BOOL;
+    }
+    if (!want->disc_in) {   /* the root of the hierarchy: every row */
+        sb_puts (b, neg ? "FALSE" : "TRUE");
+        return OMR_SCALAR_BOOL;
+    }
+    sb_printf (b, "(%s.discriminator %sIN (%s))", v.src->sql, neg ? "NOT " : "", want->disc_in);
+    return OMR_SCALAR_BOOL;
+}
+
 static const struct { const char *hql, *sql; } cast_types[] = {
     {"text", "text"}, {"string", "text"}, {"long", "int8"}, {"int", "int4"}, {"integer", "int4"},
     {"double", "float8"}, {"float", "float4"}, {"boolean", "bool"}, {"timestamp", "timestamp"},
@@ -616,6 +657,8 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
         sb_puts (b, n->kind == HQL_N_TRUE ? "TRUE" : "FALSE");
         return OMR_SCALAR_BOOL;
     case HQL_N_BINOP: {
+        if (n->a->kind == HQL_N_PATH && n->a->nsegs >= 2 && strcmp (n->a->segs[n->a->nsegs - 1], "class") == 0)
+            return class_test (t, c, n, b);
         sb_puts (b, "(");
         int ta = expr (t, c, n->a, b, ctx & ~CTX_SELECT);
         sb_printf (b, " %s ", n->text);
@@ -744,7 +787,7 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
                   !strcmp (f, "avg");
         if (n->distinct && !agg)
             return terr (t, n->pos, "distinct is only allowed in aggregate functions");
-        if (!strcmp (f, "count") && n->nlist == 1 && n->list[0]->kind == HQL_N_STAR) {
+        if (!strcmp (f, "count") && n->nlist == 1 && n->list[0]->kind == HQL_N_STAR && !n->distinct) {
             sb_puts (b, "count(*)");
             return OMR_SCALAR_LONG;
         }
