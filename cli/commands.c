@@ -4,10 +4,17 @@
 int cli_admin (cli_t *cli, int argc, char **argv);
 int cli_config (cli_t *cli, int argc, char **argv);
 int cli_node (cli_t *cli, int argc, char **argv);
+int cli_login_main (cli_t *cli, int argc, char **argv), cli_logout_main (cli_t *cli, int argc, char **argv);
+int cli_sessions_main (cli_t *cli, int argc, char **argv);
+int cli_version (cli_t *cli, int argc, char **argv), cli_help (cli_t *cli, int argc, char **argv);
 
 const cli_command_t cli_commands[] = {
     {"admin", cli_admin, "Administrative server commands (start, stop, status, diagnostics, ice …)"},
     {"config", cli_config, "Configuration properties (set, get, list, remove, append, load, edit)"},
     {"node", cli_node, "Control node agents (NAME start|stop|status|restart)"},
+    {"login", cli_login_main, "Shortcut for 'sessions login'"},
+    {"logout", cli_logout_main, "Shortcut for 'sessions logout'"},
+    {"sessions", cli_sessions_main, "Control and create user sessions"},
+    {"version", cli_version, "Version number"}, {"help", cli_help, "Syntax help for all commands"},
     {NULL, NULL, NULL},
 };

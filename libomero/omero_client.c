@@ -579,9 +579,10 @@ adopt_session (omero_client_t *self, json_t *rep, omero_err_t *err)
     return 0;
 }
 
-int
-omero_client_login (omero_client_t *self, const char *user, const char *password, const char *group,
-                    omero_err_t *err)
+/* ISession.createSession: {username, password, group?, agent, sudo?}. */
+static int
+create_session (omero_client_t *self, const char *user, const char *password, const char *group,
+                const char *sudoer, omero_err_t *err)
 {
     if (!user || !*user)
         return seterr (err, "ApiUsageException", 0, "no user name given");
@@ -592,6 +593,8 @@ omero_client_login (omero_client_t *self, const char *user, const char *password
                               "agent", self->agent);
     if (group && *group)
         json_object_set_new (args, "group", json_string (group));
+    if (sudoer && *sudoer)
+        json_object_set_new (args, "sudo", json_string (sudoer));
     json_t *rep = omero_client_call (self, "ISession", "createSession", args, err);
     json_decref (args);
     if (!rep)
@@ -600,38 +603,19 @@ omero_client_login (omero_client_t *self, const char *user, const char *password
 }
 
 int
+omero_client_login (omero_client_t *self, const char *user, const char *password, const char *group,
+                    omero_err_t *err)
+{
+    return create_session (self, user, password, group, NULL, err);
+}
+
+int
 omero_client_login_sudo (omero_client_t *self, const char *sudoer, const char *sudoer_password,
                          const char *user, const char *group, omero_err_t *err)
 {
-    if (!user || !*user)
-        return seterr (err, "ApiUsageException", 0, "no user name given");
-    if (omero_client_login (self, sudoer, sudoer_password, NULL, err) < 0)
-        return -1;
-    /* As OMERO's CLI does: the sudoer's session creates one for the user with the same idle
-     * timeout, then the sudoer's session is closed and the new one joined. */
-    json_t *principal = json_pack ("{s:s, s:s}", "name", user, "eventType", "User");
-    if (group && *group)
-        json_object_set_new (principal, "group", json_string (group));
-    json_t *args = json_pack ("{s:o, s:i}", "principal", principal, "timeToLive", 0);
-    json_t *rep = omero_client_call (self, "ISession", "createSessionWithTimeout", args, err);
-    json_decref (args);
-    omero_err_t ignore = {0};
-    if (!rep) {
-        omero_client_logout (self, &ignore);
-        return -1;
-    }
-    const char *uuid = reply_uuid (rep);
-    if (!uuid) {
-        json_decref (rep);
-        omero_client_logout (self, &ignore);
-        return seterr (err, "ClientError", 0, "the server's sudo reply holds no session key");
-    }
-    char *k = strdup (uuid);
-    json_decref (rep);
-    omero_client_logout (self, &ignore);
-    int rc = omero_client_join (self, k, err);
-    free (k);
-    return rc;
+    if (!sudoer || !*sudoer)
+        return seterr (err, "ApiUsageException", 0, "no administrator name given for sudo");
+    return create_session (self, user, sudoer_password, group, sudoer, err);
 }
 
 int
