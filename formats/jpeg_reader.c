@@ -6,6 +6,7 @@
 #include "fileset_priv.h"
 #include <stdio.h>
 #include <jpeglib.h>
+#include <jerror.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -31,6 +32,14 @@ on_output (j_common_ptr cinfo)
     /* warnings are not printed */
 }
 
+static void
+on_emit (j_common_ptr cinfo, int level)
+{
+    /* a file that ends early would decode as grey padding: that is an error, not a warning */
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+        on_error_exit (cinfo);
+}
+
 typedef struct {
     struct jpeg_decompress_struct cinfo;
     jerr_t jerr;
@@ -48,6 +57,7 @@ jctx_open (jctx_t *ctx, const char *path, omr_err_t *err)
     ctx->cinfo.err = jpeg_std_error (&ctx->jerr.pub);
     ctx->jerr.pub.error_exit = on_error_exit;
     ctx->jerr.pub.output_message = on_output;
+    ctx->jerr.pub.emit_message = on_emit;
     return 0;
 }
 

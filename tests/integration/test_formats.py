@@ -611,3 +611,51 @@ def test_invalid_ome_xml_companion(tmp_path):
     path = tmp_path / "x.companion.ome"
     path.write_text('<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image')
     expect_error(str(path), "x.companion.ome", "invalid OME-XML")
+
+
+def test_truncated_png_and_jpeg(tmp_path):
+    from PIL import Image
+    yy, xx = np.mgrid[0:60, 0:80]
+    data = ((yy * 3 + xx) % 256).astype(np.uint8)
+    for name, kw in (("t.jpg", dict(format="JPEG")), ("t.png", dict(format="PNG"))):
+        full = tmp_path / ("full_" + name)
+        Image.fromarray(data).save(str(full), **kw)
+        cut = tmp_path / name
+        cut.write_bytes(full.read_bytes()[:len(full.read_bytes()) * 2 // 3])
+        p = run(str(cut), check=False)
+        if p.returncode == 0:
+            p = run("--planes", str(cut), check=False)
+        assert p.returncode == 1 and name.encode() in p.stderr and p.stderr.count(b"\n") == 1
+
+
+def test_interlaced_png_equals_pil(tmp_path):
+    from PIL import Image
+    path = str(tmp_path / "i.png")
+    data = rand((33, 47, 3), "uint8")
+    Image.fromarray(data).save(path, interlace=1)
+    assert_same(our_planes(path)[(0, 0)], yx_c(data), "interlaced png")
+
+
+def test_ome_rgb_channel_samples(tmp_path):
+    path = str(tmp_path / "rgb.ome.tif")
+    data = rand((2, 24, 30, 3), "uint8")
+    tifffile.imwrite(path, data, ome=True, photometric="rgb", metadata={"axes": "ZYXS"})
+    m = compare_tifffile(path)
+    im = m["images"][0]
+    assert (im["size_z"], im["size_c"]) == (2, 3)
+    assert im["rgb"] and all(c["samples_per_pixel"] == 3 for c in im["channels"])
+
+
+def test_tiff_tags_date_and_description(tmp_path):
+    path = str(tmp_path / "tags.tif")
+    tifffile.imwrite(path, rand((20, 20), "uint8"), description="a plain description",
+                     datetime="2021:05:06 07:08:09", software="unit", resolution=(2.0, 4.0, "CENTIMETER"),
+                     metadata=None)
+    m = meta(path)
+    im = m["images"][0]
+    assert im["acquisition_date"] == "2021-05-06T07:08:09"
+    assert im["description"] == "a plain description"
+    assert im["original"]["Software"] == "unit"
+    assert im["original"]["ImageDescription"] == "a plain description"
+    assert im["physical_size_x"] == {"value": 5000.0, "unit": "µm"}
+    assert im["physical_size_y"] == {"value": 2500.0, "unit": "µm"}
