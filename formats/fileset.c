@@ -99,14 +99,18 @@ fmt_fileset_add_file (fmt_fileset_t *fs, const char *path, fmt_filekind_t kind, 
     struct fmt_tiff **tiffs = realloc (fs->tiffs, n * sizeof *tiffs);
     if (tiffs)
         fs->tiffs = tiffs;
+    uint64_t *last_use = realloc (fs->last_use, n * sizeof *last_use);
+    if (last_use)
+        fs->last_use = last_use;
     char *copy = strdup (path);
-    if (!files || !kinds || !tiffs || !copy) {
+    if (!files || !kinds || !tiffs || !last_use || !copy) {
         free (copy);
         return omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory", path);
     }
     fs->files[fs->file_count] = copy;
     fs->kinds[fs->file_count] = kind;
     fs->tiffs[fs->file_count] = NULL;
+    fs->last_use[fs->file_count] = 0;
     return fs->file_count++;
 }
 
@@ -208,8 +212,24 @@ fmt_fileset_tiff (fmt_fileset_t *fs, int file, omr_err_t *err)
         omr_err_set (err, OMR_E_INTERNAL, 500, "file %d of the fileset is not a TIFF", file);
         return NULL;
     }
-    if (!fs->tiffs[file])
+    if (!fs->tiffs[file]) {
+        /* large multi-file sets: keep the number of open descriptors bounded */
+        if (fs->open_count >= FMT_MAX_OPEN) {
+            int lru = -1;
+            for (int i = 0; i < fs->file_count; i++)
+                if (fs->tiffs[i] && (lru < 0 || fs->last_use[i] < fs->last_use[lru]))
+                    lru = i;
+            if (lru >= 0) {
+                fmt_tiff_close (&fs->tiffs[lru]);
+                fs->open_count--;
+            }
+        }
         fs->tiffs[file] = fmt_tiff_open (fs->files[file], err);
+        if (!fs->tiffs[file])
+            return NULL;
+        fs->open_count++;
+    }
+    fs->last_use[file] = ++fs->use_clock;
     return fs->tiffs[file];
 }
 
@@ -252,6 +272,7 @@ fmt_fileset_destroy (fmt_fileset_t **self_p)
     free (fs->files);
     free (fs->kinds);
     free (fs->tiffs);
+    free (fs->last_use);
     for (int i = 0; i < fs->instrument_count; i++) {
         fmt_instrument_t *in = &fs->instruments[i];
         free (in->id);

@@ -10,6 +10,7 @@
 #define FMT_MAX_IMAGES   4096                /* images per fileset */
 #define FMT_MAX_CHUNK    ((uint64_t) 256 << 20)  /* one decoded strip or tile */
 #define FMT_MAX_FILES    100000              /* files per fileset */
+#define FMT_MAX_OPEN     64                  /* TIFF handles kept open per fileset */
 
 typedef enum { FMT_FILE_TIFF, FMT_FILE_PNG, FMT_FILE_JPEG, FMT_FILE_XML } fmt_filekind_t;
 
@@ -40,7 +41,10 @@ struct fmt_fileset {
     int file_count;
     char **files;
     fmt_filekind_t *kinds;
-    struct fmt_tiff **tiffs;        /* opened on first use */
+    struct fmt_tiff **tiffs;        /* opened on first use, at most FMT_MAX_OPEN at a time */
+    uint64_t *last_use;             /* per file: use_clock of the last access */
+    uint64_t use_clock;
+    int open_count;
     int image_count;
     fmt_image_t *images;
     fmt_imgsrc_t *srcs;
@@ -63,7 +67,8 @@ int fmt_image_set_levels (fmt_image_t *img, int n, omr_err_t *err);
 int fmt_image_add_kv (fmt_image_t *img, const char *key, const char *value);
 /* Set a quantity. */
 void fmt_quantity_set (fmt_quantity_t *q, double value, const char *unit);
-/* The TIFF handle of file i, opened on first use. */
+/* The TIFF handle of file i, opened on first use; valid until the next call (the least
+ * recently used handle is closed when too many are open). */
 struct fmt_tiff *fmt_fileset_tiff (fmt_fileset_t *fs, int file, omr_err_t *err);
 /* 0 when order is a valid dimension order ("XYZCT", "XYCZT" … all five letters, XY first). */
 int fmt_order_valid (const char *order);

@@ -659,3 +659,24 @@ def test_tiff_tags_date_and_description(tmp_path):
     assert im["original"]["ImageDescription"] == "a plain description"
     assert im["physical_size_x"] == {"value": 5000.0, "unit": "µm"}
     assert im["physical_size_y"] == {"value": 2500.0, "unit": "µm"}
+
+
+def test_companion_with_many_files(tmp_path):
+    # more files than the reader keeps open at once: handles are recycled, pixels still right
+    n = 70
+    data = rand((n, 6, 5), "uint8")
+    tds = []
+    for t in range(n):
+        name = "f%03d.ome.tif" % t
+        tifffile.imwrite(str(tmp_path / name), data[t], photometric="minisblack", metadata=None)
+        tds.append('<TiffData FirstT="%d" IFD="0" PlaneCount="1"><UUID FileName="%s">urn:uuid:%d</UUID></TiffData>'
+                   % (t, name, t))
+    xml = ('<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+           '<Image ID="Image:0" Name="many"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint8" '
+           'SizeX="5" SizeY="6" SizeZ="1" SizeC="1" SizeT="%d"><Channel ID="Channel:0"/>%s</Pixels></Image></OME>'
+           % (n, "".join(tds)))
+    comp = tmp_path / "many.companion.ome"
+    comp.write_text(xml)
+    m = meta(str(comp))
+    assert len(m["files"]) == n + 1
+    assert_same(our_planes(str(comp), m)[(0, 0)], data[:, None, None], "many files")
