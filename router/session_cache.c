@@ -1,0 +1,114 @@
+/* session_cache: a CZMQ hash of session keys with expiry times. */
+#include "session_cache.h"
+#include <czmq.h>
+
+typedef struct {
+    json_t *ctx;
+    int64_t expires;
+} entry_t;
+
+struct rtr_session_cache_t {
+    zhashx_t *map;
+    int64_t ttl;
+    size_t max;
+};
+
+static void
+entry_free (void **item)
+{
+    entry_t *e = *item;
+    if (e) {
+        json_decref (e->ctx);
+        free (e);
+    }
+    *item = NULL;
+}
+
+rtr_session_cache_t *
+rtr_session_cache_new (int64_t ttl_ms, size_t max_entries)
+{
+    rtr_session_cache_t *self = calloc (1, sizeof *self);
+    self->map = zhashx_new ();
+    zhashx_set_destructor (self->map, entry_free);
+    self->ttl = ttl_ms;
+    self->max = max_entries ? max_entries : 1;
+    return self;
+}
+
+void
+rtr_session_cache_destroy (rtr_session_cache_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zhashx_destroy (&(*self_p)->map);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+json_t *
+rtr_session_cache_get (rtr_session_cache_t *self, const char *key, int64_t now_ms)
+{
+    entry_t *e = zhashx_lookup (self->map, key);
+    if (!e)
+        return NULL;
+    if (e->expires <= now_ms) {
+        zhashx_delete (self->map, key);
+        return NULL;
+    }
+    return e->ctx;
+}
+
+void
+rtr_session_cache_put (rtr_session_cache_t *self, const char *key, json_t *ctx, int64_t now_ms)
+{
+    if (self->ttl <= 0 || !ctx)
+        return;
+    if (!zhashx_lookup (self->map, key) && zhashx_size (self->map) >= self->max) {
+        rtr_session_cache_purge (self, now_ms);
+        if (zhashx_size (self->map) >= self->max) {
+            const char *victim = NULL;
+            int64_t soonest = INT64_MAX;
+            for (entry_t *e = zhashx_first (self->map); e; e = zhashx_next (self->map))
+                if (e->expires < soonest) {
+                    soonest = e->expires;
+                    victim = zhashx_cursor (self->map);
+                }
+            if (victim) {
+                char *copy = strdup (victim);
+                zhashx_delete (self->map, copy);
+                free (copy);
+            }
+        }
+    }
+    entry_t *e = calloc (1, sizeof *e);
+    e->ctx = json_incref (ctx);
+    e->expires = now_ms + self->ttl;
+    zhashx_update (self->map, key, e);
+}
+
+void
+rtr_session_cache_drop (rtr_session_cache_t *self, const char *key)
+{
+    zhashx_delete (self->map, key);
+}
+
+size_t
+rtr_session_cache_purge (rtr_session_cache_t *self, int64_t now_ms)
+{
+    zlist_t *dead = zlist_new ();
+    zlist_autofree (dead);
+    for (entry_t *e = zhashx_first (self->map); e; e = zhashx_next (self->map))
+        if (e->expires <= now_ms)
+            zlist_append (dead, (void *) zhashx_cursor (self->map));
+    size_t n = zlist_size (dead);
+    for (char *k = zlist_first (dead); k; k = zlist_next (dead))
+        zhashx_delete (self->map, k);
+    zlist_destroy (&dead);
+    return n;
+}
+
+size_t
+rtr_session_cache_size (rtr_session_cache_t *self)
+{
+    return zhashx_size (self->map);
+}
