@@ -483,6 +483,17 @@ expand_props (bctx_t *b, scope_t *sc, reg_vec_t *items, reg_server_t *s, reg_vec
     return 0;
 }
 
+/* "file:line", or just "file" for places without lines (omero.server.nodedescriptors). */
+static const char *
+where (char *buf, size_t size, const char *file, int line)
+{
+    if (line > 0)
+        snprintf (buf, size, "%s:%d", file, line);
+    else
+        snprintf (buf, size, "%s", file);
+    return buf;
+}
+
 /* Build one server from a node item. *out is NULL (without error) when the item is skipped with
  * a warning (templates with no counterpart). */
 static int
@@ -497,8 +508,9 @@ make_server (bctx_t *b, scope_t *node_scope, const char *node, reg_ir_server_t *
         tmpl = find_template (b->ir, inst->template_id);
         om = omero_template (inst->template_id);
         if ((!tmpl || tmpl->from_xml) && om >= 0 && !omero_templates[om].kind) {
-            warn (b->warnings, "%s:%d: %s not deployed (%s)", inst->file, inst->line, inst->template_id,
-                  omero_templates[om].why);
+            char at[512];
+            warn (b->warnings, "%s: %s not deployed (%s)", where (at, sizeof at, inst->file, inst->line),
+                  inst->template_id, omero_templates[om].why);
             return 0;
         }
         if (!tmpl)
@@ -507,8 +519,10 @@ make_server (bctx_t *b, scope_t *node_scope, const char *node, reg_ir_server_t *
         raw = tmpl->server;
     }
     if (raw->unsupported) {
-        warn (b->warnings, "%s:%d: server %s not deployed: %s", inst ? inst->file : raw->file,
-              inst ? inst->line : raw->line, raw->id, raw->unsupported);
+        char at[512];
+        warn (b->warnings, "%s: server %s not deployed: %s",
+              where (at, sizeof at, inst ? inst->file : raw->file, inst ? inst->line : raw->line), raw->id,
+              raw->unsupported);
         return 0;
     }
     const char *file = inst ? inst->file : raw->file;
@@ -586,8 +600,8 @@ make_server (bctx_t *b, scope_t *node_scope, const char *node, reg_ir_server_t *
         if (asprintf (&s->exe, "omero-%s", s->kind) < 0)
             goto done;
         if (raw->options.n || raw->env.n)
-            warn (b->warnings, "%s: the %s command line of OMERO's %s (options, environment) is not used; "
-                  "it runs %s", s->id, raw->exe ? raw->exe : "", tmpl->id, s->exe);
+            warn (b->warnings, "%s: the command line and environment of OMERO's %s (Java/Python) are not "
+                  "used; it runs %s", s->id, tmpl->id, s->exe);
     }
     else {
         if (raw->exe && *raw->exe && !(s->exe = subst (b, &pscope, raw->exe, raw->file, raw->line)))

@@ -554,11 +554,11 @@ static int app_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err);
 static int
 read_application (xctx_t *x, xmlNode *el, omr_err_t *err)
 {
+    if (x->ir->stack.n > 1)
+        return reg_ir_error (err, x->file, line_of (el), "an included file may not define an <application>");
     if (x->ir->app_name)
         return reg_ir_error (err, x->file, line_of (el), "a second <application> (the first is at %s:%d)",
                              x->ir->app_file, x->ir->app_line);
-    if (x->ir->stack.n > 1)
-        return reg_ir_error (err, x->file, line_of (el), "an included file may not define an <application>");
     x->ir->app_name = need_attr (x, el, "name", err);
     if (!x->ir->app_name)
         return -1;
@@ -618,6 +618,26 @@ app_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
     return unknown (x, el, "application", err);
 }
 
+/* The first error libxml2 reports (later ones are usually consequences of it). */
+typedef struct {
+    int line;
+    char msg[512];
+} first_error_t;
+
+static void
+on_xml_error (void *user, xmlErrorPtr e)
+{
+    xmlParserCtxtPtr ctxt = user;
+    first_error_t *fe = ctxt ? ctxt->_private : NULL;
+    if (!fe || fe->msg[0] || !e || e->level < XML_ERR_ERROR)
+        return;
+    snprintf (fe->msg, sizeof fe->msg, "%s", e->message ? e->message : "not well-formed");
+    size_t l = strlen (fe->msg);
+    while (l && (fe->msg[l - 1] == '\n' || fe->msg[l - 1] == ' '))
+        fe->msg[--l] = '\0';
+    fe->line = e->line > 0 ? e->line : 1;
+}
+
 int
 reg_xml_read (reg_ir_t *ir, const char *file, const char *text, size_t len, omr_err_t *err)
 {
@@ -628,6 +648,9 @@ reg_xml_read (reg_ir_t *ir, const char *file, const char *text, size_t len, omr_
         free (buf);
         return omr_err_set (err, OMR_E_INTERNAL, 500, "%s: cannot create an XML parser", file);
     }
+    first_error_t fe = { 0, "" };
+    ctxt->_private = &fe;
+    ctxt->sax->serror = on_xml_error;
     xmlDocPtr doc = xmlCtxtReadMemory (ctxt, buf, (int) n, file, NULL,
                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING
                                            | XML_PARSE_BIG_LINES);
@@ -636,7 +659,11 @@ reg_xml_read (reg_ir_t *ir, const char *file, const char *text, size_t len, omr_
         xmlErrorPtr e = xmlCtxtGetLastError (ctxt);
         char msg[512] = "not well-formed";
         int line = 1;
-        if (e && e->message) {
+        if (fe.msg[0]) {
+            snprintf (msg, sizeof msg, "%s", fe.msg);
+            line = fe.line;
+        }
+        else if (e && e->message) {
             snprintf (msg, sizeof msg, "%s", e->message);
             size_t l = strlen (msg);
             while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
