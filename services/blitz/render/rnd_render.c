@@ -27,8 +27,10 @@ typedef struct {
 
 /* Quantize one row of the region into qrow. */
 static void
-quantize_row (const chan_job_t *j, const rnd_region_t *r, int row, uint8_t *qrow)
+quantize_row (const chan_job_t *j, const rnd_region_t *r, int row, uint8_t *restrict qrow)
 {
+    /* A local copy of the table pointer: stores through qrow (a byte pointer) could alias it. */
+    const uint8_t *restrict lut = j->q.lut;
     const rnd_plane_t *p = j->plane;
     size_t base = (size_t) (r->y + row) * (size_t) p->size_x + (size_t) r->x;
     const rnd_quantum_t *q = &j->q;
@@ -36,22 +38,22 @@ quantize_row (const chan_job_t *j, const rnd_region_t *r, int row, uint8_t *qrow
     switch (p->type) {
     case RND_UINT8: {
         const uint8_t *s = (const uint8_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = q->lut[s[x]];
+        for (int x = 0; x < w; x++) qrow[x] = lut[s[x]];
         break;
     }
     case RND_INT8: {
         const int8_t *s = (const int8_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = q->lut[s[x] + 128];
+        for (int x = 0; x < w; x++) qrow[x] = lut[s[x] + 128];
         break;
     }
     case RND_UINT16: {
         const uint16_t *s = (const uint16_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = q->lut[s[x]];
+        for (int x = 0; x < w; x++) qrow[x] = lut[s[x]];
         break;
     }
     case RND_INT16: {
         const int16_t *s = (const int16_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = q->lut[s[x] + 32768];
+        for (int x = 0; x < w; x++) qrow[x] = lut[s[x] + 32768];
         break;
     }
     default:
@@ -78,11 +80,14 @@ render_band (void *arg)
     }
     for (int row = b->row0; row < b->row1; row++) {
         uint8_t *out = b->rgb + (size_t) row * (size_t) b->r.w * 3;
-        memset (out, 0, (size_t) b->r.w * 3);
+        if (b->n_jobs == 0)
+            memset (out, 0, (size_t) b->r.w * 3);
         for (int c0 = 0; c0 < b->n_jobs; c0 += 256) {
-            memset (acc, 0, (size_t) b->r.w * 3 * sizeof *acc);
-            for (int k = 0; k < 3 * b->r.w; k++)
-                acc[k] = out[k];
+            if (c0 == 0)
+                memset (acc, 0, (size_t) b->r.w * 3 * sizeof *acc);
+            else
+                for (int k = 0; k < 3 * b->r.w; k++)
+                    acc[k] = out[k];
             for (int c = c0; c < b->n_jobs && c < c0 + 256; c++) {
                 const chan_job_t *j = &b->jobs[c];
                 quantize_row (j, &b->r, row, qrow);
