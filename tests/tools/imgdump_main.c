@@ -5,12 +5,15 @@
  *   omero-imgdump --planes FILE              every plane of every image and level, raw:
  *                                            for image, for level, for t, for c, for z: Y*X pixels
  *   omero-imgdump --region I L Z C T X Y W H FILE   one region, raw
- *   omero-imgdump --minmax I Z C T FILE      "min max" of one plane */
+ *   omero-imgdump --minmax I Z C T FILE      "min max" of one plane
+ *   omero-imgdump --tiles I L Z C T LIST FILE   read the regions listed in LIST ("x y w h" per
+ *                                            line) and print {"tiles", "seconds", "checksum"} */
 #include "../../formats/fileset.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static json_t *
 quantity (const fmt_quantity_t *q)
@@ -194,7 +197,56 @@ main (int argc, char **argv)
         fmt_fileset_destroy (&fs);
         return rc ? fail ("minmax", &err) : 0;
     }
+    if (argc == 9 && strcmp (argv[1], "--tiles") == 0) {
+        FILE *lf = fopen (argv[7], "r");
+        if (!lf) {
+            fprintf (stderr, "omero-imgdump: cannot open %s\n", argv[7]);
+            return 1;
+        }
+        size_t cap = 1024, n = 0;
+        uint32_t (*reg)[4] = malloc (cap * sizeof *reg);
+        while (reg && fscanf (lf, "%u %u %u %u", &reg[n][0], &reg[n][1], &reg[n][2], &reg[n][3]) == 4)
+            if (++n == cap) {
+                cap *= 2;
+                uint32_t (*r2)[4] = realloc (reg, cap * sizeof *reg);
+                if (!r2)
+                    break;
+                reg = r2;
+            }
+        fclose (lf);
+        fmt_fileset_t *fs = fmt_fileset_open (argv[8], &err);
+        if (!fs || !reg) {
+            free (reg);
+            return fail ("open", &err);
+        }
+        int im = atoi (argv[2]), lv = atoi (argv[3]);
+        const fmt_image_t *img = fmt_fileset_image (fs, im);
+        size_t max = 0;
+        for (size_t k = 0; img && k < n; k++)
+            if (fmt_image_region_bytes (img, reg[k][2], reg[k][3]) > max)
+                max = fmt_image_region_bytes (img, reg[k][2], reg[k][3]);
+        uint8_t *buf = malloc (max ? max : 1);
+        struct timespec t0, t1;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
+        uint64_t sum = 0;
+        int rc = img ? 0 : -1;
+        for (size_t k = 0; rc == 0 && k < n; k++) {
+            size_t nb = fmt_image_region_bytes (img, reg[k][2], reg[k][3]);
+            rc = fmt_fileset_read_region (fs, im, lv, atoi (argv[4]), atoi (argv[5]), atoi (argv[6]),
+                                          reg[k][0], reg[k][1], reg[k][2], reg[k][3], buf, nb, &err);
+            for (size_t i = 0; i < nb; i += 61)
+                sum += buf[i];
+        }
+        clock_gettime (CLOCK_MONOTONIC, &t1);
+        double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (rc == 0)
+            printf ("{\"tiles\": %zu, \"seconds\": %.6f, \"checksum\": %llu}\n", n, secs, (unsigned long long) sum);
+        free (buf);
+        free (reg);
+        fmt_fileset_destroy (&fs);
+        return rc ? fail ("tiles", &err) : 0;
+    }
     fprintf (stderr, "usage: omero-imgdump FILE | --planes FILE | --region I L Z C T X Y W H FILE"
-                     " | --minmax I Z C T FILE\n");
+                     " | --minmax I Z C T FILE | --tiles I L Z C T LIST FILE\n");
     return 2;
 }
