@@ -134,7 +134,7 @@ blz_password_is_hash (const char *stored)
 }
 
 bool
-blz_password_verify (const char *password, const char *stored)
+blz_password_verify (const char *password, const char *stored, int burn_iterations)
 {
     static const unsigned char dummy_salt[SALT_LEN] = "omero-no-user!!";
     unsigned char key[KEY_LEN], want[KEY_LEN + 4], salt[SALT_LEN + 16];
@@ -167,7 +167,7 @@ blz_password_verify (const char *password, const char *stored)
     return ok && password != NULL;
 burn:
     /* Same work as a real check so that "no such user" and "wrong password" take equally long. */
-    pbkdf2 (pw, dummy_salt, SALT_LEN, BLZ_PBKDF2_ITERATIONS, key, KEY_LEN);
+    pbkdf2 (pw, dummy_salt, SALT_LEN, burn_iterations > 0 ? burn_iterations : BLZ_PBKDF2_ITERATIONS, key, KEY_LEN);
     OPENSSL_cleanse (key, sizeof key);
     return false;
 }
