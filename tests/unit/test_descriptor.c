@@ -433,6 +433,167 @@ test_targets (void)
     reg_deployment_destroy (&d);
 }
 
+/* Targets inside node, server, server-instance and property sets, in both forms. */
+static void
+test_targets_everywhere (void)
+{
+    const char *xml =
+        "<icegrid>\n"
+        "<application name=\"T\">\n"
+        "  <properties id=\"P\">\n"
+        "    <property name=\"p\" value=\"base\"/>\n"
+        "    <target name=\"t1\"><property name=\"p\" value=\"t1\"/></target>\n"
+        "  </properties>\n"
+        "  <server-template id=\"T\">\n"
+        "    <parameter name=\"index\"/>\n"
+        "    <server id=\"t-${index}\" exe=\"/bin/t\">\n"
+        "      <option>-a</option>\n"
+        "      <target name=\"t2\"><option>-b</option><env>B=1</env></target>\n"
+        "      <properties refid=\"P\"/>\n"
+        "    </server>\n"
+        "  </server-template>\n"
+        "  <node name=\"n\">\n"
+        "    <server-instance template=\"T\" index=\"0\">\n"
+        "      <target name=\"t3\"><properties><property name=\"q\" value=\"inst\"/></properties></target>\n"
+        "    </server-instance>\n"
+        "    <target name=\"t4\">\n"
+        "      <server-instance template=\"T\" index=\"1\"/>\n"
+        "      <variable name=\"V\" value=\"v\"/>\n"
+        "    </target>\n"
+        "  </node>\n"
+        "</application>\n"
+        "</icegrid>\n";
+    const char *yaml =
+        "application: T\n"
+        "properties:\n"
+        "  P:\n"
+        "    p: base\n"
+        "    targets: {t1: {p: t1}}\n"
+        "templates:\n"
+        "  T:\n"
+        "    parameters: [index]\n"
+        "    server:\n"
+        "      id: t-${index}\n"
+        "      exe: /bin/t\n"
+        "      options: [-a]\n"
+        "      targets: {t2: {options: [-b], env: [B=1]}}\n"
+        "      properties: {refid: P}\n"
+        "nodes:\n"
+        "  n:\n"
+        "    servers:\n"
+        "      - template: T\n"
+        "        index: 0\n"
+        "        targets: {t3: {properties: {q: inst}}}\n"
+        "    targets:\n"
+        "      t4:\n"
+        "        servers: [{template: T, index: 1}]\n"
+        "        variables: {V: v}\n";
+    const char *xp = write_file ("tt.xml", xml), *yp = write_file ("tt.yaml", yaml);
+    const char *all[] = { "t1", "t2", "t3", "t4" };
+    for (int k = 0; k < 2; k++) {
+        const char *path = k ? yp : xp;
+        omr_err_t err = { 0 };
+        reg_deployment_t *off = reg_deployment_load (path, NULL, 0, NULL, NULL, &err);
+        reg_deployment_t *on = reg_deployment_load (path, all, 4, NULL, NULL, &err);
+        CHECK (off && on);
+        if (off && on) {
+            const reg_server_t *a = reg_deployment_find_server (off, "t-0");
+            const reg_server_t *b = reg_deployment_find_server (on, "t-0");
+            CHECK_INT (reg_deployment_server_count (off), 1);
+            CHECK_INT (reg_deployment_server_count (on), 2);
+            CHECK (a && a->nargv == 1 && a->nenv == 0);
+            CHECK (b && b->nargv == 2 && b->nenv == 1);
+            CHECK_STR (reg_server_property (a, "p"), "base");
+            CHECK_STR (reg_server_property (b, "p"), "t1");
+            CHECK (reg_server_property (a, "q") == NULL);
+            CHECK_STR (reg_server_property (b, "q"), "inst");
+            CHECK (strcmp (reg_server_fingerprint (a), reg_server_fingerprint (b)) != 0);
+        }
+        else
+            fprintf (stderr, "  %s\n", err.msg);
+        reg_deployment_destroy (&off);
+        reg_deployment_destroy (&on);
+    }
+}
+
+/* OMERO's transports setting and host fallbacks for the rewrite placeholders. */
+static void
+test_placeholders (void)
+{
+    cfg_t cfg = { { "omero.client.icetransports", "Ice.Default.Host", "omero.ports.wss" },
+                  { "ssl,tcp,wss", "192.168.0.1", "4444" } };
+    const char *p = write_file ("ph.xml",
+                                "<icegrid>\n<application name=\"P\">\n<node name=\"n\">\n"
+                                "<server id=\"s\" exe=\"/bin/s\">\n"
+                                "<option>@omero.client.endpoints@</option>\n"
+                                "<option>@omero.master.host@</option>\n"
+                                "<option>@omero.host@</option>\n"
+                                "<option>@unknown.key@ @ICE_LIB_VERSION@ a@b.c</option>\n"
+                                "<option>@omero.ports.registry@</option>\n"
+                                "</server>\n</node>\n</application>\n</icegrid>\n");
+    omr_err_t err = { 0 };
+    reg_deployment_t *d = reg_deployment_load (p, NULL, 0, cfg_get, &cfg, &err);
+    CHECK (d != NULL);
+    if (d) {
+        const reg_server_t *s = reg_deployment_find_server (d, "s");
+        CHECK_STR (s->argv[0], "ssl -p 4064:tcp -p 4063:wss -p 4444");
+        CHECK_STR (s->argv[1], "192.168.0.1");
+        CHECK_STR (s->argv[2], "192.168.0.1");
+        CHECK_STR (s->argv[3], "@unknown.key@ @ICE_LIB_VERSION@ a@b.c");   /* unknown: left as written */
+        CHECK_STR (s->argv[4], "4061");
+    }
+    else
+        fprintf (stderr, "  %s\n", err.msg);
+    reg_deployment_destroy (&d);
+    /* a value with XML specials stays intact */
+    cfg_t amp = { { "omero.master.host" }, { "a&b<c>\"d" } };
+    d = reg_deployment_load (p, NULL, 0, cfg_get, &amp, &err);
+    CHECK (d != NULL);
+    if (d)
+        CHECK_STR (reg_deployment_find_server (d, "s")->argv[1], "a&b<c>\"d");
+    reg_deployment_destroy (&d);
+}
+
+/* IceGrid parts with no counterpart are warnings, never fatal. */
+static void
+test_xml_warnings (void)
+{
+    const char *p = write_file ("w.xml",
+                                "<icegrid>\n<application name=\"W\">\n"
+                                "<distrib icepatch=\"x\"/>\n"
+                                "<service-template id=\"S\"/>\n"
+                                "<node name=\"n\">\n"
+                                "<server id=\"s\" exe=\"java\" user=\"omero\">\n"
+                                "<option>MEMORY:blitz</option>\n<option>-jar</option>\n"
+                                "<dbenv name=\"d\"/>\n<log path=\"x.log\"/>\n<distrib/>\n"
+                                "<property name=\"REPLACEMENT:blitz\" value=\"REPLACEME\"/>\n"
+                                "<property name=\"kept\" value=\"1\"/>\n"
+                                "</server>\n"
+                                "<icebox id=\"box\" exe=\"icebox\"/>\n"
+                                "</node>\n</application>\n</icegrid>\n");
+    omr_err_t err = { 0 };
+    reg_deployment_t *d = reg_deployment_load (p, NULL, 0, NULL, NULL, &err);
+    CHECK (d != NULL);
+    if (!d) {
+        fprintf (stderr, "  %s\n", err.msg);
+        return;
+    }
+    const reg_server_t *s = reg_deployment_find_server (d, "s");
+    CHECK (s && s->nargv == 1 && strcmp (s->argv[0], "-jar") == 0);
+    CHECK (s && s->nprops == 1 && reg_server_property (s, "kept"));
+    CHECK (reg_deployment_find_server (d, "box") == NULL);
+    CHECK (has_warning (d, "w.xml:3: <distrib>"));
+    CHECK (has_warning (d, "w.xml:4: service-template S ignored"));
+    CHECK (has_warning (d, "w.xml:6: server attribute user=\"omero\" ignored"));
+    CHECK (has_warning (d, "w.xml:9: <dbenv> is not supported"));
+    CHECK (has_warning (d, "w.xml:10: <log> is not supported"));
+    CHECK (has_warning (d, "w.xml:11: <distrib> is not supported"));
+    CHECK (has_warning (d, "s: JVM memory option MEMORY:blitz ignored"));
+    CHECK (has_warning (d, "s: JVM memory setting REPLACEMENT:blitz ignored"));
+    CHECK (has_warning (d, "server box not deployed: IceBox"));
+    reg_deployment_destroy (&d);
+}
+
 /* The YAML and XML forms of the same site give the same servers (same fingerprints). */
 static void
 test_yaml_xml_equivalent (void)
@@ -933,6 +1094,9 @@ main (void)
     RUN (test_nodedescriptors);
     RUN (test_native_yaml);
     RUN (test_targets);
+    RUN (test_targets_everywhere);
+    RUN (test_placeholders);
+    RUN (test_xml_warnings);
     RUN (test_yaml_xml_equivalent);
     RUN (test_json_round_trip);
     RUN (test_json_refused);
