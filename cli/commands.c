@@ -6,6 +6,7 @@ int cli_config (cli_t *cli, int argc, char **argv);
 int cli_node (cli_t *cli, int argc, char **argv);
 int cli_login_main (cli_t *cli, int argc, char **argv), cli_logout_main (cli_t *cli, int argc, char **argv);
 int cli_sessions_main (cli_t *cli, int argc, char **argv);
+int cli_user (cli_t *cli, int argc, char **argv), cli_group (cli_t *cli, int argc, char **argv);
 int cli_version (cli_t *cli, int argc, char **argv), cli_help (cli_t *cli, int argc, char **argv);
 
 const cli_command_t cli_commands[] = {
@@ -15,6 +16,8 @@ const cli_command_t cli_commands[] = {
     {"login", cli_login_main, "Shortcut for 'sessions login'"},
     {"logout", cli_logout_main, "Shortcut for 'sessions logout'"},
     {"sessions", cli_sessions_main, "Control and create user sessions"},
+    {"user", cli_user, "Support for adding and managing users"},
+    {"group", cli_group, "Group administration methods"},
     {"version", cli_version, "Version number"}, {"help", cli_help, "Syntax help for all commands"},
     {NULL, NULL, NULL},
 };
