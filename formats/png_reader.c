@@ -73,8 +73,7 @@ static void
 ctx_header (png_ctx_t *ctx)
 {
     png_init_io (ctx->png, ctx->f);
-    /* the claimed size is only a number until rows are read one by one */
-    png_set_user_limits (ctx->png, 0x7fffffff, 0x7fffffff);
+    /* libpng's default limits (1,000,000 x 1,000,000) bound the one row we allocate */
     png_read_info (ctx->png, ctx->info);
     int ct = png_get_color_type (ctx->png, ctx->info);
     int depth = png_get_bit_depth (ctx->png, ctx->info);

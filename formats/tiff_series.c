@@ -19,10 +19,13 @@ same_shape (const fmt_tiffdir_t *a, const fmt_tiffdir_t *b)
            && a->sample_format == b->sample_format && a->planar == b->planar && a->photometric == b->photometric;
 }
 
-/* A reduced copy of prev, as pyramid writers store them after the full image. */
+/* A reduced copy of prev, as pyramid writers store them after the full image. In SVS only
+ * tiled IFDs are levels (Aperio flags label and macro as reduced images too). */
 static int
-is_level (const fmt_tiffdir_t *base, const fmt_tiffdir_t *prev, const fmt_tiffdir_t *d)
+is_level (const fmt_tiffdir_t *base, const fmt_tiffdir_t *prev, const fmt_tiffdir_t *d, int svs)
 {
+    if (svs && !(d->tiled && base->tiled))
+        return 0;
     if (d->width >= prev->width || d->height >= prev->height)
         return 0;
     if (d->spp != base->spp || d->bps != base->bps || d->sample_format != base->sample_format
@@ -206,7 +209,7 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
     if (!dirs)
         return omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory", path);
     int rc = -1;
-    char *desc = NULL;
+    char *desc = NULL, *used = NULL;
     for (int64_t i = 0; i < n; i++) {
         omr_err_t e2;
         if (fmt_tiff_select (t, i, 0, &e2) < 0 || fmt_tiff_dir (t, &dirs[i], &e2) < 0) {
@@ -227,18 +230,24 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
     }
     int svs = desc && strncmp (desc, "Aperio", 6) == 0;
     fs->format = strdup (svs ? "Aperio SVS" : "TIFF");
-    int64_t i = 0;
-    while (i < n) {
-        const fmt_tiffdir_t *d0 = &dirs[i];
-        if (!d0->pixtype_ok && i > 0) {     /* e.g. an odd thumbnail: not an image we can serve */
-            i++;
+    used = calloc (n, 1);
+    if (!used) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory", path);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (used[i])
             continue;
-        }
+        const fmt_tiffdir_t *d0 = &dirs[i];
+        if (!d0->pixtype_ok && i > 0)       /* e.g. an odd thumbnail: not an image we can serve */
+            continue;
         int64_t j = i + 1;
         if (!svs)
-            while (j < n && same_shape (&dirs[j], d0) && !(dirs[j].subfile_type & FILETYPE_REDUCEDIMAGE))
+            while (j < n && !used[j] && same_shape (&dirs[j], d0) && !(dirs[j].subfile_type & FILETYPE_REDUCEDIMAGE))
                 j++;
-        int64_t npages = j - i, k = j;
+        int64_t npages = j - i;
+        for (int64_t p = i; p < j; p++)
+            used[p] = 1;
         int64_t *levels = malloc ((n - i + 1) * sizeof *levels);
         if (!levels) {
             omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory", path);
@@ -246,9 +255,17 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
         }
         int nlev = 1;
         levels[0] = i;
-        if (npages == 1)
-            while (k < n && is_level (d0, &dirs[levels[nlev - 1]], &dirs[k]))
-                levels[nlev++] = k++;
+        /* reduced copies follow the full image; in SVS the stripped thumbnail sits between
+         * the tiled levels, and label/macro follow them: skip those, they are images */
+        for (int64_t k = j; npages == 1 && k < n; k++) {
+            if (used[k])
+                continue;
+            if (is_level (d0, &dirs[levels[nlev - 1]], &dirs[k], svs)) {
+                levels[nlev++] = k;
+                used[k] = 1;
+            } else if (!(svs && !dirs[k].tiled))
+                break;
+        }
         fmt_imgsrc_t *src;
         fmt_image_t *img = new_image (fs, &src, d0, path, err);
         if (!img) {
@@ -312,10 +329,10 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
         free (dt);
         set_physical_from_resolution (t, img, NULL);
         fmt_tiff_add_tags (t, img, NULL, 0);
-        i = k;
     }
     rc = 0;
 done:
+    free (used);
     free (desc);
     free (dirs);
     return rc;

@@ -680,3 +680,45 @@ def test_companion_with_many_files(tmp_path):
     m = meta(str(comp))
     assert len(m["files"]) == n + 1
     assert_same(our_planes(str(comp), m)[(0, 0)], data[:, None, None], "many files")
+
+
+def test_svs_layout_thumbnail_between_levels(tmp_path):
+    # Aperio layout: full (tiled), thumbnail (stripped), reduced levels (tiled), label, macro
+    path = str(tmp_path / "slide.svs")
+    full = rand((512, 768, 3), "uint8")
+    desc = "Aperio Image Library v12.0.15 \n768x512 (256x256) RGB|AppMag = 20|MPP = 0.499"
+    with tifffile.TiffWriter(path) as tw:
+        opts = dict(photometric="rgb", compression="zlib", metadata=None)
+        tw.write(full, tile=(256, 256), description=desc, **opts)
+        tw.write(full[::8, ::8], description="Aperio Image Library v12.0.15 \n768x512 -> 96x64 - |", **opts)
+        tw.write(full[::2, ::2], tile=(256, 256), description=desc, **opts)
+        tw.write(full[::4, ::4], tile=(256, 256), description=desc, **opts)
+        tw.write(full[:40, :50], subfiletype=1, description="Aperio Image Library v12.0.15\nlabel 50x40", **opts)
+        tw.write(full[:30, :60], subfiletype=9, description="Aperio Image Library v12.0.15\nmacro 60x30", **opts)
+    m = meta(path)
+    assert m["format"] == "Aperio SVS"
+    names = [i["name"] for i in m["images"]]
+    assert names == ["slide.svs", "slide.svs [thumbnail]", "slide.svs [label]", "slide.svs [macro]"]
+    lv = m["images"][0]["levels"]
+    assert [(l["size_x"], l["size_y"]) for l in lv] == [(768, 512), (384, 256), (192, 128)]
+    ours = our_planes(path, m)
+    refs = [[full, full[::2, ::2], full[::4, ::4]], [full[::8, ::8]], [full[:40, :50]], [full[:30, :60]]]
+    for i, levels in enumerate(refs):
+        for l, ref in enumerate(levels):
+            assert_same(ours[(i, l)], yx_c(ref), "svs image %d level %d" % (i, l))
+    with tifffile.TiffFile(path) as tf:
+        assert [s.name for s in tf.series] == ["Baseline", "Thumbnail", "Label", "Macro"]
+        assert len(tf.series[0].levels) == 3
+        assert_same(ours[(0, 2)], series_tczyx(tf.series[0], 2), "svs vs tifffile")
+
+
+def test_rgba_and_palette(tmp_path):
+    path = str(tmp_path / "rgba.tif")
+    tifffile.imwrite(path, rand((20, 30, 4), "uint8"), photometric="rgb", extrasamples=["unassalpha"])
+    assert meta(path)["images"][0]["size_c"] == 4
+    compare_tifffile(path)
+    path = str(tmp_path / "pal.tif")
+    cmap = np.arange(3 * 256, dtype=np.uint16).reshape(3, 256)
+    tifffile.imwrite(path, rand((20, 30), "uint8"), photometric="palette", colormap=cmap)
+    assert meta(path)["images"][0]["size_c"] == 1
+    compare_tifffile(path)
