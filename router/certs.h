@@ -17,7 +17,7 @@ typedef struct {
     const char *certfile;       /* server certificate file name; default "server.pem" */
     const char *cafile;         /* CA certificate file name; default "ca.pem" (key: <base>.key) */
     int days;                   /* server certificate validity; default 365 */
-    int bits;                   /* RSA key size of new keys; default 2048 */
+    int bits;                   /* RSA key size of new keys; 0 = ECDSA P-256 keys (default) */
 } rtr_certs_opts_t;
 
 /* What rtr_certs_create did. */

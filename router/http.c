@@ -11,6 +11,8 @@
 #include <event2/listener.h>
 #include <openssl/err.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -26,6 +28,7 @@ struct rtr_conn_t {
     int refs;                   /* the table's + each request's */
     bool gone;                  /* evhttp released it */
     bool shut;                  /* we shut it down */
+    bool nodelay;               /* TCP_NODELAY set */
 };
 
 struct rtr_http_t {
@@ -142,6 +145,15 @@ rtr_http_conn_acquire (rtr_http_t *self, struct evhttp_request *req)
     c->state = CONN_PROCESSING;
     c->since = omr_mono_ms ();
     c->refs++;
+    if (!c->nodelay) {
+        /* Responses leave in several writes (TLS records); Nagle would hold the last one back
+         * until the client's delayed ACK, 40 ms per request. */
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd (bev);
+        if (fd >= 0)
+            setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->nodelay = true;
+    }
     return c;
 }
 
@@ -235,14 +247,22 @@ new_server (rtr_http_t *self, bool tls, int port, omr_err_t *err)
                                        | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_flags (h, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_default_content_type (h, "application/json");
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle (h, set->host, (ev_uint16_t) port);
-    if (!bound) {
-        omr_err_set (err, OMR_E_RESOURCE, 500, "cannot listen on %s:%d (%s): is another server using the port? "
-                     "(omero.ports.prefix, %s)", set->host, port, tls ? "HTTPS" : "HTTP",
-                     tls ? "omero.ports.ssl" : "omero.ports.tcp");
-        evhttp_free (h);
-        return NULL;
+    /* Our own listener for a deep accept queue: 500 clients connecting at once must not wait
+     * for SYN retransmissions behind evhttp's default backlog of 128. */
+    struct evutil_addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_PASSIVE;
+    char portstr[16];
+    snprintf (portstr, sizeof portstr, "%d", port);
+    struct evconnlistener *lev = NULL;
+    if (evutil_getaddrinfo (set->host, portstr, &hints, &ai) == 0 && ai) {
+        lev = evconnlistener_new_bind (self->r->base, NULL, NULL,
+                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 4096,
+                                       ai->ai_addr, (int) ai->ai_addrlen);
+        evutil_freeaddrinfo (ai);
     }
+    struct evhttp_bound_socket *bound = lev ? evhttp_bind_listener (h, lev) : NULL;
     self->listeners[self->nlisteners++] = evhttp_bound_socket_get_listener (bound);
     omr_info ("listening on %s://%s:%d", tls ? "https" : "http", set->host, port);
     return h;
