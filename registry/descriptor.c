@@ -798,7 +798,7 @@ build_groups (bctx_t *b, scope_t *app, reg_deployment_t *d)
 }
 
 static int
-has_node (reg_deployment_t *d, const char *name)
+has_node (const reg_deployment_t *d, const char *name)
 {
     for (int i = 0; i < d->nodes.n; i++)
         if (strcmp (d->nodes.v[i], name) == 0)
@@ -1229,22 +1229,27 @@ reg_server_to_json (const reg_server_t *s)
                       s->file ? s->file : "", "line", s->line, "fingerprint", s->fingerprint);
 }
 
-json_t *
-reg_deployment_to_json (const reg_deployment_t *self)
+static json_t *
+deployment_json (const reg_deployment_t *self, const char *only_node)
 {
-    if (!self)
-        return NULL;
     json_t *nodes = json_array (), *servers = json_array (), *groups = json_array (),
            *warnings = json_array (), *targets = json_array ();
     for (int i = 0; i < self->nodes.n; i++)
-        json_array_append_new (nodes, json_string (self->nodes.v[i]));
-    for (int i = 0; i < self->servers.n; i++)
-        json_array_append_new (servers, reg_server_to_json (self->servers.v[i]));
+        if (!only_node || strcmp (self->nodes.v[i], only_node) == 0)
+            json_array_append_new (nodes, json_string (self->nodes.v[i]));
+    for (int i = 0; i < self->servers.n; i++) {
+        reg_server_t *s = self->servers.v[i];
+        if (!only_node || strcmp (s->node, only_node) == 0)
+            json_array_append_new (servers, reg_server_to_json (s));
+    }
     for (int i = 0; i < self->groups.n; i++) {
         reg_replica_group_t *g = self->groups.v[i];
         json_t *members = json_array ();
-        for (int j = 0; j < g->nservers; j++)
-            json_array_append_new (members, json_string (g->servers[j]));
+        for (int j = 0; j < g->nservers; j++) {
+            const reg_server_t *m = reg_deployment_find_server (self, g->servers[j]);
+            if (!only_node || (m && strcmp (m->node, only_node) == 0))
+                json_array_append_new (members, json_string (g->servers[j]));
+        }
         json_array_append_new (groups, json_pack ("{s:s, s:{s:s, s:i, s:i}, s:o, s:s, s:i}", "id", g->id,
                                                   "load_balancing", "type", reg_lb_name (g->lb), "n_replicas",
                                                   g->n_replicas, "load_sample", g->load_sample, "servers",
@@ -1256,6 +1261,44 @@ reg_deployment_to_json (const reg_deployment_t *self)
         json_array_append_new (targets, json_string (self->targets.v[i]));
     return json_pack ("{s:s, s:o, s:o, s:o, s:o, s:o}", "application", self->name, "targets", targets, "nodes",
                       nodes, "servers", servers, "replica_groups", groups, "warnings", warnings);
+}
+
+json_t *
+reg_deployment_to_json (const reg_deployment_t *self)
+{
+    return self ? deployment_json (self, NULL) : NULL;
+}
+
+json_t *
+reg_deployment_node_to_json (const reg_deployment_t *self, const char *node)
+{
+    if (!self || !node || !has_node (self, node))
+        return NULL;
+    return deployment_json (self, node);
+}
+
+int
+reg_deployment_diff (const reg_deployment_t *old_d, const reg_deployment_t *new_d, reg_change_fn fn, void *arg)
+{
+    int count = 0;
+    for (int i = 0; old_d && i < old_d->servers.n; i++) {
+        const reg_server_t *o = old_d->servers.v[i];
+        if (!reg_deployment_find_server (new_d, o->id)) {
+            count++;
+            if (fn)
+                fn (arg, REG_CHANGE_REMOVED, o, NULL);
+        }
+    }
+    for (int i = 0; new_d && i < new_d->servers.n; i++) {
+        const reg_server_t *n = new_d->servers.v[i];
+        const reg_server_t *o = reg_deployment_find_server (old_d, n->id);
+        if (o && strcmp (o->fingerprint, n->fingerprint) == 0)
+            continue;
+        count++;
+        if (fn)
+            fn (arg, o ? REG_CHANGE_CHANGED : REG_CHANGE_ADDED, o, n);
+    }
+    return count;
 }
 
 static int

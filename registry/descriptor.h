@@ -10,7 +10,9 @@
  * property sets, named targets, replica groups and includes. OMERO's template ids are mapped to our
  * server binaries (BlitzTemplate -> omero-blitz …); parts with no counterpart become warnings.
  *
- * Loading is all-or-nothing: on any error NULL is returned and err->msg reads "FILE:LINE: reason". */
+ * Loading is all-or-nothing: on any error NULL is returned and err->msg reads "FILE:LINE: reason".
+ * A deployment is not locked: use one from one thread at a time. libxml2 wants xmlInitParser()
+ * called once from main before threads load XML descriptors concurrently. */
 #ifndef REG_DESCRIPTOR_H
 #define REG_DESCRIPTOR_H
 #include <jansson.h>
@@ -125,10 +127,30 @@ const char *reg_server_property (const reg_server_t *server, const char *key);
 const char *reg_activation_name (reg_activation_t a);
 const char *reg_lb_name (reg_lb_t lb);
 
+/* How a server differs between two deployments (see reg_deployment_diff). */
+typedef enum {
+    REG_CHANGE_ADDED,       /* only in the new deployment: start it */
+    REG_CHANGE_REMOVED,     /* only in the old one: stop it */
+    REG_CHANGE_CHANGED      /* in both with different fingerprints: restart it */
+} reg_change_t;
+
+/* Called once per differing server; old_s or new_s is NULL for additions / removals. */
+typedef void (*reg_change_fn) (void *arg, reg_change_t change, const reg_server_t *old_s,
+                               const reg_server_t *new_s);
+
+/* Compare by server id and fingerprint (what `omero admin deploy` restarts); unchanged servers are
+ * not reported. Removals come first, then changes and additions in the new deployment's order.
+ * fn may be NULL. Returns the number of differences. */
+int reg_deployment_diff (const reg_deployment_t *old_d, const reg_deployment_t *new_d, reg_change_fn fn,
+                         void *arg);
+
 /* One server as a JSON object (the form node agents receive). */
 json_t *reg_server_to_json (const reg_server_t *server);
 /* The whole deployment as JSON: {"application", "nodes", "servers", "replica_groups", "warnings"}. */
 json_t *reg_deployment_to_json (const reg_deployment_t *self);
+/* The same form restricted to one node (its servers and the replica groups), for that node's
+ * agent; NULL when the node is not in the deployment. */
+json_t *reg_deployment_node_to_json (const reg_deployment_t *self, const char *node);
 /* Rebuild a deployment from reg_deployment_to_json's form, validating it; fingerprints are
  * recomputed. Returns NULL and fills err when the JSON is not a valid deployment. */
 reg_deployment_t *reg_deployment_from_json (const json_t *json, omr_err_t *err);

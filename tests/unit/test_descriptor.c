@@ -677,6 +677,61 @@ test_json_round_trip (void)
     reg_deployment_destroy (&n);
 }
 
+typedef struct {
+    char log[1024];
+} diff_log_t;
+
+static void
+on_change (void *arg, reg_change_t change, const reg_server_t *o, const reg_server_t *n)
+{
+    diff_log_t *l = arg;
+    size_t used = strlen (l->log);
+    snprintf (l->log + used, sizeof l->log - used, "%s%s ",
+              change == REG_CHANGE_ADDED ? "+" : change == REG_CHANGE_REMOVED ? "-" : "~", n ? n->id : o->id);
+}
+
+/* What `omero admin deploy` restarts: added, removed and changed servers only. */
+static void
+test_diff_and_node_json (void)
+{
+    omr_err_t err = { 0 };
+    reg_deployment_t *a = reg_deployment_load (data ("native/site.yaml"), NULL, 0, cfg_get, &site_cfg, &err);
+    const char *targets[] = { "extra", "debug" };
+    reg_deployment_t *b = reg_deployment_load (data ("native/site.yaml"), targets, 2, cfg_get, &site_cfg, &err);
+    reg_deployment_t *c = reg_deployment_load (data ("native/site.xml"), NULL, 0, cfg_get, &site_cfg, &err);
+    CHECK (a && b && c);
+    if (a && b && c) {
+        diff_log_t l = { "" };
+        CHECK_INT (reg_deployment_diff (a, b, on_change, &l), 3);
+        CHECK_STR (l.log, "~Worker-0 ~Worker-1 +Worker-2 ");
+        l.log[0] = '\0';
+        CHECK_INT (reg_deployment_diff (b, a, on_change, &l), 3);
+        CHECK_STR (l.log, "-Worker-2 ~Worker-0 ~Worker-1 ");
+        CHECK_INT (reg_deployment_diff (a, c, NULL, NULL), 0);   /* same site in XML: nothing to restart */
+        CHECK_INT (reg_deployment_diff (NULL, a, NULL, NULL), 3);
+
+        json_t *j = reg_deployment_node_to_json (b, "node2");
+        CHECK (j != NULL);
+        reg_deployment_t *n2 = reg_deployment_from_json (j, &err);
+        CHECK (n2 != NULL);
+        if (n2) {
+            CHECK_INT (reg_deployment_node_count (n2), 1);
+            CHECK_INT (reg_deployment_server_count (n2), 1);
+            CHECK_STR (reg_deployment_server (n2, 0)->id, "Worker-1");
+            CHECK_STR (reg_server_fingerprint (reg_deployment_server (n2, 0)),
+                       reg_server_fingerprint (reg_deployment_find_server (b, "Worker-1")));
+            const reg_replica_group_t *g = reg_deployment_find_replica_group (n2, "Workers");
+            CHECK (g && g->nservers == 1);
+        }
+        reg_deployment_destroy (&n2);
+        json_decref (j);
+        CHECK (reg_deployment_node_to_json (b, "nowhere") == NULL);
+    }
+    reg_deployment_destroy (&a);
+    reg_deployment_destroy (&b);
+    reg_deployment_destroy (&c);
+}
+
 static void
 json_error (const char *text, const char *needle)
 {
@@ -901,6 +956,22 @@ test_errors_yaml (void)
     p = write_file ("e10.yaml", "application: E\nreplica-groups:\n  G:\n    load-balancing: {type: adaptive, "
                                 "load-sample: 7}\n");
     expect_error (p, 3, "bad load-sample \"7\"", NULL, 0);
+    for (int k = 0; k < 2; k++) {
+        omr_err_t e2 = { 0 };
+        reg_deployment_t *ok = reg_deployment_load (
+            write_file ("lb.yaml", k ? "application: L\nreplica-groups:\n  G: {load-balancing: ordered}\n  H: {}\n"
+                                     : "application: L\nreplica-groups:\n  G: {load-balancing: {type: random, n-replicas: 0}}\n"),
+            NULL, 0, NULL, NULL, &e2);
+        CHECK (ok != NULL);
+        if (ok) {
+            const reg_replica_group_t *g = reg_deployment_find_replica_group (ok, "G");
+            CHECK_INT (g->lb, k ? REG_LB_ORDERED : REG_LB_RANDOM);
+            CHECK_INT (g->n_replicas, k ? 1 : 0);
+            if (k)
+                CHECK_INT (reg_deployment_find_replica_group (ok, "H")->n_replicas, 0);
+        }
+        reg_deployment_destroy (&ok);
+    }
     p = write_file ("e11.yaml", "application: E\nreplica-groups:\n  G: {load-balancing: {type: random, "
                                 "n-replicas: many}}\n");
     expect_error (p, 3, "bad n-replicas \"many\"", NULL, 0);
@@ -1100,6 +1171,7 @@ main (void)
     RUN (test_yaml_xml_equivalent);
     RUN (test_json_round_trip);
     RUN (test_json_refused);
+    RUN (test_diff_and_node_json);
     RUN (test_fingerprint);
     RUN (test_describe);
     RUN (test_variables);
