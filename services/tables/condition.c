@@ -381,7 +381,9 @@ static node_t *binop (parser_t *ps, ntype_t op, node_t *a, node_t *b, const char
     return n;
 }
 
-/* numexpr's pow: integer constant exponents become multiplication chains, 0.5 a square root. */
+/* numexpr's pow as PyTables compiles it (no optimization pass): double pow() for floats; for
+ * integers the exponent must be a non-negative constant and the result is pow() in long double
+ * converted back to int64 (out-of-range results give INT64_MIN, like the x86 conversion). */
 static node_t *powop (parser_t *ps, node_t *a, node_t *b)
 {
     if (!a || !b)
@@ -391,53 +393,24 @@ static node_t *powop (parser_t *ps, node_t *a, node_t *b)
         return NULL;
     }
     int int_kind = a->type != T_DOUBLE && b->type != T_DOUBLE;
-    if (b->op == N_CONST) {
-        double x = b->type == T_DOUBLE ? b->dval : (double) b->ival;
-        if (int_kind && x < 0) {
+    node_t *n = mknode (ps, N_POW);
+    if (int_kind) {
+        if (b->op != N_CONST) {
+            perr (ps, "TypeError: integer powers need a constant exponent");
+            return NULL;
+        }
+        if (b->ival < 0) {
             perr (ps, "ValueError: Integers to negative integer powers are not allowed.");
             return NULL;
         }
-        if (x == 0) {
-            node_t *n = mknode (ps, N_POW);  /* ones_like */
-            n->a = cast (ps, a, a->type == T_DOUBLE ? T_DOUBLE : T_LONG);
-            n->type = n->a->type;
-            n->ival = 0;
-            n->is_const = 0;
-            n->b = NULL;
-            return n;
-        }
-        if (x == 0.5 && a->type != T_STR) {
-            node_t *n = mknode (ps, N_FUNC1);
-            n->a = cast (ps, a, T_DOUBLE);
-            n->type = T_DOUBLE;
-            n->f1 = sqrt;
-            return n;
-        }
-        if (x == floor (x) && fabs (x) < 50) {
-            vtype_t t = a->type == T_DOUBLE ? T_DOUBLE : T_LONG;
-            node_t *base = cast (ps, a, t);
-            long e = (long) fabs (x);
-            node_t *r = NULL, *p = base;
-            for (long mask = 1;; mask <<= 1) {
-                if (e & mask)
-                    r = r ? binop (ps, N_MUL, r, p, "*") : p;
-                if ((mask << 1) > e)
-                    break;
-                p = binop (ps, N_MUL, p, p, "*");
-            }
-            if (x < 0)
-                r = binop (ps, N_DIV, mkconst_double (ps, 1.0), r, "/");
-            return r;
-        }
-    } else if (int_kind) {
-        perr (ps, "TypeError: integer powers need a constant exponent");
-        return NULL;
+        n->a = cast (ps, a, T_LONG);
+        n->b = cast (ps, b, T_LONG);
+        n->type = T_LONG;
+    } else {
+        n->a = cast (ps, a, T_DOUBLE);
+        n->b = cast (ps, b, T_DOUBLE);
+        n->type = T_DOUBLE;
     }
-    node_t *n = mknode (ps, N_FUNC2);
-    n->a = cast (ps, a, T_DOUBLE);
-    n->b = cast (ps, b, T_DOUBLE);
-    n->type = T_DOUBLE;
-    n->f2 = pow;
     return n;
 }
 
@@ -1022,11 +995,17 @@ static void eval_node (node_t *n, const unsigned char *rows, const tbl_rowfmt_t 
         for (size_t i = 0; i < cnt; i++) od[i] = x[i] / y[i];
         break;
     }
-    case N_POW:     /* x ** 0: ones */
-        if (n->type == T_LONG)
-            for (size_t i = 0; i < cnt; i++) ol[i] = 1;
-        else
-            for (size_t i = 0; i < cnt; i++) od[i] = 1.0;
+    case N_POW:
+        if (n->type == T_LONG) {
+            const int64_t *x = a->buf, *y = b->buf;
+            for (size_t i = 0; i < cnt; i++) {
+                long double r = powl ((long double) x[i], (long double) y[i]);
+                ol[i] = (r >= -9223372036854775808.0L && r < 9223372036854775808.0L) ? (int64_t) r : INT64_MIN;
+            }
+        } else {
+            const double *x = a->buf, *y = b->buf;
+            for (size_t i = 0; i < cnt; i++) od[i] = pow (x[i], y[i]);
+        }
         break;
     case N_FUNC1: {
         const double *x = a->buf;
@@ -1104,21 +1083,34 @@ int tbl_where_list (tbl_store_t *st, const char *expr, json_t *vars, int64_t sta
     tbl_cond_t *c = tbl_cond_compile (expr, vars, st, err);
     if (!c)
         return -1;
+    /* OMERO maps stop 0 and step 0 to None, then PyTables' Leaf._process_range_read applies:
+     * with both None only the row at `start` is examined (start -1: the last row). */
     int64_t nrows = tbl_store_nrows (st);
+    if (stop == 0 && step == 0) {
+        if (nrows > 0 && start >= nrows) {
+            tbl_cond_free (c);
+            return omr_err_set (err, OMR_E_API, 400, "start of range (%lld) is greater than number of rows (%lld)",
+                                (long long) start, (long long) nrows);
+        }
+        stop = start == -1 ? nrows : start + 1;
+        step = 1;
+        if (stop == 0)
+            stop = nrows + 1;     /* start -1 on an empty table; clipped below */
+    } else if (stop == 0)
+        stop = INT64_MAX;
     if (step == 0)
         step = 1;
     if (step < 0) {
         tbl_cond_free (c);
-        return omr_err_set (err, OMR_E_API, 400, "Bad condition: step must be positive (%lld)", (long long) step);
+        return omr_err_set (err, OMR_E_API, 400, "Bad condition: slice step cannot be negative (%lld)", (long long) step);
     }
-    if (stop == 0)
-        stop = nrows;
-    if (start < 0)
-        start += nrows;
-    if (stop < 0)
-        stop += nrows;
-    if (start < 0)
+    /* Python slice(start, stop, step).indices(nrows) */
+    if (start < 0 && (start += nrows) < 0)
         start = 0;
+    if (start > nrows)
+        start = nrows;
+    if (stop < 0 && (stop += nrows) < 0)
+        stop = 0;
     if (stop > nrows)
         stop = nrows;
     size_t ncols;

@@ -24,8 +24,9 @@ size_t tbl_cond_block_rows (const tbl_cond_t *c);
 void tbl_cond_free (tbl_cond_t *c);
 
 /* getWhereList: indices of rows in range(start, stop, step) where the condition holds, ascending.
- * stop 0 means the end of the table and step 0 means 1 (as OMERO maps them); negative start/stop
- * count from the end like Python slices. *rows is malloc'd. Memory use is one block of rows. */
+ * As in OMERO, stop 0 and step 0 stand for None and PyTables' range rules follow: with both None
+ * only row `start` is examined; otherwise Python slice semantics (negative values count from the
+ * end, stop None = end, step None = 1). *rows is malloc'd. Memory use is one block of rows. */
 int tbl_where_list (tbl_store_t *st, const char *expr, json_t *vars, int64_t start, int64_t stop, int64_t step,
                     int64_t **rows, size_t *n, omr_err_t *err);
 #endif

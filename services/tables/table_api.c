@@ -550,10 +550,11 @@ json_t *tbl_api_read (const char *path, json_t *args, const tbl_api_opts_t *opts
     json_t *res = NULL;
     size_t *cols = NULL;
     if (st && check_cols (st, cn, ncn, &cols, err) == 0) {
-        /* Python slice semantics of tbl.read(start, stop); (0, 0) means every row */
+        /* OMERO turns (0, 0) into tbl.read(0, None), which PyTables reads as the first row only
+         * (the documented quirk); otherwise Python slice semantics of tbl.read(start, stop) */
         int64_t nr = tbl_store_nrows (st);
-        int all = start == 0 && stop == 0;
-        int64_t s = start, e = all ? nr : stop;
+        int first = start == 0 && stop == 0;
+        int64_t s = start, e = first ? 1 : stop;
         if (s < 0) s += nr;
         if (e < 0) e += nr;
         if (s < 0) s = 0;
