@@ -48,9 +48,10 @@ certificates (int argc, char **argv)
         fprintf (stderr, "Error: %s\n", err.msg);
         return 1;
     }
-    printf ("key %s %s\n", rep.key_reused ? "reused" : "created", rep.key);
-    printf ("ca %s %s\n", rep.ca_reused ? "reused" : "created", rep.ca);
-    printf ("cert created %s\n", rep.cert);
+    printf ("%s: %s\n", rep.key_reused ? "Using existing key" : "Creating new key", rep.key);
+    printf ("%s: %s\n", rep.ca_reused ? "Using existing CA certificate" : "Creating CA certificate", rep.ca);
+    printf ("Creating certificate signed by the CA: %s\n", rep.cert);
+    printf ("certificates created: %s %s %s\n", rep.key, rep.cert, rep.ca);
     return 0;
 }
 
