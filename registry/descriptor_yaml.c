@@ -11,7 +11,10 @@ typedef struct {
     reg_ir_t *ir;
     const char *file;
     yaml_document_t *doc;
+    int depth;              /* mapping nesting, bounded: an alias can make the node graph cyclic */
 } yctx_t;
+
+#define REG_YAML_MAX_DEPTH 64
 
 static int
 yline (yaml_node_t *n)
@@ -70,21 +73,29 @@ each_pair (yctx_t *y, yaml_node_t *map, const char *what, pair_fn fn, void *ctx,
         return 0;
     if (want (y, map, YAML_MAPPING_NODE, what, err) != 0)
         return -1;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    if (y->depth >= REG_YAML_MAX_DEPTH)
+        return reg_ir_error (err, y->file, yline (map), "%s is nested too deeply (an alias refers to itself?)",
+                             what);
+    y->depth++;
+    int rc = 0;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; rc == 0 && p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = ynode (y, p->key), *v = ynode (y, p->value);
-        if (!k || k->type != YAML_SCALAR_NODE)
-            return reg_ir_error (err, y->file, yline (k), "keys of %s must be plain names", what);
+        if (!k || k->type != YAML_SCALAR_NODE) {
+            rc = reg_ir_error (err, y->file, yline (k), "keys of %s must be plain names", what);
+            break;
+        }
         const char *key = (const char *) k->data.scalar.value;
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; rc == 0 && q < p; q++) {
             yaml_node_t *k2 = ynode (y, q->key);
             if (k2 && k2->type == YAML_SCALAR_NODE && strcmp ((const char *) k2->data.scalar.value, key) == 0)
-                return reg_ir_error (err, y->file, yline (k), "duplicate key \"%s\" in %s (first at line %d)",
-                                     key, what, yline (k2));
+                rc = reg_ir_error (err, y->file, yline (k), "duplicate key \"%s\" in %s (first at line %d)",
+                                   key, what, yline (k2));
         }
-        if (fn (y, key, k, v, ctx, err) != 0)
-            return -1;
+        if (rc == 0 && fn (y, key, k, v, ctx, err) != 0)
+            rc = -1;
     }
-    return 0;
+    y->depth--;
+    return rc;
 }
 
 /* Call fn for each target of a `targets:` mapping that is active. */
@@ -594,7 +605,7 @@ reg_yaml_read (reg_ir_t *ir, const char *file, const char *text, size_t len, omr
         return reg_ir_error (err, file, line, "malformed YAML: %s", msg);
     }
     yaml_parser_delete (&parser);
-    yctx_t y = { ir, file, &doc };
+    yctx_t y = { ir, file, &doc, 0 };
     yaml_node_t *root = yaml_document_get_root_node (&doc);
     int rc;
     if (!root)

@@ -1003,6 +1003,10 @@ test_errors_yaml (void)
     expect_error (p, 1, "must be a mapping", NULL, 0);
     p = write_file ("e24.yaml", "");
     expect_error (p, 1, "empty descriptor", NULL, 0);
+    /* an alias that contains itself is refused, not followed forever */
+    p = write_file ("e26.yaml", "application: E\nproperties:\n  P: &p {refid: X, targets: {t: *p}}\n");
+    const char *t[] = { "t" };
+    expect_error (p, 3, "nested too deeply", t, 1);
     /* an inactive target may hold anything that parses; an active one is checked */
     p = write_file ("e25.yaml", "application: E\ntargets:\n  bad:\n    nodes:\n      m:\n        - {template: Nope}\n");
     omr_err_t err = { 0 };
