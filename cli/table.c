@@ -1,5 +1,6 @@
 /* table: OMERO's text table styles (omero.util.text: sql, csv, plain, json) for CLI listings. */
 #include "table.h"
+#include <ctype.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -250,6 +251,15 @@ render_json (const cli_table_t *t, FILE *f)
         /* Python's json.dumps separators (", " and ": ") and ASCII escapes. */
         char *s = json_dumps (o, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_INDENT (0));
         json_decref (o);
+        /* Python writes \u escapes in lower case. */
+        for (char *e = s; e && *e; e++)
+            if (*e == '\\') {
+                if (e[1] == 'u')
+                    for (int k = 2; k < 6 && e[k]; k++)
+                        e[k] = (char) tolower ((unsigned char) e[k]);
+                if (e[1])
+                    e++;
+            }
         fprintf (f, "%s%s%s", r == 0 ? "[" : "", s ? s : "{}", r == t->nrows - 1 ? "]" : ",\n");
         free (s);
     }
