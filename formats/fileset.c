@@ -446,6 +446,8 @@ read_tiff (fmt_fileset_t *fs, int image, int level, const fmt_planeref_t *ref,
                             "%s: IFD %lld is %ux%u %s but the metadata says %ux%u %s", fs->files[ref->file],
                             (long long) ref->ifd, d.width, d.height, d.pixtype_ok ? fmt_pixtype_name (d.pixtype) : "(no OMERO type)",
                             lv->size_x, lv->size_y, fmt_pixtype_name (img->pixel_type));
+    if (ref->raw_offset)
+        return fmt_tiff_read_raw (tif, ref->raw_offset, ref->sample, x, y, w, h, buf, err);
     return fmt_tiff_read_region (tif, ref->sample, x, y, w, h, buf, err);
 }
 

@@ -19,6 +19,8 @@ typedef struct {
     int file;               /* index into the fileset's files */
     int64_t ifd;            /* IFD number in that file; -1 when the plane is not stored */
     int sample;             /* sample of that IFD (RGB pages give one channel per sample) */
+    uint64_t raw_offset;    /* non-zero: the plane is stored uncompressed at this file offset
+                             * with the layout of IFD `ifd` (ImageJ files with more images than IFDs) */
 } fmt_planeref_t;
 
 /* How the resolution levels above 0 are found. */

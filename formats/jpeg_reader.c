@@ -127,7 +127,7 @@ fmt_jpeg_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
     if (fmt_image_alloc (img, src, path, err) < 0)
         return -1;
     for (int c = 0; c < nc; c++)
-        src->refs[c] = (fmt_planeref_t) { file, 0, c };
+        src->refs[c] = (fmt_planeref_t) { .file = file, .ifd = 0, .sample = c };
     if (fmt_image_set_levels (img, 1, err) < 0)
         return -1;
     img->levels[0] = (fmt_level_t) { w, h, w, 1 };

@@ -469,7 +469,7 @@ parse_image (load_t *L, xmlNodePtr im, int series, omr_err_t *err)
             uint32_t z, c, t;
             fmt_order_zct (img->dimension_order, img->size_z, ceff, img->size_t, start + i, &z, &c, &t);
             for (long long s = 0; s < spp; s++)
-                src->refs[fmt_image_ref_index (img, z, c * spp + s, t)] = (fmt_planeref_t) { f, ifd + i, (int) s };
+                src->refs[fmt_image_ref_index (img, z, c * spp + s, t)] = (fmt_planeref_t) { .file = f, .ifd = ifd + i, .sample = (int) s };
         }
     }
     if (ntd == 0) {
@@ -482,7 +482,7 @@ parse_image (load_t *L, xmlNodePtr im, int series, omr_err_t *err)
             uint32_t z, c, t;
             fmt_order_zct (img->dimension_order, img->size_z, ceff, img->size_t, p, &z, &c, &t);
             for (long long s = 0; s < spp; s++)
-                src->refs[fmt_image_ref_index (img, z, c * spp + s, t)] = (fmt_planeref_t) { f, (int64_t) p, (int) s };
+                src->refs[fmt_image_ref_index (img, z, c * spp + s, t)] = (fmt_planeref_t) { .file = f, .ifd = (int64_t) p, .sample = (int) s };
         }
     }
     /* levels from the first stored plane's IFD and its SubIFDs */

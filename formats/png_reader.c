@@ -141,7 +141,7 @@ fmt_png_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
     if (fmt_image_alloc (img, src, path, err) < 0)
         return -1;
     for (uint32_t c = 0; c < img->size_c; c++)
-        src->refs[c] = (fmt_planeref_t) { file, 0, (int) c };
+        src->refs[c] = (fmt_planeref_t) { .file = file, .ifd = 0, .sample = (int) c };
     if (fmt_image_set_levels (img, 1, err) < 0)
         return -1;
     img->levels[0] = (fmt_level_t) { img->size_x, img->size_y, img->size_x, 1 };

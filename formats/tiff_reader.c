@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #define MAX_IFDS 1000000
 
@@ -457,4 +459,76 @@ fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y, uint
 done:
     free (chunk);
     return rc;
+}
+
+int
+fmt_tiff_contiguous (fmt_tiff_t *self, uint64_t *offset, uint64_t *bytes)
+{
+    fmt_tiffdir_t d;
+    if (fmt_tiff_dir (self, &d, NULL) < 0 || d.tiled || d.compression != COMPRESSION_NONE || !d.pixtype_ok
+        || d.pixtype == FMT_PT_BIT || (d.spp > 1 && d.planar != PLANARCONFIG_CONTIG))
+        return -1;
+    uint64_t *offs = NULL, *counts = NULL;
+    if (!TIFFGetField (self->tif, TIFFTAG_STRIPOFFSETS, &offs) || !TIFFGetField (self->tif, TIFFTAG_STRIPBYTECOUNTS, &counts))
+        return -1;
+    uint32_t n = TIFFNumberOfStrips (self->tif);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (offs[i] != offs[0] + total)
+            return -1;
+        total += counts[i];
+    }
+    uint64_t need = (uint64_t) d.width * d.height * d.spp * (d.bps / 8);
+    if (total != need || offs[0] == 0)
+        return -1;
+    *offset = offs[0];
+    *bytes = total;
+    return 0;
+}
+
+static void
+swap_bytes (uint8_t *p, size_t n, int size)
+{
+    for (size_t i = 0; i < n; i++, p += size)
+        for (int a = 0, b = size - 1; a < b; a++, b--) {
+            uint8_t t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
+}
+
+int
+fmt_tiff_read_raw (fmt_tiff_t *self, uint64_t offset, int sample, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+                   void *buf, omr_err_t *err)
+{
+    fmt_tiffdir_t d;
+    if (fmt_tiff_dir (self, &d, err) < 0)
+        return -1;
+    if (!d.pixtype_ok || d.pixtype == FMT_PT_BIT || sample < 0 || sample >= d.spp
+        || (uint64_t) x + w > d.width || (uint64_t) y + h > d.height)
+        return omr_err_set (err, OMR_E_API, 400, "%s: bad raw region request", self->path);
+    int bytes = d.bps / 8;
+    uint64_t row = (uint64_t) d.width * d.spp * bytes;
+    uint64_t span = ((uint64_t) (w - 1) * d.spp + 1) * bytes;   /* from the first to the last wanted sample */
+    uint8_t *tmp = malloc (span);
+    if (!tmp)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory", self->path);
+    int fd = TIFFFileno (self->tif);
+    uint8_t *out = buf;
+    for (uint32_t r = 0; r < h; r++) {
+        uint64_t at = offset + (uint64_t) (y + r) * row + ((uint64_t) x * d.spp + sample) * bytes;
+        ssize_t got = pread (fd, tmp, span, (off_t) at);
+        if (got != (ssize_t) span) {
+            free (tmp);
+            return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: plane data at offset %llu ends early (%s)", self->path,
+                                (unsigned long long) at, got < 0 ? strerror (errno) : "file too short");
+        }
+        uint8_t *dst = out + (size_t) r * w * bytes;
+        for (uint32_t i = 0; i < w; i++)
+            memcpy (dst + (size_t) i * bytes, tmp + (size_t) i * d.spp * bytes, bytes);
+        if (bytes > 1 && TIFFIsByteSwapped (self->tif))
+            swap_bytes (dst, w, bytes);
+    }
+    free (tmp);
+    return 0;
 }

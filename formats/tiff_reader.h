@@ -45,4 +45,11 @@ void fmt_tiff_add_tags (fmt_tiff_t *self, fmt_image_t *img, const char *prefix, 
  * the IFD's pixel type, host byte order; bit images one byte 0/1 per pixel). */
 int fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y,
                           uint32_t w, uint32_t h, void *buf, omr_err_t *err);
+/* When the current IFD is one uncompressed strip run (strips back to back, chunky), give the
+ * offset of its first byte and its size; 0 when so, -1 otherwise. */
+int fmt_tiff_contiguous (fmt_tiff_t *self, uint64_t *offset, uint64_t *bytes);
+/* Like fmt_tiff_read_region, for an uncompressed plane with the current IFD's layout stored
+ * at file offset `offset` (reads only the rows the region needs). */
+int fmt_tiff_read_raw (fmt_tiff_t *self, uint64_t offset, int sample, uint32_t x, uint32_t y,
+                       uint32_t w, uint32_t h, void *buf, omr_err_t *err);
 #endif

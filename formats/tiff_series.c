@@ -173,12 +173,23 @@ build_imagej (fmt_fileset_t *fs, int file, fmt_tiff_t *t, const fmt_tiffdir_t *d
     snprintf (img->dimension_order, sizeof img->dimension_order, "XYCZT");
     if (fmt_image_alloc (img, src, path, err) < 0)
         return -1;
+    /* ImageJ writes files with more images than IFDs (over 4 GB): one IFD, then the planes
+     * back to back, uncompressed, with page 0's layout */
+    uint64_t off0 = 0, plane_bytes = 0;
+    int contiguous = images > n && fmt_tiff_select (t, 0, 0, err) == 0 && fmt_tiff_contiguous (t, &off0, &plane_bytes) == 0;
     for (long p = 0; p < images; p++) {
         uint32_t c = (uint32_t) (p % C), z = (uint32_t) ((p / C) % Z), tt = (uint32_t) (p / C / Z);
-        /* pages past the IFD chain stay "not stored"; pages must match page 0 */
-        int64_t ifd = p < n && same_shape (&dirs[p], &dirs[0]) ? p : -1;
-        for (int s = 0; s < spp; s++)
-            src->refs[fmt_image_ref_index (img, z, c * spp + s, tt)] = (fmt_planeref_t) { file, ifd, s };
+        fmt_planeref_t ref = { file, -1, 0, 0 };
+        if (p < n && same_shape (&dirs[p], &dirs[0]))
+            ref.ifd = p;
+        else if (contiguous) {
+            ref.ifd = 0;
+            ref.raw_offset = off0 + (uint64_t) p * plane_bytes;
+        }
+        for (int s = 0; s < spp; s++) {
+            ref.sample = s;
+            src->refs[fmt_image_ref_index (img, z, c * spp + s, tt)] = ref;
+        }
     }
     const char *unit = fmt_imagej_unit (ij.unit);
     if (unit)
@@ -291,7 +302,7 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
             uint32_t z = 0, c = 0, tt = 0;
             fmt_order_zct (img->dimension_order, Z, C, T, (uint64_t) p, &z, &c, &tt);
             for (int s = 0; s < spp; s++)
-                src->refs[fmt_image_ref_index (img, z, c * spp + s, tt)] = (fmt_planeref_t) { file, i + p, s };
+                src->refs[fmt_image_ref_index (img, z, c * spp + s, tt)] = (fmt_planeref_t) { .file = file, .ifd = i + p, .sample = s };
         }
         if (fmt_image_set_levels (img, nlev, err) < 0) {
             free (levels);

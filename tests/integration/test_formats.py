@@ -722,3 +722,35 @@ def test_rgba_and_palette(tmp_path):
     tifffile.imwrite(path, rand((20, 30), "uint8"), photometric="palette", colormap=cmap)
     assert meta(path)["images"][0]["size_c"] == 1
     compare_tifffile(path)
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_imagej_more_images_than_ifds(tmp_path, byteorder):
+    # ImageJ's layout for big stacks: one IFD, then all planes back to back
+    path = str(tmp_path / "ij1.tif")
+    data = rand((2, 3, 12, 10), "uint16")        # ZCYX
+    tifffile.imwrite(path, data, imagej=True, byteorder=byteorder, metadata={"axes": "ZCYX"})
+    with open(path, "r+b") as f:
+        head = f.read(8)
+        fmt = byteorder + "I"
+        ifd0 = struct.unpack(fmt, head[4:8])[0]
+        f.seek(ifd0)
+        count = struct.unpack(byteorder + "H", f.read(2))[0]
+        f.seek(ifd0 + 2 + 12 * count)
+        f.write(struct.pack(fmt, 0))          # cut the IFD chain after page 0
+    with tifffile.TiffFile(path) as tf:
+        assert len(tf.pages) == 1
+    m = meta(path)
+    im = m["images"][0]
+    assert (im["size_z"], im["size_c"]) == (2, 3)
+    assert_same(our_planes(path, m)[(0, 0)], np.transpose(data, (1, 0, 2, 3))[None], "imagej contiguous")
+    compare_tifffile(path, m)
+    raw = run("--region", "0", "0", "1", "2", "0", "3", "4", "5", "6", path).stdout
+    assert np.frombuffer(raw, "=u2").reshape(6, 5).tobytes() == data[1, 2, 4:10, 3:8].astype("=u2").tobytes()
+    # and cut inside the last plane: it fails cleanly
+    with tifffile.TiffFile(path) as tf:
+        end = tf.pages[0].dataoffsets[0] + data.nbytes
+    with open(path, "r+b") as f:
+        f.truncate(end - 50)
+    q = run("--planes", path, check=False)
+    assert q.returncode == 1 and b"ij1.tif" in q.stderr
