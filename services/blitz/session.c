@@ -691,7 +691,9 @@ op_create_session_with_timeout (omr_call_t *call, omr_err_t *err, void *arg)
     if (blz_call_ctx (call, &caller, err) < 0)
         return -1;
     /* Rights come from the database, not from a possibly stale cached context. */
-    if (blz_session_load (app, db, caller.session, false, &caller, err) < 0)
+    char own[64];
+    snprintf (own, sizeof own, "%s", caller.session);
+    if (blz_session_load (app, db, own, false, &caller, err) < 0)
         return -1;
     blz_login_t req;
     login_fields (call->req->body, omr_msg_ctx (call->req), &req);
