@@ -1,7 +1,8 @@
 """Rendering engine (services/blitz/render) through omero-rendertool, checked against an
 independent numpy implementation of OMERO's rendering formulas (README.md of the module).
 
-PNG/TIFF output must match the reference to ±1 per sample; JPEG must reach PSNR >= 40 dB.
+PNG/TIFF output must match the reference exactly (the requirement is ±1 per sample; only the
+thumbnail scaler gets ±1, for floating-point summation order); JPEG must reach PSNR >= 40 dB.
 """
 import io
 import json
@@ -171,7 +172,7 @@ def render(tmp_path, pixels, settings=None, fmt="png", extra=(), name="out"):
     return np.asarray(PIL.open(str(out)).convert("RGB"))
 
 
-def assert_close(got, want, tol=1):
+def assert_close(got, want, tol=0):
     assert got.shape == want.shape, (got.shape, want.shape)
     diff = np.abs(got.astype(int) - want.astype(int))
     assert diff.max() <= tol, "max difference %d at %s" % (diff.max(), np.unravel_index(diff.argmax(), diff.shape))
@@ -524,9 +525,9 @@ def test_thumbnail_longest_side(tmp_path):
     full = ref_render(planes.astype(np.float64), settings)
     got = render(tmp_path, pix, settings, extra=["--thumbnail", "96"])
     assert got.shape == (43, 96, 3)   # (int)(90 * 96/200.0f) = 43
-    assert_close(got, ref_area_scale(full, 96, 43))
+    assert_close(got, ref_area_scale(full, 96, 43), tol=1)
     got = render(tmp_path, pix, settings, extra=["--scale", "64x64"], name="sq")
-    assert_close(got, ref_area_scale(full, 64, 64))
+    assert_close(got, ref_area_scale(full, 64, 64), tol=1)
 
 
 def test_threads_deterministic_and_big_endian(tmp_path):
