@@ -12,6 +12,10 @@
 typedef struct {
     reg_ir_t *ir;
     const char *file;
+    const char *text;       /* the parsed text, to find where a start tag begins */
+    size_t len;
+    size_t *lines;          /* offset of each line's first character; nlines entries */
+    int nlines;
 } xctx_t;
 
 /* ------------------------------------------------------------------ placeholders */
@@ -139,10 +143,28 @@ substitute_placeholders (reg_ir_t *ir, const char *text, size_t len, size_t *out
 
 /* ------------------------------------------------------------------ element helpers */
 
+/* The line where el's start tag begins. libxml2 records the line where the start tag ends, which
+ * for OMERO's multi-line <server-instance …/> elements is the line of the last attribute. */
 static int
-line_of (xmlNode *el)
+line_of (xctx_t *x, xmlNode *el)
 {
-    return (int) xmlGetLineNo (el);
+    int end = (int) xmlGetLineNo (el);
+    if (end < 1 || end > x->nlines || !x->text)
+        return end < 1 ? 1 : end;
+    size_t nl = strlen ((const char *) el->name);
+    size_t stop = end < x->nlines ? x->lines[end] : x->len;  /* first character after line `end` */
+    for (size_t p = stop; p-- > 0;) {
+        if (x->text[p] != '<' || p + 1 + nl > x->len || memcmp (x->text + p + 1, el->name, nl) != 0)
+            continue;
+        char after = p + 1 + nl < x->len ? x->text[p + 1 + nl] : '>';
+        if (after != ' ' && after != '\t' && after != '\r' && after != '\n' && after != '>' && after != '/')
+            continue;
+        int line = end;
+        while (line > 1 && x->lines[line - 1] > p)
+            line--;
+        return line;
+    }
+    return end;
 }
 
 static int
@@ -170,7 +192,7 @@ need_attr (xctx_t *x, xmlNode *el, const char *name, omr_err_t *err)
     char *v = attr (el, name);
     if (!v || !*v) {
         free (v);
-        reg_ir_error (err, x->file, line_of (el), "<%s> needs a %s attribute", el->name, name);
+        reg_ir_error (err, x->file, line_of (x, el), "<%s> needs a %s attribute", el->name, name);
         return NULL;
     }
     return v;
@@ -224,7 +246,7 @@ each_child (xctx_t *x, xmlNode *parent, child_fn fn, void *ctx, omr_err_t *err)
 static int
 unknown (xctx_t *x, xmlNode *el, const char *where, omr_err_t *err)
 {
-    return reg_ir_error (err, x->file, line_of (el), "unknown element <%s> in <%s>", el->name, where);
+    return reg_ir_error (err, x->file, line_of (x, el), "unknown element <%s> in <%s>", el->name, where);
 }
 
 /* ------------------------------------------------------------------ properties */
@@ -238,7 +260,7 @@ props_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         if (!name)
             return -1;
         char *value = attr (el, "value");
-        reg_vec_push (items, reg_ir_prop_new (0, name, value ? value : "", x->file, line_of (el)));
+        reg_vec_push (items, reg_ir_prop_new (0, name, value ? value : "", x->file, line_of (x, el)));
         free (name);
         free (value);
         return 0;
@@ -247,7 +269,7 @@ props_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         char *ref = need_attr (x, el, "refid", err);
         if (!ref)
             return -1;
-        reg_vec_push (items, reg_ir_prop_new (1, ref, NULL, x->file, line_of (el)));
+        reg_vec_push (items, reg_ir_prop_new (1, ref, NULL, x->file, line_of (x, el)));
         free (ref);
         return 0;
     }
@@ -260,7 +282,7 @@ read_anon_props (xctx_t *x, xmlNode *el, reg_vec_t *items, omr_err_t *err)
 {
     char *ref = attr (el, "refid");
     if (ref) {
-        reg_vec_push (items, reg_ir_prop_new (1, ref, NULL, x->file, line_of (el)));
+        reg_vec_push (items, reg_ir_prop_new (1, ref, NULL, x->file, line_of (x, el)));
         free (ref);
     }
     return each_child (x, el, props_child, items, err);
@@ -272,10 +294,10 @@ read_propset (xctx_t *x, xmlNode *el, omr_err_t *err)
     char *id = attr (el, "id");
     if (!id || !*id) {
         free (id);
-        return reg_ir_error (err, x->file, line_of (el),
+        return reg_ir_error (err, x->file, line_of (x, el),
                              "<properties> outside a server needs an id attribute");
     }
-    reg_ir_propset_t *ps = reg_ir_propset_new (id, x->file, line_of (el));
+    reg_ir_propset_t *ps = reg_ir_propset_new (id, x->file, line_of (x, el));
     free (id);
     if (each_child (x, el, props_child, &ps->items, err) != 0) {
         reg_ir_propset_free (ps);
@@ -302,13 +324,13 @@ server_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
     reg_ir_server_t *s = ctx;
     if (is (el, "option")) {
         char *t = text_of (el);
-        reg_vec_push (&s->options, reg_ir_var_new (NULL, t, x->file, line_of (el)));
+        reg_vec_push (&s->options, reg_ir_var_new (NULL, t, x->file, line_of (x, el)));
         free (t);
         return 0;
     }
     if (is (el, "env")) {
         char *t = text_of (el);
-        reg_vec_push (&s->env, reg_ir_var_new (NULL, t, x->file, line_of (el)));
+        reg_vec_push (&s->env, reg_ir_var_new (NULL, t, x->file, line_of (x, el)));
         free (t);
         return 0;
     }
@@ -331,18 +353,18 @@ server_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         }
         if (rg && !s->replica_group) {
             s->replica_group = rg;
-            s->rg_line = line_of (el);
+            s->rg_line = line_of (x, el);
             rg = NULL;
         }
         else if (rg)
             reg_ir_warn (x->ir, "%s:%d: only the first replicated adapter of a server is used; "
-                         "replica-group \"%s\" ignored", x->file, line_of (el), rg);
+                         "replica-group \"%s\" ignored", x->file, line_of (x, el), rg);
         free (name);
         free (rg);
         return each_child (x, el, adapter_child, NULL, err);
     }
     if (is (el, "distrib") || is (el, "dbenv") || is (el, "log")) {
-        reg_ir_warn (x->ir, "%s:%d: <%s> is not supported and was ignored", x->file, line_of (el),
+        reg_ir_warn (x->ir, "%s:%d: <%s> is not supported and was ignored", x->file, line_of (x, el),
                      el->name);
         return 0;
     }
@@ -353,7 +375,7 @@ server_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
 static reg_ir_server_t *
 read_server (xctx_t *x, xmlNode *el, omr_err_t *err)
 {
-    reg_ir_server_t *s = reg_ir_server_new (x->file, line_of (el));
+    reg_ir_server_t *s = reg_ir_server_new (x->file, line_of (x, el));
     s->id = need_attr (x, el, "id", err);
     if (!s->id) {
         reg_ir_server_free (s);
@@ -369,13 +391,13 @@ read_server (xctx_t *x, xmlNode *el, omr_err_t *err)
     char *user = attr (el, "user");
     if (user) {
         reg_ir_warn (x->ir, "%s:%d: server attribute user=\"%s\" ignored: servers run as the node's user",
-                     x->file, line_of (el), user);
+                     x->file, line_of (x, el), user);
         free (user);
     }
     char *distrib = attr (el, "application-distrib");
     if (distrib && strcmp (distrib, "false") != 0)
         reg_ir_warn (x->ir, "%s:%d: application-distrib is not supported and was ignored", x->file,
-                     line_of (el));
+                     line_of (x, el));
     free (distrib);
     if (each_child (x, el, server_child, s, err) != 0) {
         reg_ir_server_free (s);
@@ -399,14 +421,14 @@ read_instance (xctx_t *x, xmlNode *el, omr_err_t *err)
     char *tid = need_attr (x, el, "template", err);
     if (!tid)
         return NULL;
-    reg_ir_instance_t *in = reg_ir_instance_new (tid, x->file, line_of (el));
+    reg_ir_instance_t *in = reg_ir_instance_new (tid, x->file, line_of (x, el));
     free (tid);
     for (xmlAttr *a = el->properties; a; a = a->next) {
         const char *name = (const char *) a->name;
         if (strcmp (name, "template") == 0)
             continue;
         char *v = attr (el, name);
-        reg_vec_push (&in->params, reg_ir_var_new (name, v ? v : "", x->file, line_of (el)));
+        reg_vec_push (&in->params, reg_ir_var_new (name, v ? v : "", x->file, line_of (x, el)));
         free (v);
     }
     if (each_child (x, el, instance_child, in, err) != 0) {
@@ -425,14 +447,14 @@ template_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         if (!name)
             return -1;
         char *def = attr (el, "default");
-        reg_vec_push (&t->params, reg_ir_var_new (name, def, x->file, line_of (el)));
+        reg_vec_push (&t->params, reg_ir_var_new (name, def, x->file, line_of (x, el)));
         free (name);
         free (def);
         return 0;
     }
     if (is (el, "server") || is (el, "icebox")) {
         if (t->server)
-            return reg_ir_error (err, x->file, line_of (el), "server template \"%s\" has more than one server",
+            return reg_ir_error (err, x->file, line_of (x, el), "server template \"%s\" has more than one server",
                                  t->id);
         t->server = read_server (x, el, err);
         return t->server ? 0 : -1;
@@ -446,7 +468,7 @@ read_template (xctx_t *x, xmlNode *el, omr_err_t *err)
     char *id = need_attr (x, el, "id", err);
     if (!id)
         return -1;
-    reg_ir_template_t *t = reg_ir_template_new (id, x->file, line_of (el));
+    reg_ir_template_t *t = reg_ir_template_new (id, x->file, line_of (x, el));
     t->from_xml = 1;
     free (id);
     if (each_child (x, el, template_child, t, err) != 0) {
@@ -475,14 +497,14 @@ rgroup_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         g->n_replicas = attr (el, "n-replicas");
         g->load_sample = attr (el, "load-sample");
         if (!g->lb_type)
-            return reg_ir_error (err, x->file, line_of (el), "<load-balancing> needs a type attribute");
+            return reg_ir_error (err, x->file, line_of (x, el), "<load-balancing> needs a type attribute");
         return 0;
     }
     if (is (el, "object"))
         return 0;
     if (is (el, "filter")) {
         reg_ir_warn (x->ir, "%s:%d: replica-group filters are not supported and were ignored", x->file,
-                     line_of (el));
+                     line_of (x, el));
         return 0;
     }
     return unknown (x, el, "replica-group", err);
@@ -494,7 +516,7 @@ read_rgroup (xctx_t *x, xmlNode *el, omr_err_t *err)
     char *id = need_attr (x, el, "id", err);
     if (!id)
         return -1;
-    reg_ir_rgroup_t *g = reg_ir_rgroup_new (id, x->file, line_of (el));
+    reg_ir_rgroup_t *g = reg_ir_rgroup_new (id, x->file, line_of (x, el));
     free (id);
     if (each_child (x, el, rgroup_child, g, err) != 0) {
         reg_ir_rgroup_free (g);
@@ -512,7 +534,7 @@ node_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         if (!name)
             return -1;
         char *value = attr (el, "value");
-        reg_ir_set_var (&node->vars, name, value, x->file, line_of (el));
+        reg_ir_set_var (&node->vars, name, value, x->file, line_of (x, el));
         free (name);
         free (value);
         return 0;
@@ -542,7 +564,7 @@ read_node (xctx_t *x, xmlNode *el, omr_err_t *err)
     char *name = need_attr (x, el, "name", err);
     if (!name)
         return -1;
-    reg_ir_node_t *node = reg_ir_node (x->ir, name, x->file, line_of (el));
+    reg_ir_node_t *node = reg_ir_node (x->ir, name, x->file, line_of (x, el));
     free (name);
     return each_child (x, el, node_child, node, err);
 }
@@ -555,19 +577,19 @@ static int
 read_application (xctx_t *x, xmlNode *el, omr_err_t *err)
 {
     if (x->ir->stack.n > 1)
-        return reg_ir_error (err, x->file, line_of (el), "an included file may not define an <application>");
+        return reg_ir_error (err, x->file, line_of (x, el), "an included file may not define an <application>");
     if (x->ir->app_name)
-        return reg_ir_error (err, x->file, line_of (el), "a second <application> (the first is at %s:%d)",
+        return reg_ir_error (err, x->file, line_of (x, el), "a second <application> (the first is at %s:%d)",
                              x->ir->app_file, x->ir->app_line);
     x->ir->app_name = need_attr (x, el, "name", err);
     if (!x->ir->app_name)
         return -1;
     x->ir->app_file = x->file;
-    x->ir->app_line = line_of (el);
+    x->ir->app_line = line_of (x, el);
     char *imp = attr (el, "import-default-templates");
     if (imp && strcmp (imp, "true") == 0)
         reg_ir_warn (x->ir, "%s:%d: import-default-templates is not supported and was ignored", x->file,
-                     line_of (el));
+                     line_of (x, el));
     free (imp);
     return each_child (x, el, app_child, NULL, err);
 }
@@ -580,7 +602,7 @@ app_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         if (!name)
             return -1;
         char *value = attr (el, "value");
-        reg_ir_set_var (&x->ir->vars, name, value, x->file, line_of (el));
+        reg_ir_set_var (&x->ir->vars, name, value, x->file, line_of (x, el));
         free (name);
         free (value);
         return 0;
@@ -597,7 +619,7 @@ app_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
         char *f = need_attr (x, el, "file", err);
         if (!f)
             return -1;
-        int rc = reg_ir_include (x->ir, x->file, line_of (el), f, err);
+        int rc = reg_ir_include (x->ir, x->file, line_of (x, el), f, err);
         free (f);
         return rc;
     }
@@ -606,13 +628,13 @@ app_child (xctx_t *x, xmlNode *el, void *ctx, omr_err_t *err)
     if (is (el, "service-template")) {
         char *id = attr (el, "id");
         reg_ir_warn (x->ir, "%s:%d: service-template %s ignored: IceBox services are not supported",
-                     x->file, line_of (el), id ? id : "");
+                     x->file, line_of (x, el), id ? id : "");
         free (id);
         return 0;
     }
     if (is (el, "distrib")) {
         reg_ir_warn (x->ir, "%s:%d: <distrib> (IcePatch2 distribution) is not supported and was ignored",
-                     x->file, line_of (el));
+                     x->file, line_of (x, el));
         return 0;
     }
     return unknown (x, el, "application", err);
@@ -654,8 +676,8 @@ reg_xml_read (reg_ir_t *ir, const char *file, const char *text, size_t len, omr_
     xmlDocPtr doc = xmlCtxtReadMemory (ctxt, buf, (int) n, file, NULL,
                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING
                                            | XML_PARSE_BIG_LINES);
-    free (buf);
     if (!doc) {
+        free (buf);
         xmlErrorPtr e = xmlCtxtGetLastError (ctxt);
         char msg[512] = "not well-formed";
         int line = 1;
@@ -674,14 +696,27 @@ reg_xml_read (reg_ir_t *ir, const char *file, const char *text, size_t len, omr_
         return reg_ir_error (err, file, line, "malformed XML: %s", msg);
     }
     xmlFreeParserCtxt (ctxt);
-    xctx_t x = { ir, file };
+    xctx_t x = { ir, file, buf, n, NULL, 0 };
+    x.lines = malloc (sizeof *x.lines * 16);
+    int cap = 16;
+    x.lines[x.nlines++] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '\n') {
+            if (x.nlines == cap) {
+                cap *= 2;
+                x.lines = realloc (x.lines, sizeof *x.lines * (size_t) cap);
+            }
+            x.lines[x.nlines++] = i + 1;
+        }
     xmlNode *root = xmlDocGetRootElement (doc);
     int rc;
     if (!root || !is (root, "icegrid"))
-        rc = reg_ir_error (err, file, root ? line_of (root) : 1,
+        rc = reg_ir_error (err, file, root ? line_of (&x, root) : 1,
                            "the root element of an IceGrid descriptor must be <icegrid>");
     else
         rc = each_child (&x, root, app_child, NULL, err);
     xmlFreeDoc (doc);
+    free (x.lines);
+    free (buf);
     return rc;
 }
