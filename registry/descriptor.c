@@ -440,7 +440,7 @@ find_template (reg_ir_t *ir, const char *id)
 
 /* Expand property items (refids recursively) into the server, in order. */
 static int
-expand_props (bctx_t *b, scope_t *sc, reg_vec_t *items, reg_server_t *s, reg_vec_t *stack)
+expand_props (bctx_t *b, scope_t *sc, reg_vec_t *items, reg_server_t *s, reg_vec_t *stack, int mapped)
 {
     for (int i = 0; i < items->n; i++) {
         reg_ir_prop_t *it = items->v[i];
@@ -458,7 +458,7 @@ expand_props (bctx_t *b, scope_t *sc, reg_vec_t *items, reg_server_t *s, reg_vec
                     return reg_ir_error (b->err, it->file, it->line, "property set \"%s\" refers to itself",
                                          ps->id);
             reg_vec_push (stack, ps);
-            int rc = expand_props (b, sc, &ps->items, s, stack);
+            int rc = expand_props (b, sc, &ps->items, s, stack, mapped);
             stack->n--;
             if (rc != 0)
                 return -1;
@@ -473,7 +473,8 @@ expand_props (bctx_t *b, scope_t *sc, reg_vec_t *items, reg_server_t *s, reg_vec
             return -1;
         }
         if (strncmp (key, "REPLACEMENT:", 12) == 0) {
-            warn (b->warnings, "%s: JVM memory setting %s ignored", s->id, key);
+            if (!mapped)    /* a mapped OMERO server already has its Java side reported */
+                warn (b->warnings, "%s: JVM memory setting %s ignored", s->id, key);
             free (key);
             free (val);
             continue;
@@ -600,8 +601,8 @@ make_server (bctx_t *b, scope_t *node_scope, const char *node, reg_ir_server_t *
         if (asprintf (&s->exe, "omero-%s", s->kind) < 0)
             goto done;
         if (raw->options.n || raw->env.n)
-            warn (b->warnings, "%s: the command line and environment of OMERO's %s (Java/Python) are not "
-                  "used; it runs %s", s->id, tmpl->id, s->exe);
+            warn (b->warnings, "%s: the Java/Python command line, environment and JVM settings of OMERO's %s "
+                  "are not used; it runs %s", s->id, tmpl->id, s->exe);
     }
     else {
         if (raw->exe && *raw->exe && !(s->exe = subst (b, &pscope, raw->exe, raw->file, raw->line)))
@@ -652,9 +653,9 @@ make_server (bctx_t *b, scope_t *node_scope, const char *node, reg_ir_server_t *
         goto done;
     }
     free (act);
-    if (expand_props (b, &pscope, &raw->props, s, &stack) != 0)
+    if (expand_props (b, &pscope, &raw->props, s, &stack, mapped) != 0)
         goto done;
-    if (inst && expand_props (b, &pscope, &inst->props, s, &stack) != 0)
+    if (inst && expand_props (b, &pscope, &inst->props, s, &stack, mapped) != 0)
         goto done;
     if (raw->adapter && !(s->adapter = subst (b, &pscope, raw->adapter, raw->file, raw->line)))
         goto done;

@@ -184,7 +184,9 @@ test_omero_default_xml (void)
     CHECK (has_warning (d, "FileServerTemplate"));
     CHECK (has_warning (d, "TestDropBoxTemplate"));
     CHECK (has_warning (d, "service-template StormTemplate"));
-    CHECK (has_warning (d, "Blitz-0: the command line"));
+    CHECK (has_warning (d, "Blitz-0: the Java/Python command line, environment and JVM settings of OMERO's "
+                           "BlitzTemplate are not used; it runs omero-blitz"));
+    CHECK (!has_warning (d, "REPLACEMENT"));
     CHECK (!has_warning (d, "RepositoryTemplate"));   /* only under target repo */
     reg_deployment_destroy (&d);
     CHECK (d == NULL);
