@@ -17,9 +17,9 @@ INSERT INTO experimentergroup (id, permissions, version, name, ldap) VALUES (1, 
 INSERT INTO experimentergroup (id, permissions, version, name, ldap) VALUES (2, -120, 0, 'guest', false);
 INSERT INTO event (id, permissions, time, status, experimenter, experimentergroup, "session", type)
     VALUES (0, -35, now(), 'BOOTSTRAP', 0, 0, 0, 0);
-INSERT INTO groupexperimentermap (id, permissions, version, parent, child, owner) VALUES (0, -35, 0, 0, 0, true);
-INSERT INTO groupexperimentermap (id, permissions, version, parent, child, owner) VALUES (1, -35, 0, 1, 0, false);
-INSERT INTO groupexperimentermap (id, permissions, version, parent, child, owner) VALUES (2, -35, 0, 2, 1, false);
+INSERT INTO groupexperimentermap (id, permissions, version, parent, child, owner, child_index) VALUES (0, -35, 0, 0, 0, true, 0);
+INSERT INTO groupexperimentermap (id, permissions, version, parent, child, owner, child_index) VALUES (1, -35, 0, 1, 0, false, 1);
+INSERT INTO groupexperimentermap (id, permissions, version, parent, child, owner, child_index) VALUES (2, -35, 0, 2, 1, false, 0);
 INSERT INTO password (experimenter_id, hash) VALUES (0, NULL);
 INSERT INTO password (experimenter_id, hash) VALUES (1, '');
 INSERT INTO _roles (root_user_id, guest_user_id, system_group_id, user_group_id, guest_group_id)
