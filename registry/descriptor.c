@@ -592,7 +592,7 @@ make_server (bctx_t *b, scope_t *node_scope, const char *node, reg_ir_server_t *
             goto done;
         }
     }
-    else if (inst && om >= 0)
+    else if (inst && om >= 0 && omero_templates[om].kind)     /* a YAML BlitzTemplate without kind */
         s->kind = strdup (omero_templates[om].kind);
     else
         s->kind = strdup ("exec");

@@ -896,6 +896,54 @@ test_variables (void)
     reg_deployment_destroy (&d);
 }
 
+/* In YAML, OMERO's template names only supply a default kind; the descriptor may say otherwise. */
+static void
+test_yaml_omero_template_names (void)
+{
+    const char *p = write_file ("names.yaml",
+                                "application: N\n"
+                                "templates:\n"
+                                "  BlitzTemplate:\n"
+                                "    parameters: [index]\n"
+                                "    server: {id: \"Blitz-${index}\"}\n"
+                                "  RepositoryTemplate:\n"
+                                "    parameters: [index]\n"
+                                "    server: {id: \"Repository-${index}\", exe: /opt/repo/bin/repo}\n"
+                                "  TablesTemplate:\n"
+                                "    parameters: [index]\n"
+                                "    server: {id: \"Tables-${index}\", kind: exec, exe: /opt/tables}\n"
+                                "nodes:\n"
+                                "  master:\n"
+                                "    - {template: BlitzTemplate, index: 0}\n"
+                                "    - {template: RepositoryTemplate, index: 1}\n"
+                                "    - {template: TablesTemplate, index: 2}\n");
+    omr_err_t err = { 0 };
+    reg_deployment_t *d = reg_deployment_load (p, NULL, 0, NULL, NULL, &err);
+    CHECK (d != NULL);
+    if (d) {
+        const reg_server_t *b = reg_deployment_find_server (d, "Blitz-0");
+        const reg_server_t *r = reg_deployment_find_server (d, "Repository-1");
+        const reg_server_t *t = reg_deployment_find_server (d, "Tables-2");
+        CHECK (b && r && t);
+        if (b && r && t) {
+            CHECK_STR (b->kind, "blitz");
+            CHECK_STR (b->exe, "omero-blitz");
+            CHECK_STR (r->kind, "exec");
+            CHECK_STR (r->exe, "/opt/repo/bin/repo");
+            CHECK_STR (t->kind, "exec");
+            CHECK_STR (t->exe, "/opt/tables");
+        }
+        CHECK_INT (reg_deployment_warning_count (d), 0);
+        /* nodedescriptors work on YAML templates too */
+        CHECK_INT (reg_deployment_apply_nodedescriptors (d, "master:Blitz-3 w:Tables-4", &err), 0);
+        CHECK (reg_deployment_find_server (d, "Blitz-3") && reg_deployment_find_server (d, "Tables-4"));
+        CHECK (!reg_deployment_find_server (d, "Blitz-0"));
+    }
+    else
+        fprintf (stderr, "  %s\n", err.msg);
+    reg_deployment_destroy (&d);
+}
+
 static void
 test_include (void)
 {
@@ -1182,6 +1230,7 @@ main (void)
     RUN (test_describe);
     RUN (test_variables);
     RUN (test_include);
+    RUN (test_yaml_omero_template_names);
     RUN (test_errors_yaml);
     RUN (test_errors_xml);
     RUN (test_cyclic_include);
