@@ -25,7 +25,16 @@ struct fmt_tiff {
     int64_t sub_ifd;        /* IFD whose SubIFD offsets are cached */
     uint64_t *sub_offsets;
     int sub_count;
+    /* the last decoded strip/tile: RGB channels and neighbouring regions reuse it */
+    uint8_t *chunk;
+    uint64_t chunk_cap;
+    int chunk_valid, chunk_tiled, chunk_sub;
+    int64_t chunk_ifd;
+    uint32_t chunk_idx;
+    tmsize_t chunk_got;
 };
+
+#define CHUNK_KEEP ((uint64_t) 32 << 20)   /* larger decoded chunks are not kept between calls */
 
 static int
 on_error (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -124,6 +133,7 @@ fmt_tiff_close (fmt_tiff_t **self_p)
     free (self->path);
     free (self->offsets);
     free (self->sub_offsets);
+    free (self->chunk);
     free (self);
     *self_p = NULL;
 }
@@ -414,10 +424,16 @@ fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y, uint
         return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: one %s decodes to %llu bytes, over the %llu-byte limit",
                             self->path, d.tiled ? "tile" : "strip", (unsigned long long) chunk_size,
                             (unsigned long long) FMT_MAX_CHUNK);
-    uint8_t *chunk = malloc (chunk_size);
-    if (!chunk)
-        return omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory for a %llu-byte chunk", self->path,
-                            (unsigned long long) chunk_size);
+    if (self->chunk_cap < chunk_size) {
+        free (self->chunk);
+        self->chunk_valid = 0;
+        self->chunk_cap = 0;
+        if (!(self->chunk = malloc (chunk_size)))
+            return omr_err_set (err, OMR_E_INTERNAL, 500, "%s: out of memory for a %llu-byte chunk", self->path,
+                                (unsigned long long) chunk_size);
+        self->chunk_cap = chunk_size;
+    }
+    uint8_t *chunk = self->chunk;
     uint8_t *out = buf;
     size_t out_row = (size_t) w * bytes;
     int rc = 0;
@@ -428,12 +444,23 @@ fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y, uint
         uint32_t cx_start = d.tiled ? x / d.tile_w * d.tile_w : 0;
         for (uint32_t cx = cx_start; cx < x + w; cx += d.tile_w) {
             tmsize_t got;
-            if (d.tiled) {
-                uint32_t idx = TIFFComputeTile (self->tif, cx, cy, 0, (uint16_t) plane_sample);
-                got = TIFFReadEncodedTile (self->tif, idx, chunk, (tmsize_t) chunk_size);
-            } else {
-                uint32_t idx = TIFFComputeStrip (self->tif, cy, (uint16_t) plane_sample);
-                got = TIFFReadEncodedStrip (self->tif, idx, chunk, (tmsize_t) chunk_size);
+            uint32_t idx = d.tiled ? TIFFComputeTile (self->tif, cx, cy, 0, (uint16_t) plane_sample)
+                                   : TIFFComputeStrip (self->tif, cy, (uint16_t) plane_sample);
+            if (self->chunk_valid && self->chunk_ifd == self->cur_ifd && self->chunk_sub == self->cur_sub
+                && self->chunk_tiled == d.tiled && self->chunk_idx == idx)
+                got = self->chunk_got;
+            else {
+                self->chunk_valid = 0;
+                got = d.tiled ? TIFFReadEncodedTile (self->tif, idx, chunk, (tmsize_t) chunk_size)
+                              : TIFFReadEncodedStrip (self->tif, idx, chunk, (tmsize_t) chunk_size);
+                if (got >= 0 && self->cur_ifd >= 0) {
+                    self->chunk_valid = 1;
+                    self->chunk_ifd = self->cur_ifd;
+                    self->chunk_sub = self->cur_sub;
+                    self->chunk_tiled = d.tiled;
+                    self->chunk_idx = idx;
+                    self->chunk_got = got;
+                }
             }
             if (got < 0) {
                 rc = omr_err_set (err, OMR_E_VALIDATION, 400, "%s: cannot decode the %s at %u,%u: %s", self->path,
@@ -457,7 +484,12 @@ fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y, uint
         }
     }
 done:
-    free (chunk);
+    if (self->chunk_cap > CHUNK_KEEP) {
+        free (self->chunk);
+        self->chunk = NULL;
+        self->chunk_cap = 0;
+        self->chunk_valid = 0;
+    }
     return rc;
 }
 
