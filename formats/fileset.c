@@ -406,6 +406,21 @@ fmt_fileset_instrument (const fmt_fileset_t *self, int i)
     return i >= 0 && i < self->instrument_count ? &self->instruments[i] : NULL;
 }
 
+int
+fmt_fileset_image_uses_file (const fmt_fileset_t *self, int image, int file)
+{
+    if (image < 0 || image >= self->image_count || file < 0 || file >= self->file_count)
+        return 0;
+    if (self->kinds[file] == FMT_FILE_XML || (self->ome_xml && file == 0))
+        return 1;   /* the file the whole fileset's metadata comes from */
+    const fmt_image_t *img = &self->images[image];
+    size_t n = (size_t) img->size_z * img->size_c * img->size_t;
+    for (size_t i = 0; i < n; i++)
+        if (self->srcs[image].refs[i].ifd >= 0 && self->srcs[image].refs[i].file == file)
+            return 1;
+    return 0;
+}
+
 const char *
 fmt_fileset_ome_xml (const fmt_fileset_t *self)
 {

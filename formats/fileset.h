@@ -15,6 +15,8 @@
  * PNG (libpng) and JPEG (libjpeg-turbo) as single planes.
  *
  * Buffers are in host byte order; pixel type "bit" is returned one byte per pixel (0 or 1).
+ * Each TIFF handle keeps its last decoded strip/tile, so reading the channels of an RGB tile
+ * one after the other decodes it once; at most 64 files of a fileset are open at a time.
  * Threads: one handle may be used by one thread at a time; distinct handles may be used by
  * distinct threads concurrently (no global state; libtiff messages go to per-handle
  * handlers and end up in the omr_err_t of the failing call). */
@@ -136,6 +138,9 @@ const fmt_image_t *fmt_fileset_image (const fmt_fileset_t *self, int i);
 int fmt_fileset_instrument_count (const fmt_fileset_t *self);
 /* Instrument i, NULL when out of range. */
 const fmt_instrument_t *fmt_fileset_instrument (const fmt_fileset_t *self, int i);
+/* 1 when image stores pixels in used file `file` or takes its metadata from it (OMERO's
+ * PixelsOriginalFileMap), else 0. */
+int fmt_fileset_image_uses_file (const fmt_fileset_t *self, int image, int file);
 /* The OME-XML text of an OME-TIFF fileset (for "original metadata"), NULL otherwise. */
 const char *fmt_fileset_ome_xml (const fmt_fileset_t *self);
 

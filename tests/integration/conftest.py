@@ -60,7 +60,11 @@ def take_prefix(timeout=600):
 
 @pytest.fixture(scope="session")
 def installation(tmp_path_factory):
-    """One `make install` per session into a directory the database user can reach."""
+    """One `make install` per session into a directory the database user can reach
+    (OMERO_DIST names an existing installation to use instead)."""
+    if os.environ.get("OMERO_DIST"):
+        yield os.environ["OMERO_DIST"]
+        return
     root = tempfile.mkdtemp(prefix="omero-inst-", dir="/tmp")
     os.chmod(root, 0o755)
     dist = os.path.join(root, "dist")

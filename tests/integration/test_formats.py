@@ -240,6 +240,7 @@ def test_multifile_any_member_resolves_whole_set(setname):
         used = sorted(os.path.basename(f) for f in m["files"])
         expect = sorted(os.path.basename(f) for f in members)
         assert used == expect, member
+        assert m["images"][0]["files"] == list(range(len(members)))
         assert m["images"][0]["dimension_order"] == "XYCTZ"
         assert m["images"][0]["acquisition_date"] == "2010-03-02T15:08:59"
         assert m["images"][0]["channels"][0]["color"] == -2147483648

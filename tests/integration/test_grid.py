@@ -28,7 +28,7 @@ def server_pid(g, sid):
     return int(r.stdout.strip()) if r.returncode == 0 and r.stdout.strip().isdigit() else 0
 
 
-def testservers(g):
+def running_testservers(g):
     return [p for p in g.pids() if "omero-testserver" in os.readlink("/proc/%d/exe" % p)] if g.pids() else []
 
 
@@ -103,7 +103,7 @@ def test_killed_server_is_replaced(tgrid):
     assert out[0]["pid"] == new
     who = json.loads(g.gridcall("endpoint", out[0]["endpoint"], "Test.whoami").stdout)
     assert who["pid"] == new
-    assert len(testservers(g)) == 2
+    assert len(running_testservers(g)) == 2
 
 
 def test_server_that_stops_heartbeating_is_restarted(tgrid):
@@ -155,13 +155,13 @@ def test_malformed_descriptors_refused(grid, tmp_path):
 def test_registry_sigkill_then_start_gives_one_of_each(tgrid):
     g = tgrid
     g.omero("admin", "start")
-    before = sorted(testservers(g))
+    before = sorted(running_testservers(g))
     assert len(before) == 2
     rp = int(open(os.path.join(g.dir, "var", "master", "registry.pid")).read())
     os.kill(rp, signal.SIGKILL)
     g.omero("admin", "start")
     assert g.omero("admin", "status").returncode == 0
-    after = testservers(g)
+    after = running_testservers(g)
     assert len(after) == 2
     assert not set(after) & set(before)
     ids = sorted(json.loads(g.gridcall("endpoint", s["endpoint"], "Test.whoami").stdout)["id"]
@@ -211,6 +211,7 @@ def test_deploy_restarts_only_changed(tgrid, tmp_path):
     assert wait_for(lambda: (lambda p: p and p != p1)(server_pid(g, "Test-1")))
     assert server_pid(g, "Test-0") == p0
     out = wait_for(lambda: json.loads(g.gridcall("registry", "Registry.lookup", '{"id":"Test-1"}').stdout)["servers"])
+    assert out, g.log("master.err") + g.log("Test-1.log")
     who = json.loads(g.gridcall("endpoint", out[0]["endpoint"], "Test.whoami").stdout)
     assert who["property"] == "changed"
     # A broken descriptor changes nothing.

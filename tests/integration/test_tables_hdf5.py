@@ -619,43 +619,54 @@ def test_kill_during_add_data_leaves_all_or_none(tmp_path):
         col("Id", "LongColumn", list(range(1000, 1000 + n))), col("X", "DoubleColumn", [1.25] * n),
         col("Name", "StringColumn", ["batch"] * n, size=8)]}))
 
-    def run_add(kill_after):
+    def run_add(kill):
+        """kill = None: run to the end; ("t", s): SIGKILL after s seconds; ("grow", s): SIGKILL s
+        seconds after the file started to grow, i.e. while rows are being written."""
+        size0 = p.stat().st_size
         with open(batch_file, "rb") as inp:
             proc = subprocess.Popen([TOOL, str(p), "addData", "-"], stdin=inp, stdout=subprocess.PIPE)
-            if kill_after is None:
-                proc.communicate()
-                return proc.returncode
-            time.sleep(kill_after)
-            proc.send_signal(signal.SIGKILL)
+            grew = False
+            if kill is not None:
+                if kill[0] == "grow":
+                    while proc.poll() is None and p.stat().st_size == size0:
+                        time.sleep(0.0005)
+                    grew = proc.poll() is None
+                time.sleep(kill[1])
+                proc.send_signal(signal.SIGKILL)
             proc.communicate()
-            return proc.returncode
+            return proc.returncode, grew
 
-    # how long an uninterrupted addData of this batch takes, on a copy
     t0 = time.time()
-    shutil.copy(p, tmp_path / "k0.h5")
     saved = p.read_bytes()
-    assert run_add(None) == 0
+    assert run_add(None)[0] == 0
     full = time.time() - t0
     p.write_bytes(saved)
     outcomes = set()
+    killed_mid_write = 0
     expected = 10
-    for frac in [0.2, 0.4, 0.55, 0.7, 0.8, 0.9, 0.95, 1.1]:
-        run_add(full * frac)
+    for kill in [("grow", 0), ("t", full * 0.3), ("grow", 0.002), ("grow", 0.01), ("t", full * 0.9),
+                 ("grow", 0.03), ("t", full * 1.5)]:
+        rc, grew = run_add(kill)
         nrows = call(p, "getNumberOfRows")
-        assert nrows in (expected, expected + n), (frac, nrows)
+        assert nrows in (expected, expected + n), (kill, nrows)
         outcomes.add(nrows > expected)
+        if grew and rc == -signal.SIGKILL and nrows == expected:
+            killed_mid_write += 1
         ids = call(p, "read", {"colNumbers": [0], "start": expected - 10, "stop": nrows})["columns"][0]["values"]
         assert ids[:10] == list(range(10)) or ids[:10] == list(range(1000, 1010))
         if nrows > expected:
             assert ids[-1] == 1000 + n - 1
-        with tables.open_file(str(p)) as f:   # PyTables still opens it
-            assert f.root.OME.Measurements.nrows >= nrows
+            assert call(p, "read", {"colNumbers": [2], "start": nrows - 1, "stop": nrows})["columns"][0]["values"] == ["batch"]
+        with tables.open_file(str(p)) as f:   # PyTables still opens it and sees the same rows
+            assert f.root.OME.Measurements.nrows == nrows
+            assert f.root.OME.Measurements.col("Id")[-1] == ids[-1]
         # the table stays writable after a crash
         call(p, "addData", base)
         expected = nrows + 10
         assert call(p, "getNumberOfRows") == expected
         assert call(p, "read", {"colNumbers": [0], "start": expected - 10, "stop": expected})["columns"][0]["values"] == list(range(10))
-    assert True in outcomes
+    assert outcomes == {True, False}
+    assert killed_mid_write >= 1
 
 
 def test_memory_bounded_by_chunk_not_table(tmp_path):

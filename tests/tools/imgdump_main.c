@@ -112,6 +112,11 @@ metadata (const fmt_fileset_t *fs)
         for (int k = 0; k < im->original_count; k++)
             json_object_set_new (orig, im->original[k].key, json_string (im->original[k].value));
         json_object_set_new (o, "original", orig);
+        json_t *uses = json_array ();
+        for (int f = 0; f < fmt_fileset_file_count (fs); f++)
+            if (fmt_fileset_image_uses_file (fs, i, f))
+                json_array_append_new (uses, json_integer (f));
+        json_object_set_new (o, "files", uses);
         json_array_append_new (images, o);
     }
     json_object_set_new (root, "images", images);
