@@ -755,3 +755,35 @@ def test_imagej_more_images_than_ifds(tmp_path, byteorder):
         f.truncate(end - 50)
     q = run("--planes", path, check=False)
     assert q.returncode == 1 and b"ij1.tif" in q.stderr
+
+
+@pytest.mark.parametrize("order", ["XYZCT", "XYCZT", "XYTCZ"])
+def test_ome_tiffdata_defaults_and_dimension_orders(tmp_path, order):
+    # <TiffData/> without attributes: every plane, IFD after IFD, in DimensionOrder
+    path = str(tmp_path / "d.ome.tif")
+    sizes = dict(Z=2, C=3, T=2)
+    pages = rand((12, 9, 11), "int16")
+    tifffile.imwrite(path, pages, photometric="minisblack", metadata=None,
+                     description="placeholder")
+    xml = ('<?xml version="1.0" encoding="UTF-8"?>'
+           '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="urn:uuid:x">'
+           '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="%s" Type="int16" SizeX="11" SizeY="9" '
+           'SizeZ="2" SizeC="3" SizeT="2" BigEndian="false"><Channel ID="Channel:0"/><Channel ID="Channel:1"/>'
+           '<Channel ID="Channel:2"/><TiffData/></Pixels></Image></OME>' % order)
+    tifffile.tiffcomment(path, xml.encode())
+    m = meta(path)
+    im = m["images"][0]
+    assert m["format"] == "OME-TIFF" and im["dimension_order"] == order
+    assert im["name"].startswith("d.ome.tif")
+    ours = our_planes(path, m)[(0, 0)]
+    # page index for (z, c, t) in this order: first letter after XY varies fastest
+    letters = order[2:]
+    for z in range(2):
+        for c in range(3):
+            for t in range(2):
+                idx = dict(Z=z, C=c, T=t)
+                p = idx[letters[0]] + sizes[letters[0]] * (idx[letters[1]] + sizes[letters[1]] * idx[letters[2]])
+                assert ours[t, c, z].tobytes() == pages[p].astype("=i2").tobytes(), (z, c, t)
+    with tifffile.TiffFile(path) as tf:
+        assert tf.is_ome
+        assert_same(ours, series_tczyx(tf.series[0]), "tifffile " + order)
