@@ -774,7 +774,11 @@ change_permissions (op_t *op, int64_t gid, const char *perm, omr_err_t *err)
         return omr_err_set (err, OMR_E_SECURITY, 403, "only an administrator may make a group read-write");
     if (!(bits & 64) && (old & 64)) {
         char example[128] = "";
+        if (blz_db_internal (op->db, true, err) < 0)
+            return -1;
         int found = cross_owner_refs (op, gid, example, sizeof example, err);
+        if (found >= 0 && blz_db_internal (op->db, false, err) < 0)
+            return -1;
         if (found < 0)
             return -1;
         if (found)

@@ -161,6 +161,42 @@ blz_db_exec (blz_db_t *self, omr_err_t *err, const char *sql, int n, const char 
     return rows;
 }
 
+/* Apply a context's settings to the current transaction. */
+static int
+apply_ctx (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err)
+{
+    char uid[24], gid[24], gids[BLZ_MAX_GROUPS * 21], owned[BLZ_MAX_GROUPS * 21], privs[512] = "";
+    blz_ctx_idlist (ctx->group_ids, ctx->ngroups, gids, sizeof gids);
+    blz_ctx_idlist (ctx->owned_ids, ctx->nowned, owned, sizeof owned);
+    if (ctx->admin && ctx->privileges != BLZ_ALL_PRIVILEGES) {
+        size_t off = 0;
+        for (int i = 0; i < BLZ_NPRIVILEGES; i++)
+            if (ctx->privileges & (1u << i))
+                off += snprintf (privs + off, sizeof privs - off, "%s%s", off ? "," : "", blz_privilege_name (i));
+        if (!privs[0])
+            snprintf (privs, sizeof privs, "none");     /* restricted to nothing, never "all" */
+    }
+    return blz_db_exec (self, err,
+                        "SELECT set_config('omero.uid', $1, true), set_config('omero.gids', $2, true), "
+                        "set_config('omero.owned_gids', $3, true), set_config('omero.admin', $4, true), "
+                        "set_config('omero.group', $5, true), set_config('omero.privileges', $6, true)",
+                        BLZ_P (BLZ_I64 (uid, ctx->user_id), gids, owned, ctx->admin ? "true" : "false",
+                               BLZ_I64 (gid, ctx->group_id), privs))
+                   < 0
+               ? -1
+               : 0;
+}
+
+int
+blz_db_internal (blz_db_t *self, bool on, omr_err_t *err)
+{
+    if (!self->in_tx)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "no transaction to switch");
+    blz_ctx_t internal;
+    blz_ctx_internal (&internal);
+    return apply_ctx (self, on ? &internal : &self->ctx, err);
+}
+
 int
 blz_db_begin (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err)
 {
@@ -188,24 +224,7 @@ blz_db_begin (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err)
     self->in_tx = true;
     self->ctx = *ctx;
     self->event_id = -1;
-    char uid[24], gid[24], gids[BLZ_MAX_GROUPS * 21], owned[BLZ_MAX_GROUPS * 21], privs[512] = "";
-    blz_ctx_idlist (ctx->group_ids, ctx->ngroups, gids, sizeof gids);
-    blz_ctx_idlist (ctx->owned_ids, ctx->nowned, owned, sizeof owned);
-    if (ctx->admin && ctx->privileges != BLZ_ALL_PRIVILEGES) {
-        size_t off = 0;
-        for (int i = 0; i < BLZ_NPRIVILEGES; i++)
-            if (ctx->privileges & (1u << i))
-                off += snprintf (privs + off, sizeof privs - off, "%s%s", off ? "," : "", blz_privilege_name (i));
-        if (!privs[0])
-            snprintf (privs, sizeof privs, "none");     /* restricted to nothing, never "all" */
-    }
-    if (blz_db_exec (self, err,
-                     "SELECT set_config('omero.uid', $1, true), set_config('omero.gids', $2, true), "
-                     "set_config('omero.owned_gids', $3, true), set_config('omero.admin', $4, true), "
-                     "set_config('omero.group', $5, true), set_config('omero.privileges', $6, true)",
-                     BLZ_P (BLZ_I64 (uid, ctx->user_id), gids, owned, ctx->admin ? "true" : "false",
-                            BLZ_I64 (gid, ctx->group_id), privs))
-        < 0) {
+    if (apply_ctx (self, ctx, err) < 0) {
         blz_db_rollback (self);
         return -1;
     }

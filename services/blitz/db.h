@@ -23,6 +23,10 @@ int blz_db_begin (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err);
 int blz_db_commit (blz_db_t *self, omr_err_t *err);
 /* Roll back the current transaction (no-op outside one). */
 void blz_db_rollback (blz_db_t *self);
+/* Within the current transaction, read as the server itself (administrator, all groups) when
+ * on, and back as the transaction's caller when off: for checks that must see every row, such
+ * as data of other users before a permission change. */
+int blz_db_internal (blz_db_t *self, bool on, omr_err_t *err);
 /* Run a statement with text parameters (NULL = SQL NULL); returns the result (PQclear it) or
  * NULL with err set (unique violations -> ValidationException 409, others 500). */
 PGresult *blz_db_query (blz_db_t *self, omr_err_t *err, const char *sql, int n, const char *const *params);
