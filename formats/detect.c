@@ -13,6 +13,8 @@ fmt_detect (const char *path, fmt_kind_t *kind, omr_err_t *err)
         return omr_err_set (err, OMR_E_NOTFOUND, 404, "%s: cannot open: %s", path, strerror (errno));
     if (S_ISDIR (st.st_mode))
         return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: is a directory, not an image file", path);
+    if (!S_ISREG (st.st_mode))
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: not a regular file (device, FIFO or socket)", path);
     FILE *f = fopen (path, "rb");
     if (!f)
         return omr_err_set (err, OMR_E_SECURITY, 403, "%s: cannot open: %s", path, strerror (errno));

@@ -231,6 +231,8 @@ test_detect (void)
     CHECK_STR (err.name, OMR_E_NOTFOUND);
     CHECK_INT (fmt_detect (dir, &k, &err), -1);
     CHECK (strstr (err.msg, "directory") != NULL);
+    CHECK_INT (fmt_detect ("/dev/null", &k, &err), -1);
+    CHECK (strstr (err.msg, "regular file") != NULL);
 }
 
 static void
