@@ -19,7 +19,26 @@
  * one after the other decodes it once; at most 64 files of a fileset are open at a time.
  * Threads: one handle may be used by one thread at a time; distinct handles may be used by
  * distinct threads concurrently (no global state; libtiff messages go to per-handle
- * handlers and end up in the omr_err_t of the failing call). */
+ * handlers and end up in the omr_err_t of the failing call).
+ *
+ * Typical use (import, RawPixelsStore, rendering):
+ *
+ *     omr_err_t err = { 0 };
+ *     fmt_fileset_t *fs = fmt_fileset_open (path, &err);       // NULL: err.msg says why
+ *     for (int i = 0; fs && i < fmt_fileset_image_count (fs); i++) {
+ *         const fmt_image_t *im = fmt_fileset_image (fs, i);
+ *         size_t n = fmt_image_region_bytes (im, 256, 256);
+ *         void *buf = malloc (n);
+ *         // level 0, plane z=0 c=0 t=0, the 256x256 tile at (512, 0)
+ *         if (fmt_fileset_read_region (fs, i, 0, 0, 0, 0, 512, 0, 256, 256, buf, n, &err) < 0) …
+ *         free (buf);
+ *     }
+ *     fmt_fileset_destroy (&fs);
+ *
+ * Levels: fmt_image_t.levels[k] gives each level's size and native tile; regions are in
+ * that level's pixel coordinates. Errors: ApiUsageException for bad arguments (plane or
+ * region out of range, small buffer), ValidationException for bad files, NotFoundException
+ * for missing files. The test tool tests/tools/imgdump_main.c shows every call in use. */
 #ifndef FMT_FILESET_H
 #define FMT_FILESET_H
 #include <stddef.h>
