@@ -1033,28 +1033,28 @@ static void eval_node (node_t *n, const unsigned char *rows, const tbl_rowfmt_t 
         break;
     case N_LT: case N_LE: case N_EQ: case N_NE: case N_GE: case N_GT: {
         ntype_t op = n->op;
-#define CMPLOOP(GET) \
-        for (size_t i = 0; i < cnt; i++) { int r; GET; \
-            ob[i] = op == N_LT ? r < 0 : op == N_LE ? r <= 0 : op == N_EQ ? r == 0 : \
-                    op == N_NE ? r != 0 : op == N_GE ? r >= 0 : r > 0; }
+        /* one loop per operator so that the inner loops stay branch-free */
+#define CMP_LOOPS(T) do { const T *x = a->buf, *y = b->buf; \
+            switch (op) { \
+            case N_LT: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] < y[i]; break; \
+            case N_LE: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] <= y[i]; break; \
+            case N_EQ: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] == y[i]; break; \
+            case N_NE: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] != y[i]; break; \
+            case N_GE: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] >= y[i]; break; \
+            default: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] > y[i]; break; } } while (0)
         if (a->type == T_STR) {
-            CMPLOOP (r = str_cmp (a->sbase + i * a->sstride, a->width, b->sbase + i * b->sstride, b->width))
-        } else if (a->type == T_BOOL) {
-            const uint8_t *x = a->buf, *y = b->buf;
-            CMPLOOP (r = (x[i] > y[i]) - (x[i] < y[i]))
-        } else if (a->type == T_LONG) {
-            const int64_t *x = a->buf, *y = b->buf;
-            CMPLOOP (r = (x[i] > y[i]) - (x[i] < y[i]))
-        } else {
-            const double *x = a->buf, *y = b->buf;
-            /* NaN compares false for everything but != */
             for (size_t i = 0; i < cnt; i++) {
-                double p = x[i], q = y[i];
-                ob[i] = op == N_LT ? p < q : op == N_LE ? p <= q : op == N_EQ ? p == q :
-                        op == N_NE ? p != q : op == N_GE ? p >= q : p > q;
+                int r = str_cmp (a->sbase + i * a->sstride, a->width, b->sbase + i * b->sstride, b->width);
+                ob[i] = op == N_LT ? r < 0 : op == N_LE ? r <= 0 : op == N_EQ ? r == 0 :
+                        op == N_NE ? r != 0 : op == N_GE ? r >= 0 : r > 0;
             }
-        }
-#undef CMPLOOP
+        } else if (a->type == T_BOOL)
+            CMP_LOOPS (uint8_t);
+        else if (a->type == T_LONG)
+            CMP_LOOPS (int64_t);
+        else
+            CMP_LOOPS (double);     /* NaN compares false for everything but != */
+#undef CMP_LOOPS
         break;
     }
     default:
@@ -1116,7 +1116,7 @@ int tbl_where_list (tbl_store_t *st, const char *expr, json_t *vars, int64_t sta
     size_t ncols;
     const size_t *cols = tbl_cond_cols (c, &ncols);
     tbl_rowfmt_t fmt;
-    if (tbl_rowfmt_init (&fmt, st, cols, ncols, err) < 0) {
+    if (tbl_rowfmt_init_file (&fmt, st, cols, ncols, err) < 0) {
         tbl_cond_free (c);
         return -1;
     }

@@ -26,6 +26,10 @@ struct tbl_store {
     tbl_col_t *cols;
     size_t ncols;
     hid_t *memtypes;        /* memory type of each column's value */
+    hid_t filetype;         /* the compound type of the rows on disk */
+    size_t file_rowsize;
+    size_t *file_offsets;   /* offset of each column in a file row */
+    int raw_ok;             /* every column's file type equals its memory type: rows need no conversion */
     int64_t nrows;
     size_t chunk_rows;
     int64_t mtime_ms;
@@ -482,6 +486,17 @@ static int load_schema (tbl_store_t *st, omr_err_t *err)
         }
         H5Tclose (mt);
     }
+    st->file_offsets = calloc (ntypes, sizeof (size_t));
+    st->raw_ok = 1;
+    for (size_t i = 0; i < ntypes; i++) {
+        hid_t mt = H5Tget_member_type (ft, (unsigned) i);
+        st->file_offsets[i] = H5Tget_member_offset (ft, (unsigned) i);
+        if (H5Tequal (mt, st->memtypes[i]) <= 0 || H5Tget_size (mt) != tbl_col_value_size (&st->cols[i]))
+            st->raw_ok = 0;
+        H5Tclose (mt);
+    }
+    st->file_rowsize = H5Tget_size (ft);
+    st->filetype = H5Tcopy (ft);
     hid_t dcpl = H5Dget_create_plist (st->mea);
     hsize_t cdim = 0;
     if (H5Pget_layout (dcpl) == H5D_CHUNKED)
@@ -551,7 +566,7 @@ tbl_store_t *tbl_store_open (const char *path, int writable, int create, double 
     st->path = strdup (path);
     st->lockfd = fd;
     st->writable = writable;
-    st->fid = st->mea = st->masks = -1;
+    st->fid = st->mea = st->masks = st->filetype = -1;
     struct stat sb;
     fstat (fd, &sb);
     if (sb.st_size == 0) {
@@ -603,6 +618,9 @@ void tbl_store_close (tbl_store_t *st)
         free (st->memtypes);
     }
     tbl_cols_free (st->cols, st->ncols);
+    free (st->file_offsets);
+    if (st->filetype >= 0)
+        H5Tclose (st->filetype);
     if (st->masks >= 0)
         H5Dclose (st->masks);
     if (st->mea >= 0)
@@ -808,6 +826,19 @@ int tbl_rowfmt_init (tbl_rowfmt_t *fmt, const tbl_store_t *st, const size_t *col
     return 0;
 }
 
+int tbl_rowfmt_init_file (tbl_rowfmt_t *fmt, const tbl_store_t *st, const size_t *cols, size_t n, omr_err_t *err)
+{
+    if (tbl_rowfmt_init (fmt, st, cols, n, err) < 0)
+        return -1;
+    if (!st->raw_ok)
+        return 0;
+    for (size_t i = 0; i < fmt->ncols; i++)
+        fmt->offsets[i] = st->file_offsets[fmt->cols[i]];
+    fmt->stride = st->file_rowsize;
+    fmt->file_layout = 1;
+    return 0;
+}
+
 void tbl_rowfmt_free (tbl_rowfmt_t *fmt)
 {
     free (fmt->cols);
@@ -835,6 +866,50 @@ static hid_t xfer_plist (size_t bytes)
     return p;
 }
 
+/* Read the rows selected in fs (count of them, in selection order) into buf laid out by fmt.
+ * Rows whose file types need no conversion are read whole (the HDF5 no-op path) and the wanted
+ * fields copied out; otherwise HDF5 converts into a compound of only the wanted fields. */
+static int read_sel (tbl_store_t *st, const tbl_rowfmt_t *fmt, hid_t fs, size_t count, void *buf, omr_err_t *err)
+{
+    hsize_t cnt = count;
+    hid_t ms = H5Screate_simple (1, &cnt, NULL);
+    int rc = 0;
+    if (fmt->file_layout) {
+        if (H5Dread (st->mea, st->filetype, ms, fs, H5P_DEFAULT, buf) < 0)
+            rc = h5fail (err, "reading rows");
+    } else if (st->raw_ok && count * st->file_rowsize <= (64u << 20)) {
+        unsigned char *tmp = malloc (count * st->file_rowsize);
+        if (!tmp)
+            rc = omr_err_set (err, OMR_E_INTERNAL, 500, "Out of memory");
+        else if (H5Dread (st->mea, st->filetype, ms, fs, H5P_DEFAULT, tmp) < 0)
+            rc = h5fail (err, "reading rows");
+        else {
+            unsigned char *out = buf;
+            for (size_t k = 0; k < fmt->ncols; k++) {
+                size_t c = fmt->cols[k], sz = tbl_col_value_size (&st->cols[c]);
+                const unsigned char *src = tmp + st->file_offsets[c];
+                unsigned char *dst = out + fmt->offsets[k];
+                if (sz == 8)
+                    for (size_t r = 0; r < count; r++)
+                        memcpy (dst + r * fmt->stride, src + r * st->file_rowsize, 8);
+                else
+                    for (size_t r = 0; r < count; r++)
+                        memcpy (dst + r * fmt->stride, src + r * st->file_rowsize, sz);
+            }
+        }
+        free (tmp);
+    } else {
+        hid_t mt = fmt_memtype (st, fmt);
+        hid_t xp = xfer_plist (count * (fmt->stride + 64));
+        if (H5Dread (st->mea, mt, ms, fs, xp, buf) < 0)
+            rc = h5fail (err, "reading rows");
+        H5Pclose (xp);
+        H5Tclose (mt);
+    }
+    H5Sclose (ms);
+    return rc;
+}
+
 int tbl_store_read_range (tbl_store_t *st, const tbl_rowfmt_t *fmt, int64_t start, size_t count,
                           void *buf, omr_err_t *err)
 {
@@ -843,18 +918,28 @@ int tbl_store_read_range (tbl_store_t *st, const tbl_rowfmt_t *fmt, int64_t star
     if (start < 0 || start + (int64_t) count > st->nrows)
         return omr_err_set (err, OMR_E_API, 400, "Row overflow: %lld >= %lld",
                             (long long) (start + (int64_t) count - 1), (long long) st->nrows);
-    hid_t mt = fmt_memtype (st, fmt);
-    hid_t fs = H5Dget_space (st->mea);
-    hsize_t off = (hsize_t) start, cnt = count;
-    H5Sselect_hyperslab (fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
-    hid_t ms = H5Screate_simple (1, &cnt, NULL);
-    hid_t xp = xfer_plist (count * (fmt->stride + 64));
-    int rc = H5Dread (st->mea, mt, ms, fs, xp, buf) < 0 ? h5fail (err, "reading rows") : 0;
-    H5Pclose (xp);
-    H5Sclose (ms);
-    H5Sclose (fs);
-    H5Tclose (mt);
-    return rc;
+    /* whole-row reads go in pieces of about 4 MB so that the scratch buffer stays small */
+    size_t piece = count;
+    if (!fmt->file_layout && st->raw_ok) {
+        size_t rows4m = (4u << 20) / (st->file_rowsize ? st->file_rowsize : 1);
+        rows4m = rows4m / st->chunk_rows * st->chunk_rows;
+        if (rows4m < st->chunk_rows)
+            rows4m = st->chunk_rows;
+        if (piece > rows4m)
+            piece = rows4m;
+    }
+    for (size_t done = 0; done < count;) {
+        size_t m = count - done < piece ? count - done : piece;
+        hid_t fs = H5Dget_space (st->mea);
+        hsize_t off = (hsize_t) start + done, cnt = m;
+        H5Sselect_hyperslab (fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+        int rc = read_sel (st, fmt, fs, m, (unsigned char *) buf + done * fmt->stride, err);
+        H5Sclose (fs);
+        if (rc < 0)
+            return -1;
+        done += m;
+    }
+    return 0;
 }
 
 int tbl_store_read_points (tbl_store_t *st, const tbl_rowfmt_t *fmt, const int64_t *rows, size_t n,
@@ -865,7 +950,6 @@ int tbl_store_read_points (tbl_store_t *st, const tbl_rowfmt_t *fmt, const int64
     for (size_t i = 0; i < n; i++)
         if (rows[i] < 0 || rows[i] >= st->nrows)
             return omr_err_set (err, OMR_E_API, 400, "Row overflow: %lld >= %lld", (long long) rows[i], (long long) st->nrows);
-    /* runs of consecutive rows are read as hyperslabs, everything else point by point */
     int contiguous = 1;
     for (size_t i = 1; i < n && contiguous; i++)
         contiguous = rows[i] == rows[i - 1] + 1;
@@ -876,17 +960,10 @@ int tbl_store_read_points (tbl_store_t *st, const tbl_rowfmt_t *fmt, const int64
         return omr_err_set (err, OMR_E_INTERNAL, 500, "Out of memory");
     for (size_t i = 0; i < n; i++)
         coords[i] = (hsize_t) rows[i];
-    hid_t mt = fmt_memtype (st, fmt);
     hid_t fs = H5Dget_space (st->mea);
     H5Sselect_elements (fs, H5S_SELECT_SET, n, coords);
-    hsize_t cnt = n;
-    hid_t ms = H5Screate_simple (1, &cnt, NULL);
-    hid_t xp = xfer_plist (n * (fmt->stride + 64));
-    int rc = H5Dread (st->mea, mt, ms, fs, xp, buf) < 0 ? h5fail (err, "reading rows") : 0;
-    H5Pclose (xp);
-    H5Sclose (ms);
+    int rc = read_sel (st, fmt, fs, n, buf, err);
     H5Sclose (fs);
-    H5Tclose (mt);
     free (coords);
     return rc;
 }

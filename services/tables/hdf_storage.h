@@ -41,6 +41,7 @@ typedef struct {
     size_t *cols;       /* column indices */
     size_t *offsets;    /* byte offset of each column inside a row */
     size_t stride;      /* bytes per row */
+    int file_layout;    /* rows exactly as on disk (tbl_rowfmt_init_file) */
 } tbl_rowfmt_t;
 
 /* Mask bytes of one row. */
@@ -99,6 +100,10 @@ const char *tbl_store_path (const tbl_store_t *st);
 
 /* Build the row layout of a column list (NULL cols with n = ncols means every column). */
 int tbl_rowfmt_init (tbl_rowfmt_t *fmt, const tbl_store_t *st, const size_t *cols, size_t n, omr_err_t *err);
+/* The same columns at their offsets inside whole on-disk rows (stride = file row size), so reads
+ * need neither conversion nor copying; falls back to tbl_rowfmt_init's layout when the file's
+ * types differ from the memory types. Only for reading. */
+int tbl_rowfmt_init_file (tbl_rowfmt_t *fmt, const tbl_store_t *st, const size_t *cols, size_t n, omr_err_t *err);
 void tbl_rowfmt_free (tbl_rowfmt_t *fmt);
 
 /* Read rows [start, start+count) into buf (count * fmt->stride bytes). */
