@@ -228,7 +228,7 @@ test_clauses (void)
                          "having count(l) > 1 order by count(l) desc, d.name");
     CHECK (q != NULL);
     if (q) {
-        CHECK (contains (q->sql, "GROUP BY t1.id HAVING (count(t2.id) > $1) ORDER BY count(t2.id) DESC, t1.name"));
+        CHECK (contains (q->sql, "GROUP BY t1.id HAVING (count(t2.id) > $1::int8) ORDER BY count(t2.id) DESC, t1.name"));
         CHECK_INT (q->items[0].kind, HQL_ITEM_OBJECT);
         CHECK_INT (q->items[1].kind, HQL_ITEM_SCALAR);
         CHECK_INT (q->cols[q->items[1].first_col].scalar, OMR_SCALAR_LONG);
@@ -264,9 +264,11 @@ test_clauses (void)
         CHECK (contains (q->sql, "FROM imageannotationlink x WHERE x.parent = t1.id GROUP BY x.owner_id"));
     }
     hql_query_destroy (&q);
-    q = ok ("select f from Folder f left join fetch f.childFolders c left join f.imageLinks il with il.child.name = :img");
+    omr_err_t err;
+    q = hql_translate ("select f from Folder f left join fetch f.childFolders c left join f.imageLinks il "
+                       "with il.child.name = :img", &err);
     CHECK (q == NULL);   /* with conditions cannot navigate references */
-    hql_query_destroy (&q);
+    CHECK (contains (err.msg, "with condition"));
     q = ok ("select f from Folder f left join fetch f.childFolders c left join f.imageLinks il with il.child = :img");
     CHECK (q && contains (q->sql, "LEFT JOIN folderimagelink t3 ON t3.parent = t1.id AND (t3.child = $1)"));
     hql_query_destroy (&q);
@@ -337,6 +339,11 @@ static const char *bad_queries[] = {
     "delete from Image",
     "update Image set name = 'x'",
     "select i from Image i where i.id in ()",
+    "select i from Image i where i.name",
+    "select i from Image i where i.id and i.name = 'x'",
+    "select i from Image i where not i.id",
+    "select d from Dataset d left join d.imageLinks l with l.child",
+    "select d, count(l) from Dataset d left join d.imageLinks l group by d having count(l)",
     NULL};
 
 static void

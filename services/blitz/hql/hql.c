@@ -566,6 +566,18 @@ emit_val (tr_t *t, const hql_node_t *n, const val_t *v, sbuf_t *b, int ctx)
 
 static int expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx);
 
+/* A condition: an expression whose type, when known, is boolean. */
+static int
+cond (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b)
+{
+    int ty = expr (t, c, n, b, 0);
+    if (ty < 0)
+        return -1;
+    if (ty != OMR_SCALAR_BOOL && ty != OMR_SCALAR_NONE)
+        return terr (t, n->pos, "a condition is expected here (a comparison, like, in, is null, exists ...)");
+    return OMR_SCALAR_BOOL;
+}
+
 static int
 subquery (tr_t *t, qctx_t *c, const hql_select_t *s, sbuf_t *b, int exists)
 {
@@ -644,11 +656,14 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
             return -1;
         sb_printf (b, "$%d", r);
         return OMR_SCALAR_STRING;
-    case HQL_N_NUMBER:
+    case HQL_N_NUMBER: {
+        /* typed, so that arithmetic between literals is not ambiguous for PostgreSQL */
+        int isfloat = strpbrk (n->text, ".eE") != NULL;
         if ((r = add_param (t, NULL, n->text, 0, n->pos)) < 0)
             return -1;
-        sb_printf (b, "$%d", r);
-        return strpbrk (n->text, ".eE") ? OMR_SCALAR_DOUBLE : OMR_SCALAR_LONG;
+        sb_printf (b, "$%d::%s", r, isfloat ? "float8" : "int8");
+        return isfloat ? OMR_SCALAR_DOUBLE : OMR_SCALAR_LONG;
+    }
     case HQL_N_NULL:
         sb_puts (b, "NULL");
         return OMR_SCALAR_NONE;
@@ -675,16 +690,16 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
     case HQL_N_AND:
     case HQL_N_OR:
         sb_puts (b, "(");
-        if (expr (t, c, n->a, b, 0) < 0)
+        if (cond (t, c, n->a, b) < 0)
             return -1;
         sb_puts (b, n->kind == HQL_N_AND ? " AND " : " OR ");
-        if (expr (t, c, n->b, b, 0) < 0)
+        if (cond (t, c, n->b, b) < 0)
             return -1;
         sb_puts (b, ")");
         return OMR_SCALAR_BOOL;
     case HQL_N_NOT:
         sb_puts (b, "(NOT ");
-        if (expr (t, c, n->a, b, 0) < 0)
+        if (cond (t, c, n->a, b) < 0)
             return -1;
         sb_puts (b, ")");
         return OMR_SCALAR_BOOL;
@@ -954,7 +969,7 @@ add_join (tr_t *t, qctx_t *c, const hql_join_t *j, source_t **out, const omr_fie
     if (j->with) {
         sbuf_t w = {0};
         size_t before = c->chain[ns->root].len;
-        int r = expr (t, c, j->with, &w, 0);
+        int r = cond (t, c, j->with, &w);
         if (r >= 0 && c->chain[ns->root].len != before)
             r = terr (t, j->with->pos, "a with condition cannot navigate references; join them first");
         if (r >= 0) {
@@ -1183,7 +1198,7 @@ translate_select (tr_t *t, qctx_t *outer, const hql_select_t *s, sbuf_t *out, in
     /* where, group by, having, order by (may add implicit joins, so before FROM is written) */
     sbuf_t where = {0};
     if (s->where) {
-        if (expr (t, &c, s->where, &where, 0) < 0) {
+        if (cond (t, &c, s->where, &where) < 0) {
             sb_free (&where);
             sb_free (&sub_sel);
             goto done;
@@ -1196,7 +1211,7 @@ translate_select (tr_t *t, qctx_t *outer, const hql_select_t *s, sbuf_t *out, in
     }
     if (!t->failed && s->having) {
         sb_puts (&tail, " HAVING ");
-        expr (t, &c, s->having, &tail, 0);
+        cond (t, &c, s->having, &tail);
     }
     for (int i = 0; !t->failed && i < s->norder; i++) {
         sb_puts (&tail, i ? ", " : " ORDER BY ");
