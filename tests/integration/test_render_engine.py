@@ -42,19 +42,39 @@ def family_fn(family, k):
     return lambda x: np.power(x, k)
 
 
-def ref_quantize(v, ch, gmin, gmax, qdef=(255, 0, 255)):
+WIDTH_LIMIT = {"int8": 0x100, "uint8": 0x100, "int16": 0x10000, "uint16": 0x10000,
+               "int32": 2 ** 32, "uint32": 2 ** 32}
+TABULATED = ("int8", "uint8", "int16", "uint16", "bit")
+
+
+def interval_ok(ptype, lo, hi):
+    return lo <= hi and (hi - lo) < WIDTH_LIMIT.get(ptype, float("inf"))
+
+
+def ref_quantize(v, ch, gmin, gmax, qdef, ptype):
     """OMERO's quantum map for one channel: raw values -> 0..255."""
     bitres, cds, cde = qdef
     v = np.asarray(v, dtype=np.float64)
+    tmin, tmax = TYPE_RANGE[ptype]
     ws, we = float(ch["start"]), float(ch["end"])
+    if not interval_ok(ptype, ws, we):          # setWindow: unusable window -> type range
+        ws, we = tmin, tmax
+    ws, we = max(ws, tmin), min(we, tmax)
     family = ch.get("family", "linear")
     k = 1.0 if family == "linear" else float(ch.get("coefficient", 1.0))
     f = family_fn(family, k)
+    tab = ptype in TABULATED
+    if tab:                                      # setExtent + int fields of Quantization_8_16_bit
+        gmin, gmax = max(gmin, tmin), min(gmax, tmax)
+        if not interval_ok(ptype, gmin, gmax):
+            gmin, gmax = tmin, tmax
+        mn, mx = math.floor(gmin), math.trunc(gmax)
+    else:                                        # Quantization_float never sets them
+        mn, mx = 0, 0
     with np.errstate(all="ignore"):
         ys, ye = f(np.float64(0)), f(np.float64(255))
         a_norm = bitres / (ye - ys)
         a1 = (cde - cds) / bitres
-        mn, mx = math.trunc(gmin), math.trunc(gmax)
         q1, q9 = (ws if ws <= mn else mn), (we if we >= mx else mx)
         num, denum, b, e = 255.0, we - ws, ws, 0
         cs, ce = cds, cde
@@ -71,18 +91,31 @@ def ref_quantize(v, ch, gmin, gmax, qdef=(255, 0, 255)):
             cs, ce = max(cs, 10), min(ce, 245)
         a_dec = num / denum if denum != 0 else np.inf
         b_dec = a_dec * b - e
-        y = np.where(v > q1, np.where(v <= q9, a_dec * v - b_dec, ce), cs)
+        x = v
+        if not tab:                              # getMiddleRange binning
+            step = abs(we - ws) / (cde - cds + 1)
+            idx = np.floor((x - ws) / step) if step > 0 else np.zeros_like(x)
+            mid = (2 * ws + (2 * idx - 1) * step) / 2
+            x = np.where(x < ws, ws, np.where(x > we, we, np.where(x == ws, ws + step / 2, mid)))
+        y = np.where(x > q1, np.where(x <= q9, a_dec * x - b_dec, ce), cs)
         transform = not (family in ("linear", "polynomial") and k == 1.0)
         y = a_norm * ((f(y) if transform else y) - ys)
         y = np.floor(y + 0.5)
         y = np.floor(a1 * y + cs + 0.5)
         y = np.where(np.isnan(y), 0, y)
-        out = np.where(v < ws, cs, np.where(v >= we, ce, y))
-    return np.clip(out, 0, 255).astype(np.int64)
+        if tab:
+            y = np.where(v < ws, cs, np.where(v >= we, ce, y))
+    return np.clip(y, 0, 255).astype(np.int64)
 
 
-def ref_render(planes, settings, stats=None, luts=None):
-    """planes: (C, H, W) raw values; settings: the tool's JSON form. Returns (H, W, 3) uint8."""
+INFER = {np.dtype(v): k for k, v in DTYPES.items()}
+
+
+def ref_render(planes, settings, stats=None, luts=None, ptype=None):
+    """planes: (C, H, W) raw values of pixel type ptype (default: from the dtype);
+    settings: the tool's JSON form. Returns (H, W, 3) uint8."""
+    ptype = ptype or INFER[np.asarray(planes).dtype]
+    planes = np.asarray(planes, dtype=np.float64)
     qd = settings.get("quantization", {})
     qdef = (qd.get("bit_resolution", 255), qd.get("cd_start", 0), qd.get("cd_end", 255))
     chans = settings["channels"]
@@ -94,7 +127,7 @@ def ref_render(planes, settings, stats=None, luts=None):
     for i in (active[:1] if grey else active):
         c = chans[i]
         gmin, gmax = stats[i] if stats else (c["start"], c["end"])
-        q = ref_quantize(planes[i], c, gmin, gmax, qdef)
+        q = ref_quantize(planes[i], c, gmin, gmax, qdef, ptype)
         if c.get("reverse"):
             q = np.maximum(qdef[2] - q, 0)
         if grey:
@@ -217,7 +250,7 @@ def test_every_pixel_type_greyscale(tmp_path, ptype):
     ws, we = WINDOWS[ptype]
     settings = {"model": "greyscale", "channels": [{"active": True, "start": ws, "end": we}]}
     got = render(tmp_path, pix, settings)
-    want = ref_render(plane[None].astype(np.float64), settings)
+    want = ref_render(plane[None], settings, ptype=ptype)
     assert_close(got, want)
     # The output really spans the range (the test would catch a constant image).
     assert got.min() == 0 and got.max() == 255
@@ -234,7 +267,7 @@ def test_every_pixel_type_colour(tmp_path, ptype):
         {"active": True, "start": ws, "end": (ws + we) / 2, "color": "00FF00FF"},
         {"active": True, "start": (ws + we) / 2, "end": we, "color": "0000FFFF"}]}
     got = render(tmp_path, pix, settings)
-    assert_close(got, ref_render(planes.astype(np.float64), settings))
+    assert_close(got, ref_render(planes, settings, ptype=ptype))
 
 
 @pytest.mark.parametrize("family,k", [("linear", 1.0), ("polynomial", 0.5), ("polynomial", 2.0),
@@ -247,10 +280,25 @@ def test_families(tmp_path, family, k, ptype):
     settings = {"model": "greyscale", "channels": [
         {"active": True, "start": ws, "end": we, "family": family, "coefficient": k}]}
     got = render(tmp_path, pix, settings)
-    want = ref_render(plane[None].astype(np.float64), settings)
+    want = ref_render(plane[None], settings, ptype=ptype)
     assert_close(got, want)
     if family != "exponential":   # exponential with these k maps almost everything to 0
         assert len(np.unique(got)) > 50
+
+
+@pytest.mark.parametrize("ptype,window,same_as", [
+    ("uint8", (-100, 400), (0, 255)),            # clamped to the type range
+    ("int16", (-40000, 40000), (-32768, 32767)),  # wider than 16 bits can span: type range
+    ("int8", (-200, 50), (-128, 50)),
+])
+def test_window_corrections(tmp_path, ptype, window, same_as):
+    plane = rng_plane(ptype, (23, 29), seed=17)
+    pix = write_pixels(tmp_path, plane.reshape(1, 1, 1, 23, 29), ptype)
+    a = render(tmp_path, pix, None, extra=["--c", "1|%d:%d" % window, "--m", "g"], name="a")
+    b = render(tmp_path, pix, None, extra=["--c", "1|%d:%d" % same_as, "--m", "g"], name="b")
+    assert (a == b).all()
+    settings = {"model": "greyscale", "channels": [{"active": True, "start": window[0], "end": window[1]}]}
+    assert_close(a, ref_render(plane[None], settings))
 
 
 def test_family_changes_output(tmp_path):
@@ -271,7 +319,7 @@ def test_noise_reduction_and_stats(tmp_path):
         settings = {"model": "greyscale", "channels": [
             {"active": True, "start": window[0], "end": window[1], "noise_reduction": True}]}
         got = render(tmp_path, pix, settings, name="nr%d" % window[0])
-        want = ref_render(plane[None].astype(np.float64), settings, stats=[(0, 5000)])
+        want = ref_render(plane[None], settings, stats=[(0, 5000)])
         assert_close(got, want)
         # OMERO clamps the codomain to [10, 245] and then adds the clamped cdStart again.
         assert got.min() >= 10 and len(np.unique(got)) > 20
@@ -283,7 +331,7 @@ def test_bit_resolution_and_codomain(tmp_path):
     settings = {"model": "greyscale", "quantization": {"bit_resolution": 7, "cd_start": 20, "cd_end": 200},
                 "channels": [{"active": True, "start": 10, "end": 240}]}
     got = render(tmp_path, pix, settings)
-    want = ref_render(plane[None].astype(np.float64), settings)
+    want = ref_render(plane[None], settings)
     assert_close(got, want)
     assert len(np.unique(got)) <= 8
 
@@ -300,7 +348,7 @@ def test_additive_blending_clamps(tmp_path):
         {"active": False, "start": 0, "end": 255, "color": "00FF00"},
         {"active": True, "start": 0, "end": 255, "color": "3366CC"}]}
     got = render(tmp_path, pix, settings)
-    assert_close(got, ref_render(planes.astype(np.float64), settings))
+    assert_close(got, ref_render(planes, settings))
     assert (got[..., 0] == 255).mean() > 0.3   # red saturates where channels overlap
 
 
@@ -311,7 +359,7 @@ def test_alpha_blending(tmp_path):
         {"active": True, "start": 500, "end": 4000, "color": "FF000080"},
         {"active": True, "start": 500, "end": 4000, "color": "00FF00FF"}]}
     got = render(tmp_path, pix, settings)
-    assert_close(got, ref_render(planes.astype(np.float64), settings))
+    assert_close(got, ref_render(planes, settings))
     assert got[..., 0].max() <= 128
 
 
@@ -322,7 +370,7 @@ def test_greyscale_shows_first_active_channel(tmp_path):
     settings = {"model": "greyscale", "channels": [
         {"active": False, "start": 0, "end": 5000}, {"active": True, "start": 1000, "end": 3000},
         {"active": True, "start": 0, "end": 5000}]}
-    assert_close(got, ref_render(planes.astype(np.float64), settings))
+    assert_close(got, ref_render(planes, settings))
     assert (got[..., 0] == got[..., 1]).all() and (got[..., 1] == got[..., 2]).all()
 
 
@@ -338,7 +386,7 @@ def test_reverse_intensity_maps(tmp_path, ptype):
         settings = {"model": "rgb", "channels": [
             {"active": True, "start": ws, "end": we, "color": "FF0000", "reverse": True},
             {"active": True, "start": ws, "end": we, "color": "00FF00"}]}
-        assert_close(got, ref_render(planes.astype(np.float64), settings))
+        assert_close(got, ref_render(planes, settings, ptype=ptype))
     plain = render(tmp_path, pix, None, extra=["--c", c, "--m", "c"], name="plain")
     assert_close(got[..., 0].astype(int), 255 - plain[..., 0].astype(int), tol=0)
 
@@ -387,7 +435,7 @@ def test_lookup_tables(tmp_path):
         key = {"fire.lut": "Fire.LUT"}.get(lut, lut)
         settings = {"model": "rgb", "channels": [{"active": True, "start": 500, "end": 4000, "lut": key},
                                                  {"active": False, "start": 0, "end": 1}]}
-        assert_close(got, ref_render(planes.astype(np.float64), settings, luts=tables))
+        assert_close(got, ref_render(planes, settings, luts=tables))
     # A LUT blended with a coloured channel, and the LUT reversed.
     got = render(tmp_path, pix, None, name="mix", extra=[
         "--lut-dir", lut_dir, "--c", "1|500:4000$cool.lut,2|0:5000$FF0000", "--m", "c",
@@ -395,7 +443,7 @@ def test_lookup_tables(tmp_path):
     settings = {"model": "rgb", "channels": [
         {"active": True, "start": 500, "end": 4000, "lut": "cool.lut", "reverse": True},
         {"active": True, "start": 0, "end": 5000, "color": "FF0000"}]}
-    assert_close(got, ref_render(planes.astype(np.float64), settings, luts=tables))
+    assert_close(got, ref_render(planes, settings, luts=tables))
     p = run("render", "--pixels", pix, "-o", tmp_path / "x.png", "--lut-dir", lut_dir,
             "--c", "1$nosuch.lut", check=False)
     assert p.returncode == 2 and "nosuch.lut" in p.stderr
@@ -430,7 +478,7 @@ def test_projections(tmp_path, ptype, proj):
         c = "1|%r:%r" % (ws, we)
         got = render(tmp_path, pix, None, extra=["--p", p, "--c", c, "--m", "g"], name="p%s" % (rng,))
         settings = {"model": "greyscale", "channels": [{"active": True, "start": ws, "end": we}]}
-        assert_close(got, ref_render(plane[None], settings))
+        assert_close(got, ref_render(plane[None], settings, ptype=ptype))
 
 
 def test_sum_projection_saturates(tmp_path):
@@ -459,7 +507,7 @@ def test_jpeg_psnr_and_quality(tmp_path):
         {"active": True, "start": 500, "end": 3500, "color": "FF0000"},
         {"active": True, "start": 600, "end": 3400, "color": "00FF00"},
         {"active": True, "start": 700, "end": 3300, "color": "0000FF"}]}
-    want = ref_render(planes.astype(np.float64), settings)
+    want = ref_render(planes, settings)
     got = render(tmp_path, pix, None, fmt="jpeg", extra=["--c", c, "--m", "c"])
     assert psnr(got, want) >= 40.0
     sizes = {}
@@ -495,7 +543,7 @@ def test_jpeg_every_type(tmp_path, ptype, model):
         {"active": True, "start": ws, "end": we, "color": "FF8000"},
         {"active": True, "start": ws, "end": we, "color": "0080FF"}]}
     got = render(tmp_path, pix, settings, fmt="jpeg")
-    want = ref_render(planes.astype(np.float64), settings)
+    want = ref_render(planes, settings, ptype=ptype)
     assert want.std() > 20
     assert psnr(got, want) >= 40.0, psnr(got, want)
 
@@ -507,7 +555,7 @@ def test_region_and_tile(tmp_path):
     settings = {"model": "rgb", "channels": [
         {"active": True, "start": 500, "end": 3500, "color": "FF0000"},
         {"active": True, "start": 600, "end": 3400, "color": "00FFFF"}]}
-    full = ref_render(planes.astype(np.float64), settings)
+    full = ref_render(planes, settings)
     got = render(tmp_path, pix, None, extra=["--c", c, "--region", "10,20,100,50"], name="r1")
     assert_close(got, full[20:70, 10:110])
     got = render(tmp_path, pix, None, extra=["--c", c, "--region", "500,290,100,100"], name="r2")  # clipped
@@ -522,7 +570,7 @@ def test_thumbnail_longest_side(tmp_path):
     planes = smooth_planes(90, 200, 1)
     pix = write_pixels(tmp_path, planes.reshape(1, 1, 1, 90, 200), "uint16")
     settings = {"model": "greyscale", "channels": [{"active": True, "start": 500, "end": 3500}]}
-    full = ref_render(planes.astype(np.float64), settings)
+    full = ref_render(planes, settings)
     got = render(tmp_path, pix, settings, extra=["--thumbnail", "96"])
     assert got.shape == (43, 96, 3)   # (int)(90 * 96/200.0f) = 43
     assert_close(got, ref_area_scale(full, 96, 43), tol=1)
@@ -588,11 +636,11 @@ def test_real_ome_tiff_sample(tmp_path):
     d = json.loads(run("defaults", "--pixels", pix).stdout)
     got = render(tmp_path, pix, None)
     planes = data[:, z // 2].astype(np.float64)
-    want = ref_render(planes, d, stats=[(s["min"], s["max"]) for s in stats])
+    want = ref_render(planes, d, stats=[(s["min"], s["max"]) for s in stats], ptype="int8")
     assert_close(got, want)
     assert got.std() > 5
     got = render(tmp_path, pix, None, extra=["--p", "intmax"], name="max")
-    want = ref_render(data.max(axis=1).astype(np.float64), d, stats=[(s["min"], s["max"]) for s in stats])
+    want = ref_render(data.max(axis=1).astype(np.float64), d, stats=[(s["min"], s["max"]) for s in stats], ptype="int8")
     assert_close(got, want)
 
 

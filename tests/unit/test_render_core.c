@@ -39,8 +39,18 @@ test_quantum_values (void)
     CHECK_INT (quant (RND_UINT16, RND_FAMILY_LINEAR, 1, 100, 200, false, 99), 0);
     CHECK_INT (quant (RND_UINT16, RND_FAMILY_LINEAR, 1, 100, 200, false, 199), 252);
     CHECK_INT (quant (RND_UINT16, RND_FAMILY_LINEAR, 1, 100, 200, false, 200), 255);
-    CHECK_INT (quant (RND_DOUBLE, RND_FAMILY_LINEAR, 1, 100, 200, false, 150.0), 128);
-    CHECK_INT (quant (RND_FLOAT, RND_FAMILY_LINEAR, 1, -1, 1, false, 0.0), 128);
+    /* 32-bit and float types bin the value first (getMiddleRange): 150 in 100..200 with 256 bins
+     * of 0.390625 falls in bin 128 and is mapped from 100 + 127.5 bins = 149.80 -> 127. */
+    CHECK_INT (quant (RND_DOUBLE, RND_FAMILY_LINEAR, 1, 100, 200, false, 150.0), 127);
+    CHECK_INT (quant (RND_FLOAT, RND_FAMILY_LINEAR, 1, -1, 1, false, 0.0), 127);
+    CHECK_INT (quant (RND_FLOAT, RND_FAMILY_LINEAR, 1, -1, 1, false, 1.0), 255);
+    CHECK_INT (quant (RND_FLOAT, RND_FAMILY_LINEAR, 1, -1, 1, false, 5.0), 255);
+    CHECK_INT (quant (RND_FLOAT, RND_FAMILY_LINEAR, 1, -1, 1, false, -1.0), 0);
+    CHECK_INT (quant (RND_INT32, RND_FAMILY_LINEAR, 1, 0, 255, false, 100), 99);
+    /* Windows are clamped to the type range (setWindow): uint8 -100..355 is 0..255. */
+    CHECK_INT (quant (RND_UINT8, RND_FAMILY_LINEAR, 1, -100, 355, false, 100), 100);
+    /* A window wider than a 16-bit type can span is replaced by the type range. */
+    CHECK_INT (quant (RND_INT16, RND_FAMILY_LINEAR, 1, -40000, 40000, false, 0), 128);
     CHECK_INT (quant (RND_INT32, RND_FAMILY_LINEAR, 1, -1000, 1000, false, -2000), 0);
     CHECK_INT (quant (RND_INT8, RND_FAMILY_LINEAR, 1, -128, 127, false, -128), 0);
     CHECK_INT (quant (RND_UINT8, RND_FAMILY_POLYNOMIAL, 2, 0, 255, false, 128), 64);
@@ -51,11 +61,11 @@ test_quantum_values (void)
     /* Noise reduction keeps values inside [10, 255]; out-of-window values hit 10 and 245. */
     CHECK_INT (quant (RND_UINT16, RND_FAMILY_LINEAR, 1, 100, 200, true, 50), 10);
     CHECK_INT (quant (RND_UINT16, RND_FAMILY_LINEAR, 1, 100, 200, true, 250), 245);
-    rnd_channel_binding_t cb = { .input_start = 5, .input_end = 1, .coefficient = 1 };
+    /* An inverted window renders with the type's range, as OMERO's setWindow does. */
+    CHECK_INT (quant (RND_UINT8, RND_FAMILY_LINEAR, 1, 5, 1, false, 100), 100);
+    rnd_channel_binding_t cb = { .input_start = 0, .input_end = 1, .coefficient = 0 };
     rnd_quantum_t q;
     omr_err_t e = { 0 };
-    CHECK_INT (rnd_quantum_init (&q, &QD, &cb, RND_UINT8, 0, 255, &e), -1);
-    cb = (rnd_channel_binding_t) { .input_start = 0, .input_end = 1, .coefficient = 0 };
     CHECK_INT (rnd_quantum_init (&q, &QD, &cb, RND_UINT8, 0, 255, &e), -1);
 }
 
@@ -208,9 +218,16 @@ test_render_threads_and_region (void)
     CHECK (same);
     req.region = (rnd_region_t) { 55, 0, 10, 5 };
     CHECK_INT (rnd_render (&req, reg, &e), -1);
-    s->channels[1].input_start = 5000;   /* inverted window */
+    /* Stored settings with an inverted window render with the type range (OMERO), while
+     * validation of new settings rejects them. */
+    s->channels[1].input_start = 5000;
+    CHECK_INT (rnd_settings_validate (s, &e), -1);
     req.region = (rnd_region_t) { 0, 0, 0, 0 };
-    CHECK_INT (rnd_render (&req, one, &e), -1);
+    CHECK_INT (rnd_render (&req, one, &e), 0);
+    s->channels[1].input_start = 0;
+    s->channels[1].input_end = 65535;
+    CHECK_INT (rnd_render (&req, many, &e), 0);
+    CHECK (memcmp (one, many, sizeof one) == 0);
     rnd_settings_destroy (&s);
 }
 

@@ -25,19 +25,10 @@ jround (double v)
     return floor (v + 0.5);
 }
 
-int
-rnd_quantum_eval (const rnd_quantum_t *q, double x)
+/* The decile map, curve and codomain of OMERO's buildLUT / _quantize for a value x. */
+static int
+map_value (const rnd_quantum_t *q, double x)
 {
-    if (q->lut) {
-        double i = x - q->lut_min;
-        if (i < 0) i = 0;
-        if (i > q->lut_size - 1) i = q->lut_size - 1;
-        return q->lut[(int) i];
-    }
-    if (isnan (x) || x < q->ws)
-        return q->cd_start;
-    if (x >= q->we)
-        return q->cd_end;
     double v;
     if (x > q->q1)
         v = x <= q->q9 ? q->a_decile * x - q->b_decile : q->cd_end;
@@ -46,9 +37,53 @@ rnd_quantum_eval (const rnd_quantum_t *q, double x)
     v = q->transform ? q->a_norm * (family_map (q->family, v, q->k) - q->ys_norm) : q->a_norm * (v - q->ys_norm);
     v = jround (v);
     v = jround (q->a1 * v + q->cd_start);
+    /* OMERO keeps the low byte; every value the map can produce is within 0..255 except
+     * for NaN (Math.round gives 0) and extreme curves, which we clamp. */
     if (isnan (v) || v < 0)
         return 0;
     return v > 255 ? 255 : (int) v;
+}
+
+/* QuantumStrategy.getMiddleRange: clamp to the window, then move the value to the middle
+ * of the previous of (cdEnd - cdStart + 1) equal bins (sic), which OMERO caches. */
+static double
+middle_range (const rnd_quantum_t *q, double value)
+{
+    double min = q->ws, max = q->we;
+    if (value < min) return min;
+    if (value > max) return max;
+    if (value == min) return min + q->step / 2;
+    int v = (int) ((value - min) / q->step);
+    return (min + (v - 1) * q->step + min + v * q->step) / 2;
+}
+
+int
+rnd_quantum_eval (const rnd_quantum_t *q, double x)
+{
+    if (q->lut) {
+        double i = x - q->lut_min;
+        if (!(i >= 0)) i = 0;
+        if (i > q->lut_size - 1) i = q->lut_size - 1;
+        return q->lut[(int) i];
+    }
+    if (isnan (x))
+        return map_value (q, q->ws);
+    return map_value (q, middle_range (q, x));
+}
+
+/* QuantumStrategy.verifyInterval: start <= end and a span the type can hold. */
+static bool
+interval_ok (rnd_ptype_t type, double min, double max)
+{
+    if (!(min <= max))
+        return false;
+    double range = max - min;
+    switch (type) {
+    case RND_INT8: case RND_UINT8: return range < 0x100;
+    case RND_INT16: case RND_UINT16: return range < 0x10000;
+    case RND_INT32: case RND_UINT32: return range < 4294967296.0;
+    default: return true;
+    }
 }
 
 int
@@ -60,14 +95,25 @@ rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_chann
         return omr_err_set (err, OMR_E_VALIDATION, 400, "invalid quantum definition");
     if (!(cb->coefficient > 0))
         return omr_err_set (err, OMR_E_VALIDATION, 400, "coefficient must be > 0");
-    if (cb->input_start > cb->input_end)
-        return omr_err_set (err, OMR_E_VALIDATION, 400, "window start %g is greater than window end %g",
-                            cb->input_start, cb->input_end);
+    if (!isfinite (cb->input_start) || !isfinite (cb->input_end))
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "window must be finite");
+    double tmin, tmax;
+    rnd_ptype_range (type, &tmin, &tmax);
+    bool tabulated = type == RND_INT8 || type == RND_UINT8 || type == RND_INT16 || type == RND_UINT16
+                     || type == RND_BIT;
     q->family = cb->family;
     q->k = cb->family == RND_FAMILY_LINEAR ? 1.0 : cb->coefficient;
+    q->transform = !((cb->family == RND_FAMILY_LINEAR || cb->family == RND_FAMILY_POLYNOMIAL) && q->k == 1.0);
+
+    /* QuantumStrategy.setWindow. */
     q->ws = cb->input_start;
     q->we = cb->input_end;
-    q->transform = !((cb->family == RND_FAMILY_LINEAR || cb->family == RND_FAMILY_POLYNOMIAL) && q->k == 1.0);
+    if (!interval_ok (type, q->ws, q->we)) {
+        q->ws = tmin;
+        q->we = tmax;
+    }
+    if (q->ws < tmin) q->ws = tmin;
+    if (q->we > tmax) q->we = tmax;
 
     /* Normalised curve: aNormalized = bitResolution / (f(255) - f(0)). */
     q->ys_norm = family_map (q->family, 0, q->k);
@@ -75,12 +121,19 @@ rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_chann
     q->a_norm = qd->bit_resolution / (ye - q->ys_norm);
     q->a1 = (qd->cd_end - qd->cd_start) / (double) qd->bit_resolution;
 
-    /* Decile map (Quantization_8_16_bit.initDecileMap); the global range is truncated to
-     * integers as OMERO's int min/max fields do. */
-    double mn = trunc (gmin), mx = trunc (gmax);
-    if (!isfinite (mn) || !isfinite (mx) || mn > mx) {
-        mn = trunc (q->ws);
-        mx = trunc (q->we);
+    /* Decile map (initDecileMap). The 8/16-bit strategy takes the global range from
+     * setExtent (clamped to the type, the minimum floored, both cast to int); the 32-bit
+     * and float strategies never set their integer min/max, which stay 0. */
+    double mn = 0, mx = 0;
+    if (tabulated) {
+        if (!isfinite (gmin) || gmin < tmin) gmin = tmin;
+        if (!isfinite (gmax) || gmax > tmax) gmax = tmax;
+        if (!interval_ok (type, gmin, gmax)) {
+            gmin = tmin;
+            gmax = tmax;
+        }
+        mn = floor (gmin);
+        mx = trunc (gmax);
     }
     q->cd_start = qd->cd_start;
     q->cd_end = qd->cd_end;
@@ -113,26 +166,26 @@ rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_chann
     q->a_decile = num / denum;
     q->b_decile = q->a_decile * b - e;
 
-    /* 8/16-bit types: tabulate the map over the whole type range. */
-    if (type == RND_INT8 || type == RND_UINT8 || type == RND_INT16 || type == RND_UINT16 || type == RND_BIT) {
-        double lo, hi;
-        rnd_ptype_range (type, &lo, &hi);
-        int size = (int) (hi - lo) + 1;
-        uint8_t *lut = malloc ((size_t) size);
-        if (!lut)
-            return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory building the quantum table");
-        /* Below the window the map is cdStart, from the window end on cdEnd: fill those
-         * parts directly and evaluate only inside the window. */
-        int i0 = (int) fmax (0.0, fmin ((double) size, ceil (q->ws - lo)));
-        int i1 = (int) fmax ((double) i0, fmin ((double) size, ceil (q->we - lo)));
-        memset (lut, q->cd_start, (size_t) i0);
-        for (int i = i0; i < i1; i++)
-            lut[i] = (uint8_t) rnd_quantum_eval (q, lo + i);
-        memset (lut + i1, q->cd_end, (size_t) (size - i1));
-        q->lut = lut;
-        q->lut_min = (int) lo;
-        q->lut_size = size;
+    if (!tabulated) {
+        q->binned = true;
+        q->step = fabs (q->we - q->ws) / (qd->cd_end - qd->cd_start + 1);
+        return 0;
     }
+    /* 8/16-bit types: tabulate over the whole type range (buildLUT): cdStart below the
+     * window, cdEnd from the window end on, the map in between. */
+    int size = (int) (tmax - tmin) + 1;
+    uint8_t *lut = malloc ((size_t) size);
+    if (!lut)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory building the quantum table");
+    int i0 = (int) fmax (0.0, fmin ((double) size, ceil (q->ws - tmin)));
+    int i1 = (int) fmax ((double) i0, fmin ((double) size, ceil (q->we - tmin)));
+    memset (lut, q->cd_start, (size_t) i0);
+    for (int i = i0; i < i1; i++)
+        lut[i] = (uint8_t) map_value (q, tmin + i);
+    memset (lut + i1, q->cd_end, (size_t) (size - i1));
+    q->lut = lut;
+    q->lut_min = (int) tmin;
+    q->lut_size = size;
     return 0;
 }
 

@@ -1,8 +1,10 @@
 /* rnd_quantum: OMERO's quantum map — raw intensity → window → family curve with its
  * coefficient → codomain [cdStart, cdEnd] at the QuantumDef's bit resolution, with
  * OMERO's "noise reduction" (the decile map). See README.md for the exact formulas.
- * For 8- and 16-bit types (and bit) a table over the whole type range is built once,
- * as OMERO's Quantization_8_16_bit does; other types evaluate the same map per value. */
+ * 8- and 16-bit types (and bit) use a table over the whole type range, as OMERO's
+ * Quantization_8_16_bit does; 32-bit and floating types first bin the value inside the
+ * window (QuantumStrategy.getMiddleRange) and then apply the same map, as
+ * Quantization_32_bit/Quantization_float do. */
 #ifndef RND_QUANTUM_H
 #define RND_QUANTUM_H
 #include <stdint.h>
@@ -13,20 +15,24 @@
 typedef struct {
     rnd_family_t family;
     double k;                       /* coefficient (1.0 for linear) */
-    double ws, we;                  /* window */
+    double ws, we;                  /* window, after OMERO's setWindow corrections */
     double q1, q9;                  /* decile interval */
     double a_decile, b_decile;
     double ys_norm, a_norm;         /* normalisation of the family curve over [0,255] */
     double a1;                      /* (cdEnd - cdStart) / bitResolution */
+    double step;                    /* bin width of getMiddleRange (32-bit and float types) */
     int cd_start, cd_end;           /* codomain after noise-reduction clamping */
     bool transform;                 /* false for linear/polynomial with k = 1 */
+    bool binned;                    /* 32-bit/float path */
     uint8_t *lut;                   /* table for 8/16-bit types, NULL otherwise */
     int lut_min;                    /* raw value of lut[0] */
     int lut_size;
 } rnd_quantum_t;
 
 /* Prepare the map of one channel binding for a pixel type; gmin/gmax are the channel's
- * global minimum/maximum (StatsInfo), used by noise reduction. */
+ * global minimum/maximum (StatsInfo), used by noise reduction. A window that OMERO's
+ * QuantumStrategy.setWindow would not accept (start > end, or wider than the type allows)
+ * is replaced by the pixel type's range, as OMERO does; windows are clamped to that range. */
 int rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_channel_binding_t *cb,
                       rnd_ptype_t type, double gmin, double gmax, omr_err_t *err);
 /* Map one raw value to 0..255 (before codomain maps such as reverse intensity). */

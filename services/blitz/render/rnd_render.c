@@ -145,7 +145,7 @@ rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err)
     const rnd_settings_t *s = req->settings;
     if (!s || !req->planes || !rgb)
         return omr_err_set (err, OMR_E_API, 400, "render: settings, planes and output are required");
-    if (rnd_settings_validate (s, err))
+    if (rnd_settings_validate_stored (s, err))
         return -1;
     /* The plane geometry comes from the first active channel (or channel 0). */
     int ref = 0;

@@ -64,8 +64,8 @@ rnd_settings_destroy (rnd_settings_t **self)
     *self = NULL;
 }
 
-int
-rnd_settings_validate (const rnd_settings_t *s, omr_err_t *err)
+static int
+validate (const rnd_settings_t *s, bool window_order, omr_err_t *err)
 {
     int br = s->qdef.bit_resolution;
     if (br != 1 && br != 3 && br != 7 && br != 15 && br != 31 && br != 63 && br != 127 && br != 255)
@@ -81,7 +81,7 @@ rnd_settings_validate (const rnd_settings_t *s, omr_err_t *err)
         const rnd_channel_binding_t *cb = &s->channels[i];
         if (!isfinite (cb->input_start) || !isfinite (cb->input_end))
             return omr_err_set (err, OMR_E_VALIDATION, 400, "channel %d: window must be finite", i);
-        if (cb->input_start > cb->input_end)
+        if (window_order && cb->input_start > cb->input_end)
             return omr_err_set (err, OMR_E_VALIDATION, 400,
                                 "channel %d: window start %g is greater than window end %g",
                                 i, cb->input_start, cb->input_end);
@@ -164,6 +164,18 @@ rnd_settings_default (const rnd_pixels_t *px, const rnd_channel_meta_t *meta, om
             }
         }
     return s;
+}
+
+int
+rnd_settings_validate (const rnd_settings_t *s, omr_err_t *err)
+{
+    return validate (s, true, err);
+}
+
+int
+rnd_settings_validate_stored (const rnd_settings_t *s, omr_err_t *err)
+{
+    return validate (s, false, err);
 }
 
 const char *

@@ -70,6 +70,9 @@ void rnd_settings_destroy (rnd_settings_t **self);
 /* Check every field against what OMERO accepts (bit resolution, codomain, coefficient > 0,
  * start <= end, finite windows). */
 int rnd_settings_validate (const rnd_settings_t *s, omr_err_t *err);
+/* The same without the window-order check: settings already stored may hold a window with
+ * start > end, which OMERO renders with the pixel type's full range (rnd_render does too). */
+int rnd_settings_validate_stored (const rnd_settings_t *s, omr_err_t *err);
 /* Build OMERO's import defaults for these pixels from per-channel metadata (meta may be NULL). */
 rnd_settings_t *rnd_settings_default (const rnd_pixels_t *px, const rnd_channel_meta_t *meta,
                                       omr_err_t *err);
