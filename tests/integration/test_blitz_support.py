@@ -103,9 +103,16 @@ class PgCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def rpc(endpoint, op, body=None, session=None, ctx=None, repeat=1, timeout=60):
-    """Call op on endpoint through omero-rpc; returns {"status","error","body","raw","ms"}."""
+def rpc(endpoint, op, body=None, session=None, ctx=None, repeat=1, timeout=60, raw=None):
+    """Call op on endpoint through omero-rpc; returns {"status","error","body","raw","ms"}.
+    raw (bytes) travels as raw frame 0."""
     cmd = [RPC, "-t", "30000"]
+    rawfile = None
+    if raw is not None:
+        fd, rawfile = tempfile.mkstemp(prefix="omero-rpc-raw-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        cmd += ["-r", rawfile]
     if session:
         cmd += ["-s", session]
     if ctx is not None:
@@ -113,7 +120,11 @@ def rpc(endpoint, op, body=None, session=None, ctx=None, repeat=1, timeout=60):
     if repeat > 1:
         cmd += ["-n", str(repeat)]
     cmd += [endpoint, op, json.dumps(body if body is not None else {})]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    finally:
+        if rawfile:
+            os.unlink(rawfile)
     if r.returncode != 0:
         raise AssertionError("omero-rpc %s failed (%d): %s" % (op, r.returncode, r.stderr))
     return json.loads(r.stdout)
