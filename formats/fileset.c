@@ -323,6 +323,9 @@ fmt_fileset_t *
 fmt_fileset_open (const char *path, omr_err_t *err)
 {
     fmt_kind_t kind;
+    omr_err_t local;
+    if (!err)
+        err = &local;   /* the readers copy errors around; give them somewhere to write */
     if (!path || !*path) {
         omr_err_set (err, OMR_E_API, 400, "no file path given");
         return NULL;

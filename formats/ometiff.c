@@ -379,6 +379,8 @@ parse_image (load_t *L, xmlNodePtr im, int series, omr_err_t *err)
     xmlNodePtr ch0 = child (px, "Channel");
     if (ch0 && attr_long (ch0, "SamplesPerPixel", &spp) == 0 && spp > 1 && sc % spp == 0 && nch * spp <= sc)
         ;
+    else if (ch0 && attr_long (ch0, "SamplesPerPixel", &spp) < 0 && nch > 0 && nch < sc && sc % nch == 0)
+        spp = sc / nch;     /* fewer Channel elements than SizeC and no SamplesPerPixel: colour pages */
     else
         spp = 1;
     uint32_t ceff = img->size_c / (uint32_t) spp;
@@ -573,10 +575,11 @@ fmt_ometiff_load (fmt_fileset_t *fs, const char *path, int is_xml, omr_err_t *er
                 goto done;
             }
             if (kind == FMT_KIND_TIFF) {
-                text = tiff_xml (meta_path, err);
+                omr_err_t e3 = { 0 };
+                text = tiff_xml (meta_path, &e3);
                 if (!text) {
-                    if (!err || !err->msg[0])
-                        omr_err_set (err, OMR_E_VALIDATION, 400, "%s: metadata file %s holds no OME-XML", path, meta_path);
+                    omr_err_set (err, OMR_E_VALIDATION, 400, "%s: BinaryOnly metadata file %s holds no OME-XML%s%s",
+                                 path, meta_path, e3.msg[0] ? ": " : "", e3.msg);
                     goto done;
                 }
                 L.xml_is_tiff = 1;

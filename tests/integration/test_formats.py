@@ -798,3 +798,18 @@ def test_ome_tiffdata_defaults_and_dimension_orders(tmp_path, order):
     with tifffile.TiffFile(path) as tf:
         assert tf.is_ome
         assert_same(ours, series_tczyx(tf.series[0]), "tifffile " + order)
+
+
+def test_ome_rgb_without_samples_per_pixel(tmp_path):
+    path = str(tmp_path / "rgbx.ome.tif")
+    data = rand((2, 10, 12, 3), "uint8")
+    tifffile.imwrite(path, data, photometric="rgb", metadata=None, description="x")
+    xml = ('<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+           '<Image ID="Image:0" Name="rgb"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" SizeX="12" '
+           'SizeY="10" SizeZ="2" SizeC="3" SizeT="1" Interleaved="true"><Channel ID="Channel:0"/>'
+           '<TiffData/></Pixels></Image></OME>')
+    tifffile.tiffcomment(path, xml.encode())
+    m = meta(path)
+    im = m["images"][0]
+    assert (im["size_z"], im["size_c"], im["rgb"], im["interleaved"]) == (2, 3, True, True)
+    assert_same(our_planes(path, m)[(0, 0)], np.transpose(data, (3, 0, 1, 2))[None], "rgb ome")
