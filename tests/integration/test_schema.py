@@ -340,15 +340,15 @@ def test_rights_follow_the_permission_matrix(pg):
 
 # ------------------------------------------------------------------------------------------ HQL
 
-def translate(hql):
-    r = subprocess.run([HQLTOOL, hql], capture_output=True, text=True)
+def translate(hql, perms=False):
+    r = subprocess.run([HQLTOOL] + (["--perms"] if perms else []) + [hql], capture_output=True, text=True)
     return json.loads(r.stdout.strip().split("\n")[-1])
 
 
-def run_hql(pg, hql, params=None, **caller):
+def run_hql(pg, hql, params=None, perms=False, **caller):
     if not os.path.exists(HQLTOOL):
         pytest.skip("omero-hqltool not built")
-    t = translate(hql)
+    t = translate(hql, perms)
     assert "error" not in t, t
     params = params or {}
     args = []
@@ -469,3 +469,14 @@ def test_hql_string_parameters_cannot_inject(pg):
     out, t = run_hql(pg, "select i.name from Image i where i.name = 'bob-rw'' OR ''1''=''1'", uid=0, admin=True)
     assert out == []
     assert "OR '1'" not in t["sql"]
+
+
+def test_hql_permissions_columns(pg):
+    out, t = run_hql(pg, "select i from Image i where i.name = :n", {"n": "alice-ra"}, perms=True, uid=BOB)
+    cols = t["cols"]
+    k = [c["role"] for c in cols].index("permissions")
+    p = json.loads(out[0][k])
+    assert p["perm"] == "rwra--" and p["canAnnotate"] and not p["canEdit"]
+    out, t = run_hql(pg, "select i from Image i where i.name = :n", {"n": "bob-ra"}, perms=True, uid=BOB)
+    p = json.loads(out[0][k])
+    assert p["canEdit"] and p["canDelete"] and not p["canChown"]

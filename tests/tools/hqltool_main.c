@@ -5,7 +5,8 @@
  *    "objects": [{"type", "path", "parent", "via", "first_col", "ncols", "optional"}],
  *    "cols": [{"role", "field", "object"}]}
  * or {"hql": ..., "error": {"name": ..., "message": ...}} (exit status 1 if any failed).
- * "omero-hqltool --bench N QUERY..." translates the queries N times and prints queries/s. */
+ * "omero-hqltool --bench N QUERY..." translates the queries N times and prints queries/s;
+ * a first argument --perms adds the permissions columns (HQL_WITH_PERMISSIONS). */
 #include "../../services/blitz/hql/hql.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -14,13 +15,15 @@
 #include <time.h>
 
 static const char *item_kinds[] = {"", "scalar", "quantity", "object"};
-static const char *col_roles[] = {"", "value", "id", "discriminator", "field", "unit", "counts"};
+static const char *col_roles[] = {"", "value", "id", "discriminator", "field", "unit", "counts", "permissions"};
+
+static unsigned flags;
 
 static json_t *
 describe (const char *hql)
 {
     omr_err_t err = {0};
-    hql_query_t *q = hql_translate (hql, &err);
+    hql_query_t *q = hql_translate_ex (hql, flags, &err);
     json_t *o = json_object ();
     json_object_set_new (o, "hql", json_string (hql));
     if (!q) {
@@ -86,6 +89,13 @@ main (int argc, char **argv)
     if (argc < 2) {
         fprintf (stderr, "usage: omero-hqltool HQL... | omero-hqltool - | omero-hqltool --bench N HQL...\n");
         return 2;
+    }
+    if (strcmp (argv[1], "--perms") == 0) {   /* add the omero:details permissions columns */
+        flags |= HQL_WITH_PERMISSIONS;
+        argv++;
+        argc--;
+        if (argc < 2)
+            return 2;
     }
     if (strcmp (argv[1], "--bench") == 0) {
         if (argc < 4) {

@@ -275,6 +275,30 @@ test_clauses (void)
 }
 
 static void
+test_order_alias_and_permissions (void)
+{
+    hql_query_t *q = ok ("select i.name as n, count(p) as c from Image i join i.pixels p group by i.name "
+                         "order by c desc, n");
+    CHECK (q && contains (q->sql, "GROUP BY t1.name ORDER BY 2 DESC, 1"));
+    CHECK (q && strcmp (q->items[1].label, "c") == 0);
+    hql_query_destroy (&q);
+    omr_err_t err;
+    q = hql_translate_ex ("select d from Dataset d join fetch d.imageLinks l", HQL_WITH_PERMISSIONS, &err);
+    CHECK (q != NULL);
+    if (q) {
+        CHECK (contains (q->sql, "omero_details_permissions(t1.owner_id, t1.group_id)"));
+        CHECK (contains (q->sql, "omero_details_permissions(t2.owner_id, t2.group_id)"));
+        const hql_object_t *o = &q->objects[1];
+        CHECK_INT (q->cols[o->first_col + o->ncols - 1].role, HQL_COL_PERMISSIONS);
+    }
+    hql_query_destroy (&q);
+    /* global types (Experimenter) have no owner: no permissions column */
+    q = hql_translate_ex ("select e from Experimenter e", HQL_WITH_PERMISSIONS, &err);
+    CHECK (q && !contains (q->sql, "omero_details_permissions"));
+    hql_query_destroy (&q);
+}
+
+static void
 test_user_alias_is_not_sql (void)
 {
     /* aliases and literals of the HQL never reach the SQL text */
@@ -468,6 +492,7 @@ main (void)
     RUN (test_parameters);
     RUN (test_polymorphism_and_class);
     RUN (test_clauses);
+    RUN (test_order_alias_and_permissions);
     RUN (test_user_alias_is_not_sql);
     RUN (test_bad_queries);
     RUN (test_model_lookup);

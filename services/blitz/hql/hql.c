@@ -351,6 +351,10 @@ object_columns (tr_t *t, source_t *s, int obj)
             }
         }
     }
+    if ((t->flags & HQL_WITH_PERMISSIONS) && (ty->flags & OMR_TF_OWNED)) {
+        add_col (t, HQL_COL_PERMISSIONS, NULL, OMR_SCALAR_NONE, obj);
+        sb_printf (&t->sel, "omero_details_permissions(%s.owner_id, %s.group_id)", s->sql, s->sql);
+    }
     o = &t->q->objects[obj];
     o->ncols = t->q->ncols - o->first_col;
     return t->failed ? -1 : 0;
@@ -1109,6 +1113,19 @@ free_ctx (qctx_t *c)
     sb_free (&c->restrict_);
 }
 
+/* "order by c" where c is the "as" alias of a scalar select item: its column index, else -1. */
+static int
+select_alias_column (tr_t *t, qctx_t *c, const hql_select_t *s, const hql_node_t *n)
+{
+    if (n->kind != HQL_N_PATH || n->nsegs != 1 || find_alias (c, n->segs[0]))
+        return -1;
+    for (int i = 0; i < s->nitems && i < t->q->nitems; i++)
+        if (s->items[i].alias && strcmp (s->items[i].alias, n->segs[0]) == 0 &&
+            t->q->items[i].kind == HQL_ITEM_SCALAR)
+            return t->q->items[i].first_col;
+    return -1;
+}
+
 typedef struct {
     source_t *src;
     source_t *owner;
@@ -1215,7 +1232,10 @@ translate_select (tr_t *t, qctx_t *outer, const hql_select_t *s, sbuf_t *out, in
     }
     for (int i = 0; !t->failed && i < s->norder; i++) {
         sb_puts (&tail, i ? ", " : " ORDER BY ");
-        if (expr (t, &c, s->order[i].expr, &tail, 0) < 0)
+        int ord = c.sub ? -1 : select_alias_column (t, &c, s, s->order[i].expr);
+        if (ord >= 0)
+            sb_printf (&tail, "%d", ord + 1);   /* output column position */
+        else if (expr (t, &c, s->order[i].expr, &tail, 0) < 0)
             break;
         if (s->order[i].desc)
             sb_puts (&tail, " DESC");
@@ -1287,12 +1307,19 @@ hql_query_destroy (hql_query_t **self)
 hql_query_t *
 hql_translate (const char *hql, omr_err_t *err)
 {
+    return hql_translate_ex (hql, 0, err);
+}
+
+hql_query_t *
+hql_translate_ex (const char *hql, unsigned flags, omr_err_t *err)
+{
     hql_ast_t *ast = hql_parse (hql, err);
     if (!ast)
         return NULL;
     tr_t t = {0};
     t.ast = ast;
     t.err = err;
+    t.flags = flags;
     t.q = calloc (1, sizeof *t.q);
     if (!t.q) {
         hql_ast_destroy (&ast);

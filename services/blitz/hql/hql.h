@@ -48,8 +48,13 @@ typedef enum {
     HQL_COL_DISCRIMINATOR,  /* object's discriminator (see hql_type_for_discriminator) */
     HQL_COL_FIELD,          /* object field `field` (refs: the target id; units: the value) */
     HQL_COL_UNIT,           /* unit symbol of units field `field` (or of a quantity item) */
-    HQL_COL_COUNTS          /* JSON object {"<owner id>": count} of a fetched ...CountPerOwner */
+    HQL_COL_COUNTS,         /* JSON object {"<owner id>": count} of a fetched ...CountPerOwner */
+    HQL_COL_PERMISSIONS     /* JSON permissions object of omero:details for the caller
+                               (perm, canEdit, canAnnotate ...; see model/README.md) */
 } hql_col_role_t;
+
+/* Flags of hql_translate_ex. */
+#define HQL_WITH_PERMISSIONS 0x1    /* add an HQL_COL_PERMISSIONS column to every owned object */
 
 typedef struct {
     hql_col_role_t role;
@@ -97,6 +102,8 @@ typedef struct {
 /* Translate one HQL query. NULL with err set (QueryException, "HQL error at position N: ...")
  * when the text is not valid HQL, names an unknown entity/field, or tries what is not allowed. */
 hql_query_t *hql_translate (const char *hql, omr_err_t *err);
+/* Same with HQL_* flags. */
+hql_query_t *hql_translate_ex (const char *hql, unsigned flags, omr_err_t *err);
 /* Free a translated query; *self becomes NULL. */
 void hql_query_destroy (hql_query_t **self);
 /* Index of the named parameter in q->params (first occurrence), or -1. */
