@@ -654,6 +654,9 @@ on_xml_error (void *user, xmlErrorPtr e)
     if (!fe || fe->msg[0] || !e || e->level < XML_ERR_ERROR)
         return;
     snprintf (fe->msg, sizeof fe->msg, "%s", e->message ? e->message : "not well-formed");
+    char *nl = strchr (fe->msg, '\n');    /* libxml2 appends context on further lines */
+    if (nl)
+        *nl = '\0';
     size_t l = strlen (fe->msg);
     while (l && (fe->msg[l - 1] == '\n' || fe->msg[l - 1] == ' '))
         fe->msg[--l] = '\0';
