@@ -58,6 +58,8 @@ on_warning (TIFF *tif, void *user, const char *module, const char *fmt, va_list 
     return 1;
 }
 
+static void after_select (fmt_tiff_t *self);
+
 static const char *
 last_msg (fmt_tiff_t *self)
 {
@@ -113,6 +115,7 @@ fmt_tiff_open (const char *path, omr_err_t *err)
         fmt_tiff_close (&self);
         return NULL;
     }
+    after_select (self);
     self->cur_ifd = 0;
     self->cur_sub = 0;
     return self;

@@ -289,6 +289,68 @@ test_layouts (void)
     }
 }
 
+/* YCbCr JPEG tiles (how slide scanners and tiffcp -c jpeg write colour): libjpeg converts to
+ * RGB; the result must equal libtiff's own RGBA reader and be close to what was written. */
+static void
+test_ycbcr_jpeg (void)
+{
+    const char *path = tmp ("ycbcr.tif");
+    uint32_t w = 40, h = 30;
+    TIFF *t = TIFFOpen (path, "w");
+    TIFFSetField (t, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField (t, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField (t, TIFFTAG_SAMPLESPERPIXEL, 3);
+    TIFFSetField (t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField (t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField (t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
+    TIFFSetField (t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
+    TIFFSetField (t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+    TIFFSetField (t, TIFFTAG_JPEGQUALITY, 95);
+    TIFFSetField (t, TIFFTAG_TILEWIDTH, 16);
+    TIFFSetField (t, TIFFTAG_TILELENGTH, 16);
+    uint8_t tile[16 * 16 * 3];
+    for (uint32_t ty = 0; ty < h; ty += 16)
+        for (uint32_t tx = 0; tx < w; tx += 16) {
+            for (uint32_t y = 0; y < 16; y++)
+                for (uint32_t x = 0; x < 16; x++)
+                    for (int c = 0; c < 3; c++)
+                        tile[(y * 16 + x) * 3 + c] = (uint8_t) (c == 0 ? (tx + x) * 6 : c == 1 ? (ty + y) * 8 : 128);
+            TIFFWriteEncodedTile (t, TIFFComputeTile (t, tx, ty, 0, 0), tile, sizeof tile);
+        }
+    TIFFWriteDirectory (t);
+    TIFFClose (t);
+    uint32_t *rgba = malloc (w * h * 4);
+    t = TIFFOpen (path, "r");
+    CHECK (t && TIFFReadRGBAImageOriented (t, w, h, rgba, ORIENTATION_TOPLEFT, 0));
+    if (t)
+        TIFFClose (t);
+    omr_err_t err = { 0 };
+    fmt_fileset_t *fs = fmt_fileset_open (path, &err);
+    CHECK (fs != NULL);
+    if (fs) {
+        const fmt_image_t *im = fmt_fileset_image (fs, 0);
+        CHECK_INT (im->size_c, 3);
+        CHECK_INT (im->pixel_type, FMT_PT_UINT8);
+        uint8_t plane[40 * 30];
+        int same = 1, close = 1;
+        for (int c = 0; c < 3; c++) {
+            CHECK_INT (fmt_fileset_read_region (fs, 0, 0, 0, c, 0, 0, 0, w, h, plane, sizeof plane, &err), 0);
+            for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                    uint32_t p = rgba[y * w + x];
+                    int ref = c == 0 ? (int) TIFFGetR (p) : c == 1 ? (int) TIFFGetG (p) : (int) TIFFGetB (p);
+                    int orig = c == 0 ? (int) (x * 6) : c == 1 ? (int) (y * 8) : 128;
+                    same &= plane[y * w + x] == ref;
+                    close &= abs (plane[y * w + x] - orig) < 24;
+                }
+        }
+        CHECK (same);
+        CHECK (close);
+        fmt_fileset_destroy (&fs);
+    }
+    free (rgba);
+}
+
 static void
 test_region_errors (void)
 {
@@ -519,6 +581,7 @@ main (void)
     RUN (test_pixtypes);
     RUN (test_detect);
     RUN (test_layouts);
+    RUN (test_ycbcr_jpeg);
     RUN (test_region_errors);
     RUN (test_ome_companion);
     RUN (test_bad_input);
