@@ -685,6 +685,7 @@ BAD_QUERIES = [
     (["--tile", "0,0,0,2000,2000"], "max_tile_length"),
     (["--tile", "0,0"], "malformed tile"),
     (["--z", "7"], "outside the image"),
+    (["--region", "0,0,5,5", "--tile", "0,0,0"], "either region or tile"),
 ]
 
 

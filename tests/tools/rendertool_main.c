@@ -83,16 +83,6 @@ cmd_luts (const opts_t *o)
     return 0;
 }
 
-/* Format from the output file's extension when --format is absent. */
-static int
-format_for (const opts_t *o, rnd_format_t *f, omr_err_t *err)
-{
-    if (o->format)
-        return rnd_parse_format (o->format, f, err);
-    const char *dot = o->out ? strrchr (o->out, '.') : NULL;
-    return rnd_parse_format (dot ? dot + 1 : "jpeg", f, err);
-}
-
 static int
 cmd_render (const opts_t *o)
 {
@@ -101,8 +91,8 @@ cmd_render (const opts_t *o)
     int rc = 1;
     rnd_settings_t *s = NULL;
     rnd_lut_provider_t *luts = NULL;
-    rnd_chan_specs_t cs = { 0 };
-    rnd_maps_t maps = { 0 };
+    rnd_query_t qry;
+    bool parsed = false;
     uint8_t *proj = NULL, *rgb = NULL, *enc = NULL, *scaled = NULL;
     rnd_plane_t *planes = NULL;
     double *gmin = NULL, *gmax = NULL;
@@ -131,36 +121,25 @@ cmd_render (const opts_t *o)
     }
     if (o->lut_dir && !(luts = rnd_lut_provider_new (o->lut_dir, &err)))
         goto out;
-    rnd_model_t model;
-    if ((o->c && rnd_parse_channels (o->c, C, &cs, &err)) || (o->maps && rnd_parse_maps (o->maps, C, &maps, &err))
-        || (o->m && rnd_parse_model_param (o->m, &model, &err))
-        || rnd_query_apply (&s, o->c ? &cs : NULL, o->maps ? &maps : NULL, o->m ? &model : NULL, luts, &err))
+    /* The format comes from --format, else from the output file's extension. */
+    const char *dot = strrchr (o->out, '.');
+    rnd_query_in_t in = { o->c, o->m, o->p, o->q, o->maps, o->format ? o->format : dot ? dot + 1 : "jpeg",
+                          o->region, o->tile };
+    rnd_image_geom_t geom = { im.px.size_x, im.px.size_y, im.px.size_z, C, NULL, 1, 256, 256, 1024 };
+    if (rnd_query_parse (&in, &geom, &qry, &err))
         goto out;
-    rnd_format_t fmt;
-    double q = RND_DEFAULT_QUALITY;
-    if (format_for (o, &fmt, &err) || (o->q && rnd_parse_quality (o->q, &q, &err)))
+    parsed = true;
+    if (rnd_query_apply_parsed (&s, &qry, luts, &err))
         goto out;
-    rnd_proj_spec_t ps = { RND_PROJ_NORMAL, false, 0, im.px.size_z - 1 };
-    if (o->p && rnd_parse_projection (o->p, im.px.size_z, &ps, &err))
-        goto out;
+    rnd_format_t fmt = qry.format;
+    double q = qry.quality;
+    rnd_proj_spec_t ps = qry.proj;
+    rnd_region_t region = qry.region;
     int z = o->z >= 0 ? o->z : s->default_z, t = o->t >= 0 ? o->t : s->default_t;
     if (z < 0 || z >= im.px.size_z || t < 0 || t >= im.px.size_t) {
         omr_err_set (&err, OMR_E_VALIDATION, 400, "plane z=%d t=%d outside the image (%d z, %d t)", z, t,
                      im.px.size_z, im.px.size_t);
         goto out;
-    }
-    rnd_region_t region = { 0, 0, im.px.size_x, im.px.size_y };
-    if (o->region && o->tile) {
-        omr_err_set (&err, OMR_E_VALIDATION, 400, "give either region or tile, not both");
-        goto out;
-    }
-    if (o->region && rnd_parse_region (o->region, im.px.size_x, im.px.size_y, &region, &err))
-        goto out;
-    if (o->tile) {
-        rnd_level_t lv = { im.px.size_x, im.px.size_y };
-        int level;
-        if (rnd_parse_tile (o->tile, &lv, 1, 256, 256, 1024, &level, &region, &err))
-            goto out;
     }
     planes = calloc ((size_t) C, sizeof *planes);
     gmin = calloc ((size_t) C, sizeof *gmin);
@@ -226,8 +205,8 @@ out:
     free (planes);
     free (gmin);
     free (gmax);
-    rnd_chan_specs_free (&cs);
-    rnd_maps_free (&maps);
+    if (parsed)
+        rnd_query_free (&qry);
     rnd_lut_provider_destroy (&luts);
     rnd_settings_destroy (&s);
     rt_free_image (&im);

@@ -237,6 +237,37 @@ test_query_apply (void)
     CHECK (s == NULL);
 }
 
+static void
+test_query_parse (void)
+{
+    omr_err_t e = { 0 };
+    rnd_image_geom_t g = { 1000, 700, 31, 4, NULL, 1, 256, 256, 1024 };
+    rnd_query_t q;
+    rnd_query_in_t none = { 0 };
+    CHECK_INT (rnd_query_parse (&none, &g, &q, &e), 0);
+    CHECK (!q.has_c && !q.has_maps && !q.has_model && !q.has_region && !q.has_tile);
+    CHECK (q.proj.type == RND_PROJ_NORMAL && q.quality == RND_DEFAULT_QUALITY && q.format == RND_FMT_JPEG);
+    CHECK (q.region.x == 0 && q.region.w == 1000 && q.region.h == 700 && q.level == 0);
+    rnd_query_free (&q);
+    rnd_query_in_t in = { "1|100:505$0000FF,-2", "g", "intmax|0:10", "0.5", "[{\"reverse\":{\"enabled\":true}}]",
+                          "png", NULL, "0,1,2" };
+    CHECK_INT (rnd_query_parse (&in, &g, &q, &e), 0);
+    CHECK (q.has_c && q.c.n == 2 && q.has_maps && q.maps.n == 1 && q.has_model && q.model == RND_MODEL_GREYSCALE);
+    CHECK (q.proj.type == RND_PROJ_MAX && q.proj.end == 10 && q.quality == 0.5 && q.format == RND_FMT_PNG);
+    CHECK (q.has_tile && q.region.x == 256 && q.region.y == 512 && q.region.h == 188);
+    rnd_settings_t *s = rnd_settings_new (4, &e);
+    CHECK_INT (rnd_query_apply_parsed (&s, &q, NULL, &e), 0);
+    CHECK (s->channels[0].active && !s->channels[1].active && s->channels[0].reverse && s->model == RND_MODEL_GREYSCALE);
+    rnd_settings_destroy (&s);
+    rnd_query_free (&q);
+    rnd_query_in_t both = { .region = "0,0,5,5", .tile = "0,0,0" };
+    CHECK_INT (rnd_query_parse (&both, &g, &q, &e), -1);
+    rnd_query_in_t bad = { .c = "1", .maps = "[1]" };
+    CHECK_INT (rnd_query_parse (&bad, &g, &q, &e), -1);
+    CHECK (q.c.specs == NULL && q.c.n == 0);   /* what was parsed before the error is released */
+    CHECK (strstr (e.msg, "maps") != NULL);
+}
+
 int
 main (void)
 {
@@ -248,5 +279,6 @@ main (void)
     RUN (test_maps);
     RUN (test_region_tile);
     RUN (test_query_apply);
+    RUN (test_query_parse);
     return UNIT_DONE ();
 }

@@ -544,3 +544,59 @@ fail:
     rnd_settings_destroy (&s);
     return -1;
 }
+
+int
+rnd_query_parse (const rnd_query_in_t *in, const rnd_image_geom_t *g, rnd_query_t *out, omr_err_t *err)
+{
+    memset (out, 0, sizeof *out);
+    out->proj = (rnd_proj_spec_t) { RND_PROJ_NORMAL, false, 0, g->size_z - 1 };
+    out->quality = RND_DEFAULT_QUALITY;
+    out->format = RND_FMT_JPEG;
+    out->region = (rnd_region_t) { 0, 0, g->size_x, g->size_y };
+    if (g->size_x < 1 || g->size_y < 1 || g->size_z < 1 || g->size_c < 1)
+        return omr_err_set (err, OMR_E_API, 400, "image geometry %dx%d, %d z, %d c is invalid", g->size_x, g->size_y,
+                            g->size_z, g->size_c);
+    if (in->region && in->tile)
+        return BAD ("give either region or tile, not both");
+    if ((in->c && rnd_parse_channels (in->c, g->size_c, &out->c, err))
+        || (in->maps && rnd_parse_maps (in->maps, g->size_c, &out->maps, err))
+        || (in->m && rnd_parse_model_param (in->m, &out->model, err))
+        || (in->p && rnd_parse_projection (in->p, g->size_z, &out->proj, err))
+        || (in->q && rnd_parse_quality (in->q, &out->quality, err))
+        || (in->format && rnd_parse_format (in->format, &out->format, err))
+        || (in->region && rnd_parse_region (in->region, g->size_x, g->size_y, &out->region, err)))
+        goto fail;
+    if (in->tile) {
+        rnd_level_t one = { g->size_x, g->size_y };
+        const rnd_level_t *lv = g->levels ? g->levels : &one;
+        int n = g->levels ? g->n_levels : 1;
+        if (rnd_parse_tile (in->tile, lv, n, g->tile_w > 0 ? g->tile_w : 256, g->tile_h > 0 ? g->tile_h : 256,
+                            g->max_tile_len, &out->level, &out->region, err))
+            goto fail;
+    }
+    out->has_c = in->c != NULL;
+    out->has_maps = in->maps != NULL;
+    out->has_model = in->m != NULL;
+    out->has_region = in->region != NULL;
+    out->has_tile = in->tile != NULL;
+    return 0;
+fail:
+    rnd_query_free (out);
+    return -1;
+}
+
+void
+rnd_query_free (rnd_query_t *q)
+{
+    if (!q)
+        return;
+    rnd_chan_specs_free (&q->c);
+    rnd_maps_free (&q->maps);
+}
+
+int
+rnd_query_apply_parsed (rnd_settings_t **s, const rnd_query_t *q, const rnd_lut_provider_t *luts, omr_err_t *err)
+{
+    return rnd_query_apply (s, q->has_c ? &q->c : NULL, q->has_maps ? &q->maps : NULL,
+                            q->has_model ? &q->model : NULL, luts, err);
+}

@@ -91,4 +91,41 @@ int rnd_parse_tile (const char *t, const rnd_level_t *levels, int n_levels, int 
  * are errors. */
 int rnd_query_apply (rnd_settings_t **s, const rnd_chan_specs_t *c, const rnd_maps_t *maps,
                      const rnd_model_t *model, const rnd_lut_provider_t *luts, omr_err_t *err);
+
+/* The raw rendering parameters of one webgateway request (NULL = absent). */
+typedef struct {
+    const char *c, *m, *p, *q, *maps, *format, *region, *tile;
+} rnd_query_in_t;
+
+/* What a request is checked against. levels may be NULL (one level of size_x × size_y). */
+typedef struct {
+    int size_x, size_y, size_z, size_c;
+    const rnd_level_t *levels;
+    int n_levels;
+    int tile_w, tile_h;             /* default tile size (omero.pixeldata.tile_width/height, 256) */
+    int max_tile_len;               /* omero.pixeldata.max_tile_length (1024) */
+} rnd_image_geom_t;
+
+/* Every parameter parsed; absent ones hold the webgateway's defaults: no channel or map
+ * changes, model unchanged, projection normal over all z, quality 0.9, JPEG, the whole
+ * plane of level 0. */
+typedef struct {
+    bool has_c, has_maps, has_model, has_region, has_tile;
+    rnd_chan_specs_t c;
+    rnd_maps_t maps;
+    rnd_model_t model;
+    rnd_proj_spec_t proj;
+    double quality;
+    rnd_format_t format;
+    int level;
+    rnd_region_t region;
+} rnd_query_t;
+
+/* Parse all parameters of a request; the first bad one gives the error (400) and *out is
+ * left empty. Free with rnd_query_free. region and tile together are an error. */
+int rnd_query_parse (const rnd_query_in_t *in, const rnd_image_geom_t *geom, rnd_query_t *out, omr_err_t *err);
+/* Release what rnd_query_parse allocated. */
+void rnd_query_free (rnd_query_t *q);
+/* Apply the c=, maps= and m= parts of a parsed request to *s (see rnd_query_apply). */
+int rnd_query_apply_parsed (rnd_settings_t **s, const rnd_query_t *q, const rnd_lut_provider_t *luts, omr_err_t *err);
 #endif
