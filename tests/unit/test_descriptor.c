@@ -1172,6 +1172,17 @@ test_examples (void)
     else
         fprintf (stderr, "  %s\n", err.msg);
     reg_deployment_destroy (&d);
+    /* the shipped default descriptor, once there is one, must load and run a Blitz */
+    snprintf (path, sizeof path, "%s/../default.yaml", dir);
+    if (access (path, R_OK) == 0) {
+        d = reg_deployment_load (path, NULL, 0, NULL, NULL, &err);
+        CHECK (d != NULL);
+        if (d)
+            CHECK (reg_deployment_find_server (d, "Blitz-0") != NULL);
+        else
+            fprintf (stderr, "  %s\n", err.msg);
+        reg_deployment_destroy (&d);
+    }
     snprintf (path, sizeof path, "%s/blitz-replicas.yaml", dir);
     d = reg_deployment_load (path, NULL, 0, NULL, NULL, &err);
     CHECK (d != NULL);
