@@ -105,6 +105,9 @@ test_model_quality_format (void)
     CHECK_INT (rnd_jpeg_quality (0.9), 90);
     CHECK_INT (rnd_jpeg_quality (0.0), 1);
     CHECK_INT (rnd_jpeg_quality (1.0), 100);
+    CHECK_INT (rnd_jpeg_quality (75), 75);
+    CHECK_INT (rnd_jpeg_quality (250), 100);
+    CHECK_INT (rnd_jpeg_quality (0.004), 1);
     CHECK_INT (rnd_parse_format ("jpeg", &f, &e), 0);
     CHECK_INT (f, RND_FMT_JPEG);
     CHECK_INT (rnd_parse_format ("png", &f, &e), 0);

@@ -28,9 +28,11 @@ rnd_format_mime (rnd_format_t f)
 int
 rnd_jpeg_quality (double q)
 {
-    if (!(q >= 0)) q = RND_DEFAULT_QUALITY;
-    if (q > 1) q = 1;
-    int v = (int) floor (q * 100 + 0.5);
+    if (!(q >= 0) || !isfinite (q)) q = RND_DEFAULT_QUALITY;
+    /* 0..1 is the webgateway's scale; larger values are taken as percent. */
+    double pct = q <= 1 ? q * 100 : q;
+    if (pct > 100) pct = 100;
+    int v = (int) floor (pct + 0.5);
     return v < 1 ? 1 : v;
 }
 

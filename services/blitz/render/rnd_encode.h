@@ -13,10 +13,11 @@ typedef enum { RND_FMT_JPEG, RND_FMT_PNG, RND_FMT_TIFF } rnd_format_t;
 
 /* MIME type of a format ("image/jpeg" …). */
 const char *rnd_format_mime (rnd_format_t f);
-/* libjpeg quality 1..100 for a webgateway quality 0..1 (round(q*100), at least 1). */
+/* libjpeg quality 1..100 for a quality given as 0..1 (the webgateway's q=: round(q*100)) or,
+ * above 1, as percent 1..100 (capped); at least 1. */
 int rnd_jpeg_quality (double q);
 /* Encode w×h RGB (row-major, 3 bytes per pixel). *out is malloc'ed; the caller frees it.
- * quality is the webgateway's 0..1 and only used for JPEG. */
+ * quality (0..1, or percent above 1; see rnd_jpeg_quality) is only used for JPEG. */
 int rnd_encode (rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, uint8_t **out,
                 size_t *out_len, omr_err_t *err);
 int rnd_encode_jpeg (const uint8_t *rgb, int w, int h, int quality_1_100, uint8_t **out, size_t *out_len,
