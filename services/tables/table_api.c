@@ -712,10 +712,8 @@ static int encode_rows (tbl_store_t *st, json_t *cols, const tbl_rowfmt_t *fmt, 
                 if (tmp != scratch)
                     free (tmp);
             }
-            if (rc < 0) {
-                omr_err_prefix (err, "row %zu: ", r0 + r);
-                return -1;
-            }
+            if (rc < 0)
+                return -1;      /* OMERO's exact messages, without the row */
         }
     }
     return 0;
