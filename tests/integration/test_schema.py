@@ -480,3 +480,11 @@ def test_hql_permissions_columns(pg):
     out, t = run_hql(pg, "select i from Image i where i.name = :n", {"n": "bob-ra"}, perms=True, uid=BOB)
     p = json.loads(out[0][k])
     assert p["canEdit"] and p["canDelete"] and not p["canChown"]
+
+
+def test_hql_new_map(pg):
+    out, t = run_hql(pg, "select new map(i.id as id, i.name as name, i.details.owner.id as ownerId, count(p) as n) "
+                         "from Image i left join i.pixels p where i.name like :n group by i.id order by i.name",
+                     {"n": "bob-r%"}, uid=BOB)
+    assert t["items"][0]["kind"] == "map" and t["items"][0]["keys"] == ["id", "name", "ownerId", "n"]
+    assert [r[1:] for r in out] == [["bob-ra", str(BOB), "1"], ["bob-ro", str(BOB), "1"], ["bob-rw", str(BOB), "1"]]

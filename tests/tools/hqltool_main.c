@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *item_kinds[] = {"", "scalar", "quantity", "object"};
+static const char *item_kinds[] = {"", "scalar", "quantity", "object", "map"};
 static const char *col_roles[] = {"", "value", "id", "discriminator", "field", "unit", "counts", "permissions"};
 
 static unsigned flags;
@@ -45,9 +45,16 @@ describe (const char *hql)
     json_t *items = json_array ();
     for (int i = 0; i < q->nitems; i++) {
         const hql_item_t *it = &q->items[i];
-        json_array_append_new (items, json_pack ("{s:s, s:s, s:i, s:i, s:i}", "kind", item_kinds[it->kind],
-                                                 "label", it->label ? it->label : "", "first_col", it->first_col,
-                                                 "ncols", it->ncols, "object", it->object));
+        json_t *ij = json_pack ("{s:s, s:s, s:i, s:i, s:i}", "kind", item_kinds[it->kind], "label",
+                                it->label ? it->label : "", "first_col", it->first_col, "ncols", it->ncols,
+                                "object", it->object);
+        if (it->keys) {
+            json_t *keys = json_array ();
+            for (int k = 0; k < it->ncols; k++)
+                json_array_append_new (keys, json_string (it->keys[k] ? it->keys[k] : ""));
+            json_object_set_new (ij, "keys", keys);
+        }
+        json_array_append_new (items, ij);
     }
     json_object_set_new (o, "items", items);
     json_t *objs = json_array ();

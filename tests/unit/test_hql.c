@@ -299,6 +299,29 @@ test_order_alias_and_permissions (void)
 }
 
 static void
+test_new_map (void)
+{
+    hql_query_t *q = ok ("select new map(i.id as id, i.name as name, i.details.owner.id as ownerId, "
+                         "count(p) as n, i.description) from Image i left join i.pixels p group by i.id");
+    CHECK (q != NULL);
+    if (q) {
+        CHECK_INT (q->nitems, 1);
+        CHECK_INT (q->items[0].kind, HQL_ITEM_MAP);
+        CHECK_INT (q->items[0].ncols, 5);
+        CHECK_STR (q->items[0].keys[0], "id");
+        CHECK_STR (q->items[0].keys[2], "ownerId");
+        CHECK_STR (q->items[0].keys[4], "4");
+        CHECK (contains (q->sql, "SELECT t1.id, t1.name, t1.owner_id, count(t2.id), t1.description FROM image t1"));
+    }
+    hql_query_destroy (&q);
+    omr_err_t err;
+    CHECK (hql_translate ("select new map(i.id as a, i.name as a) from Image i", &err) == NULL);
+    CHECK (hql_translate ("select new map(new map(i.id as a) as b) from Image i", &err) == NULL);
+    CHECK (hql_translate ("select new list(i.id) from Image i", &err) == NULL);
+    CHECK (hql_translate ("select i from Image i where i.id in (select new map(j.id as x) from Image j)", &err) == NULL);
+}
+
+static void
 test_user_alias_is_not_sql (void)
 {
     /* aliases and literals of the HQL never reach the SQL text */
@@ -493,6 +516,7 @@ main (void)
     RUN (test_polymorphism_and_class);
     RUN (test_clauses);
     RUN (test_order_alias_and_permissions);
+    RUN (test_new_map);
     RUN (test_user_alias_is_not_sql);
     RUN (test_bad_queries);
     RUN (test_model_lookup);

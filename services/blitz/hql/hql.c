@@ -1045,8 +1045,44 @@ select_object (tr_t *t, source_t *s, const hql_sel_item_t *it, const char *label
 }
 
 static int
+select_map (tr_t *t, qctx_t *c, const hql_sel_item_t *it)
+{
+    int ii = add_item (t, HQL_ITEM_MAP, it, NULL);
+    if (ii < 0)
+        return -1;
+    char **keys = calloc ((size_t) it->nmap, sizeof *keys);
+    if (!keys)
+        return oom (t);
+    t->q->items[ii].keys = keys;
+    t->q->items[ii].ncols = it->nmap;   /* keys[] are freed by ncols */
+    for (int k = 0; k < it->nmap; k++) {
+        const hql_sel_item_t *e = &it->map[k];
+        if (e->alias)
+            keys[k] = xstrdup (t, e->alias);
+        else {
+            char num[16];
+            snprintf (num, sizeof num, "%d", k);
+            keys[k] = xstrdup (t, num);
+        }
+        for (int j = 0; j < k; j++)
+            if (keys[j] && keys[k] && strcmp (keys[j], keys[k]) == 0)
+                return terr (t, e->pos, "duplicate key '%s' in new map(...)", keys[k]);
+        int col = add_col (t, HQL_COL_VALUE, NULL, OMR_SCALAR_NONE, -1);
+        if (col < 0)
+            return -1;
+        int ty = expr (t, c, e->expr, &t->sel, CTX_SELECT);
+        if (ty < 0)
+            return -1;
+        t->q->cols[col].scalar = (omr_scalar_t) ty;
+    }
+    return t->failed ? -1 : 0;
+}
+
+static int
 select_item (tr_t *t, qctx_t *c, const hql_sel_item_t *it)
 {
+    if (it->map)
+        return select_map (t, c, it);
     const hql_node_t *n = it->expr;
     if (n->kind == HQL_N_PATH) {
         val_t v;
@@ -1098,6 +1134,8 @@ sub_select_list (tr_t *t, qctx_t *c, const hql_select_t *s, sbuf_t *b)
     for (int i = 0; i < s->nitems; i++) {
         if (i)
             sb_puts (b, ", ");
+        if (!s->items[i].expr)
+            return terr (t, s->items[i].pos, "new map(...) cannot be used in a subquery");
         if (expr (t, c, s->items[i].expr, b, 0) < 0)
             return -1;
     }
@@ -1294,8 +1332,13 @@ hql_query_destroy (hql_query_t **self)
     }
     free (q->params);
     free (q->cols);
-    for (int i = 0; i < q->nitems; i++)
+    for (int i = 0; i < q->nitems; i++) {
         free (q->items[i].label);
+        if (q->items[i].keys)
+            for (int k = 0; k < q->items[i].ncols; k++)
+                free (q->items[i].keys[k]);
+        free (q->items[i].keys);
+    }
     free (q->items);
     for (int i = 0; i < q->nobjects; i++)
         free (q->objects[i].path);

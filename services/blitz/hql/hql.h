@@ -21,6 +21,7 @@
  * Result shape. A row holds q->ncols columns. q->items[i] is the i-th selected item:
  *  - HQL_ITEM_SCALAR: one column (a value, count, id ...).
  *  - HQL_ITEM_QUANTITY: two columns (value double, unit symbol) -> {value, unit, symbol}.
+ *  - HQL_ITEM_MAP: "new map(x as k, ...)": one value column per key in item.keys.
  *  - HQL_ITEM_OBJECT: a whole model object q->objects[item.object]. Its columns are listed in
  *    q->cols[first_col .. first_col+ncols): the id, the discriminator (actual subtype; NULL id
  *    means no object, e.g. an empty left join), permissions, details references and every field.
@@ -39,7 +40,8 @@
 typedef enum {
     HQL_ITEM_SCALAR = 1,
     HQL_ITEM_QUANTITY,
-    HQL_ITEM_OBJECT
+    HQL_ITEM_OBJECT,
+    HQL_ITEM_MAP            /* "new map(a as k1, b as k2)": one column per key (keys[]) */
 } hql_item_kind_t;
 
 typedef enum {
@@ -69,6 +71,7 @@ typedef struct {
     int first_col, ncols;
     int object;                 /* OBJECT: index in objects; else -1 */
     int units;                  /* QUANTITY: index of the units type; else -1 */
+    char **keys;                /* MAP: ncols keys ("as" aliases, else "0", "1" ...) */
 } hql_item_t;
 
 typedef struct {

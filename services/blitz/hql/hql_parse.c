@@ -895,6 +895,44 @@ starts_join (parser_t *p)
            is_kw (&p->tok, "right") || is_kw (&p->tok, "full") || is_kw (&p->tok, "cross");
 }
 
+/* new map(expr [as key], ...) */
+static int
+parse_new_map (parser_t *p, hql_sel_item_t *it)
+{
+    next (p);
+    if (expect_kw (p, "map") < 0 || expect_punct (p, "(") < 0)
+        return -1;
+    for (;;) {
+        hql_sel_item_t e = {0};
+        e.pos = p->tok.pos;
+        if (is_kw (&p->tok, "new"))
+            return fail (p, p->tok.pos, "new map(...) cannot be nested", NULL);
+        if (!(e.expr = parse_expr (p)))
+            return -1;
+        e.end = p->tok.pos;
+        while (e.end > e.pos && isspace ((unsigned char) p->src[e.end - 1]))
+            e.end--;
+        if (is_kw (&p->tok, "as"))
+            e.alias = parse_alias (p, 1);
+        if (p->failed)
+            return -1;
+        PUSH (p, it->map, it->nmap, e);
+        if (is_punct (&p->tok, ",")) {
+            next (p);
+            continue;
+        }
+        break;
+    }
+    if (expect_punct (p, ")") < 0)
+        return -1;
+    it->end = p->tok.pos;
+    while (it->end > it->pos && isspace ((unsigned char) p->src[it->end - 1]))
+        it->end--;
+    if (is_kw (&p->tok, "as"))
+        it->alias = parse_alias (p, 1);
+    return p->failed ? -1 : 0;
+}
+
 static hql_select_t *
 parse_select (parser_t *p)
 {
@@ -917,6 +955,16 @@ parse_select (parser_t *p)
         for (;;) {
             hql_sel_item_t it = {0};
             it.pos = p->tok.pos;
+            if (is_kw (&p->tok, "new")) {
+                if (parse_new_map (p, &it) < 0)
+                    return NULL;
+                PUSH (p, s->items, s->nitems, it);
+                if (is_punct (&p->tok, ",")) {
+                    next (p);
+                    continue;
+                }
+                break;
+            }
             if (!(it.expr = parse_expr (p)))
                 return NULL;
             it.end = p->tok.pos;

@@ -50,12 +50,15 @@ struct hql_node {
     hql_select_t *sub;          /* IN / EXISTS / SUBQUERY */
 };
 
-typedef struct {
-    hql_node_t *expr;
+typedef struct hql_sel_item hql_sel_item_t;
+struct hql_sel_item {
+    hql_node_t *expr;           /* NULL for "new map(...)" */
     const char *alias;          /* "as name", or NULL */
     int pos;
     int end;                    /* byte offset just after the expression */
-} hql_sel_item_t;
+    hql_sel_item_t *map;        /* "new map(expr as key, ...)": the entries */
+    int nmap;
+};
 
 typedef struct {
     const char *entity;         /* entity name as written (Image, ome.model.core.Image) */
