@@ -18,7 +18,8 @@ typedef struct {
 
 typedef struct {
     const rnd_settings_t *settings;
-    const rnd_plane_t *planes;       /* settings->n_channels full planes; inactive ones may be data == NULL */
+    const rnd_plane_t *planes;       /* settings->n_channels planes (whole planes, or just the region
+                                        to render); inactive ones may have data == NULL */
     const double *global_min;        /* per-channel StatsInfo, or NULL (noise reduction then uses the window) */
     const double *global_max;
     const rnd_lut_provider_t *luts;  /* NULL: lookup tables are ignored and the channel colour is used */
