@@ -9,7 +9,8 @@
  * region touches; nothing plane-sized is ever held in memory by the library.
  *
  * Supported: TIFF and BigTIFF through libtiff (every compression libtiff decodes, strips or
- * tiles, chunky or planar, 1/8/16/32/64-bit integer and float samples), OME-TIFF (OME-XML
+ * tiles, chunky or planar, 8/16/32-bit integer, 32/64-bit float, 1-bit (type bit), and packed
+ * 2-7 bit (as uint8) or 9-15 bit (as uint16) unsigned samples), OME-TIFF (OME-XML
  * 2016-06 through libxml2; multi-file sets, BinaryOnly and .companion.ome metadata, SubIFD
  * pyramids), ImageJ hyperstacks, separate-IFD pyramids (Aperio SVS, generic tiled pyramids),
  * PNG (libpng) and JPEG (libjpeg-turbo) as single planes.

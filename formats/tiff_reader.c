@@ -222,6 +222,10 @@ pixtype_of (uint16_t bps, uint16_t fmt, fmt_pixtype_t *pt)
     int is_uint = fmt == SAMPLEFORMAT_UINT || fmt == SAMPLEFORMAT_VOID;
     if (bps == 1 && is_uint)
         *pt = FMT_PT_BIT;
+    else if (is_uint && bps > 1 && bps < 8)
+        *pt = FMT_PT_UINT8;     /* packed 2/4-bit samples widen to bytes, as in Bio-Formats */
+    else if (is_uint && bps > 8 && bps < 16)
+        *pt = FMT_PT_UINT16;    /* 10/12/14-bit packed samples */
     else if (bps == 8 && (is_int || is_uint))
         *pt = is_int ? FMT_PT_INT8 : FMT_PT_UINT8;
     else if (bps == 16 && (is_int || is_uint))
@@ -368,16 +372,30 @@ fmt_tiff_add_tags (fmt_tiff_t *self, fmt_image_t *img, const char *prefix, int s
     }
 }
 
-/* Copy columns [c0, c1) of one decoded row (starting at image column `col0`) to dst. */
+/* Copy columns [c0, c1) of one decoded row (starting at image column `col0`) to dst.
+ * packed_bps > 0: samples of that many bits packed MSB-first (TIFF's bit order), widened. */
 static void
 copy_row (uint8_t *dst, const uint8_t *src, uint32_t c0, uint32_t c1, uint32_t col0,
-          int bytes, int stride_samples, int sample, int bit)
+          int bytes, int stride_samples, int sample, int packed_bps)
 {
     uint32_t n = c1 - c0, first = c0 - col0;
-    if (bit) {
+    if (packed_bps == 1 && stride_samples == 1) {
         for (uint32_t i = 0; i < n; i++) {
             uint32_t col = first + i;
             dst[i] = (src[col >> 3] >> (7 - (col & 7))) & 1;
+        }
+    } else if (packed_bps > 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t bit = ((uint64_t) (first + i) * stride_samples + sample) * packed_bps;
+            uint32_t v = 0;
+            for (int b = 0; b < packed_bps; b++, bit++)
+                v = (v << 1) | ((src[bit >> 3] >> (7 - (bit & 7))) & 1);
+            if (bytes == 1)
+                dst[i] = (uint8_t) v;
+            else {
+                uint16_t v16 = (uint16_t) v;
+                memcpy (dst + (size_t) i * 2, &v16, 2);
+            }
         }
     } else if (stride_samples == 1)
         memcpy (dst, src + (size_t) first * bytes, (size_t) n * bytes);
@@ -405,10 +423,8 @@ fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y, uint
         return omr_err_set (err, OMR_E_API, 400, "%s: region %u,%u %ux%u outside the %ux%u image",
                             self->path, x, y, w, h, d.width, d.height);
     int contig = d.planar == PLANARCONFIG_CONTIG || d.spp == 1;
-    int bit = d.pixtype == FMT_PT_BIT;
-    int bytes = bit ? 1 : d.bps / 8;
-    if (bit && contig && d.spp > 1)
-        return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: interleaved 1-bit samples are not supported", self->path);
+    int packed = d.bps % 8 ? d.bps : 0;
+    int bytes = fmt_pixtype_bytes (d.pixtype);
     if (d.photometric == PHOTOMETRIC_YCBCR && d.compression != COMPRESSION_JPEG && d.compression != COMPRESSION_OJPEG) {
         uint16_t sh = 1, sv = 1;
         TIFFGetFieldDefaulted (self->tif, TIFFTAG_YCBCRSUBSAMPLING, &sh, &sv);
@@ -482,7 +498,7 @@ fmt_tiff_read_region (fmt_tiff_t *self, int sample, uint32_t x, uint32_t y, uint
                     goto done;
                 }
                 copy_row (out + (size_t) (r - y) * out_row + (size_t) (c0 - x) * bytes,
-                          chunk + (size_t) (r - cy) * row_size, c0, c1, cx, bytes, stride_samples, out_sample, bit);
+                          chunk + (size_t) (r - cy) * row_size, c0, c1, cx, bytes, stride_samples, out_sample, packed);
             }
         }
     }
@@ -501,7 +517,7 @@ fmt_tiff_contiguous (fmt_tiff_t *self, uint64_t *offset, uint64_t *bytes)
 {
     fmt_tiffdir_t d;
     if (fmt_tiff_dir (self, &d, NULL) < 0 || d.tiled || d.compression != COMPRESSION_NONE || !d.pixtype_ok
-        || d.pixtype == FMT_PT_BIT || (d.spp > 1 && d.planar != PLANARCONFIG_CONTIG))
+        || d.bps % 8 || (d.spp > 1 && d.planar != PLANARCONFIG_CONTIG))
         return -1;
     uint64_t *offs = NULL, *counts = NULL;
     if (!TIFFGetField (self->tif, TIFFTAG_STRIPOFFSETS, &offs) || !TIFFGetField (self->tif, TIFFTAG_STRIPBYTECOUNTS, &counts))
@@ -539,7 +555,7 @@ fmt_tiff_read_raw (fmt_tiff_t *self, uint64_t offset, int sample, uint32_t x, ui
     fmt_tiffdir_t d;
     if (fmt_tiff_dir (self, &d, err) < 0)
         return -1;
-    if (!d.pixtype_ok || d.pixtype == FMT_PT_BIT || sample < 0 || sample >= d.spp
+    if (!d.pixtype_ok || d.bps % 8 || sample < 0 || sample >= d.spp
         || (uint64_t) x + w > d.width || (uint64_t) y + h > d.height)
         return omr_err_set (err, OMR_E_API, 400, "%s: bad raw region request", self->path);
     int bytes = d.bps / 8;

@@ -48,7 +48,8 @@ write_tiff (const char *path, const char *mode, uint32_t w, uint32_t h, int page
     TIFF *t = TIFFOpen (path, mode);
     if (!t)
         return -1;
-    int bytes = bps == 1 ? 1 : bps / 8;
+    int packed = bps % 8 != 0;
+    int bytes = packed ? 1 : bps / 8;
     for (int p = 0; p < pages; p++) {
         TIFFSetField (t, TIFFTAG_IMAGEWIDTH, w);
         TIFFSetField (t, TIFFTAG_IMAGELENGTH, h);
@@ -71,7 +72,7 @@ write_tiff (const char *path, const char *mode, uint32_t w, uint32_t h, int page
             TIFFSetField (t, TIFFTAG_ROWSPERSTRIP, rps);
         /* build the whole page per sample plane, then cut it into chunks */
         int nplanes = planar ? spp : 1, per = planar ? 1 : spp;
-        size_t row = bps == 1 ? (w * per + 7) / 8 : (size_t) w * per * bytes;
+        size_t row = packed ? ((size_t) w * per * bps + 7) / 8 : (size_t) w * per * bytes;
         uint8_t *img = calloc (row * h * nplanes, 1);
         for (int pl = 0; pl < nplanes; pl++)
             for (uint32_t y = 0; y < h; y++)
@@ -80,9 +81,12 @@ write_tiff (const char *path, const char *mode, uint32_t w, uint32_t h, int page
                         int s = planar ? pl : k;
                         double v = pattern (x, y, s, p);
                         uint8_t *dst = img + (size_t) pl * row * h + y * row;
-                        if (bps == 1) {
-                            if (((int) v) & 1)
-                                dst[x >> 3] |= 0x80 >> (x & 7);
+                        if (packed) {
+                            uint32_t val = (uint32_t) v & ((1u << bps) - 1);
+                            uint64_t bit = ((uint64_t) x * per + k) * bps;
+                            for (int b = bps - 1; b >= 0; b--, bit++)
+                                if ((val >> b) & 1)
+                                    dst[bit >> 3] |= 0x80 >> (bit & 7);
                             continue;
                         }
                         dst += ((size_t) x * per + k) * bytes;
@@ -95,15 +99,16 @@ write_tiff (const char *path, const char *mode, uint32_t w, uint32_t h, int page
         if (tile) {
             tmsize_t ts = TIFFTileSize (t);
             uint8_t *tb = malloc (ts);
-            size_t trow = bps == 1 ? ((size_t) tile * per + 7) / 8 : (size_t) tile * per * bytes;
+            size_t trow = packed ? ((size_t) tile * per * bps + 7) / 8 : (size_t) tile * per * bytes;
             for (int pl = 0; pl < nplanes; pl++)
                 for (uint32_t ty = 0; ty < h; ty += tile)
                     for (uint32_t tx = 0; tx < w; tx += tile) {
                         memset (tb, 0, ts);
                         for (int r = 0; r < tile && ty + r < h; r++) {
-                            size_t n = tx + tile <= w ? trow : (bps == 1 ? ((w - tx) + 7) / 8 : (size_t) (w - tx) * per * bytes);
+                            size_t n = tx + (uint32_t) tile <= w ? trow
+                                       : (packed ? ((size_t) (w - tx) * per * bps + 7) / 8 : (size_t) (w - tx) * per * bytes);
                             memcpy (tb + r * trow, img + (size_t) pl * row * h + (ty + r) * row
-                                    + (bps == 1 ? tx / 8 : (size_t) tx * per * bytes), n);
+                                    + (packed ? (size_t) tx * per * bps / 8 : (size_t) tx * per * bytes), n);
                         }
                         TIFFWriteEncodedTile (t, TIFFComputeTile (t, tx, ty, 0, pl), tb, ts);
                     }
@@ -142,7 +147,7 @@ static double
 expected (uint32_t x, uint32_t y, int s, int p, int bps, int fmt)
 {
     double v = pattern (x, y, s, p);
-    if (bps == 1) return ((int) v) & 1;
+    if (bps % 8) return (double) ((uint32_t) v & ((1u << bps) - 1));
     if (fmt == SAMPLEFORMAT_IEEEFP) return bps == 32 ? (double) ((float) v - 100.5f) : v - 100.25;
     if (bps == 8) return fmt == SAMPLEFORMAT_INT ? (double) (int8_t) (v - 120) : v;
     if (bps == 16) return fmt == SAMPLEFORMAT_INT ? v - 120 : v * 200;
@@ -249,6 +254,11 @@ test_layouts (void)
         { "f64_be_tiles.tif", "wb8", 20, 33, 1, 2, 64, SAMPLEFORMAT_IEEEFP, 16, 0, 0, COMPRESSION_ADOBE_DEFLATE, FMT_PT_DOUBLE },
         { "bit.tif", "w", 43, 19, 2, 1, 1, SAMPLEFORMAT_UINT, 0, 6, 0, COMPRESSION_NONE, FMT_PT_BIT },
         { "bit_tiles.tif", "w", 43, 19, 1, 1, 1, SAMPLEFORMAT_UINT, 16, 0, 0, COMPRESSION_NONE, FMT_PT_BIT },
+        { "bit_2samples.tif", "w", 43, 19, 1, 2, 1, SAMPLEFORMAT_UINT, 0, 5, 0, COMPRESSION_NONE, FMT_PT_BIT },
+        { "u4.tif", "w", 45, 21, 2, 1, 4, SAMPLEFORMAT_UINT, 0, 4, 0, COMPRESSION_LZW, FMT_PT_UINT8 },
+        { "u2_tiles_planar.tif", "w", 45, 21, 1, 2, 2, SAMPLEFORMAT_UINT, 16, 0, 1, COMPRESSION_NONE, FMT_PT_UINT8 },
+        { "u12_rgb.tif", "w", 37, 23, 1, 3, 12, SAMPLEFORMAT_UINT, 0, 6, 0, COMPRESSION_ADOBE_DEFLATE, FMT_PT_UINT16 },
+        { "u12_tiles_be.tif", "wb", 37, 23, 1, 1, 12, SAMPLEFORMAT_UINT, 16, 0, 0, COMPRESSION_NONE, FMT_PT_UINT16 },
     };
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
         const char *path = tmp (L[i].name);
