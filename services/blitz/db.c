@@ -98,14 +98,15 @@ blz_db_connect (blz_db_t *self, int wait_ms, omr_err_t *err)
         char msg[512];
         snprintf (msg, sizeof msg, "%s", PQerrorMessage (self->conn));
         msg[strcspn (msg, "\n")] = 0;
-        if (omr_mono_ms () + delay > until) {
+        int64_t now = omr_mono_ms ();
+        if (now >= until) {
             PQfinish (self->conn);
             self->conn = NULL;
             return omr_err_set (err, OMR_E_UNAVAIL, 503, "cannot connect to the database: %s", msg);
         }
         if (attempt == 0 || attempt % 10 == 0)
             omr_warn ("database not reachable yet (%s); retrying", msg);
-        usleep (delay * 1000);
+        usleep ((useconds_t) (now + delay > until ? until - now : delay) * 1000);
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
         attempt++;
     }

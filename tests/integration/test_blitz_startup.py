@@ -1,0 +1,79 @@
+"""omero-blitz start-up: waiting for the database, refusing a schema of another version, and
+root's password from omero.db.root_pass (never a fixed default)."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from test_blitz_support import Blitz, PgCluster, failed, free_port, login, ok
+
+
+@pytest.fixture
+def cluster():
+    c = PgCluster()
+    yield c
+    c.stop()
+
+
+def test_root_password_from_configuration(cluster):
+    b = Blitz(cluster, config={"omero.db.root_pass": "configured-Root-9"})
+    try:
+        b.start()
+        assert not os.path.exists(os.path.join(b.dir, "var", "master", "root_password"))
+        ok(login(b, "root", "configured-Root-9"))
+        failed(login(b, "root", "omero"), "PermissionDeniedException")
+        assert "configured-Root-9" not in b.log() and "omero.db.root_pass" in b.log()
+        # A restart keeps the stored password (omero.db.root_pass only fills an unset one).
+        b.stop()
+        with open(os.path.join(b.dir, "etc", "grid", "config.yaml"), "a") as f:
+            f.write('omero.db.root_pass: "another-one"\n')
+        b.start()
+        ok(login(b, "root", "configured-Root-9"))
+    finally:
+        b.cleanup()
+
+
+def test_refuses_other_schema_version(cluster):
+    cluster.sql("UPDATE dbpatch SET currentversion = 'OMERO5.3'")
+    b = Blitz(cluster)
+    try:
+        b.start(wait=False)
+        assert b.proc.wait(timeout=60) != 0
+        assert "OMERO5.3__0" in b.log() and "OMERO5.4__0" in b.log() and "upgrade" in b.log()
+    finally:
+        b.cleanup()
+        cluster.sql("UPDATE dbpatch SET currentversion = 'OMERO5.4'")
+
+
+def test_waits_for_database_then_gives_up_clearly(cluster):
+    port = free_port()
+    b = Blitz(cluster, config={"omero.db.port": str(port), "omero.db.connect_wait": "2500"})
+    try:
+        t0 = time.time()
+        b.start(wait=False)
+        assert b.proc.wait(timeout=60) != 0
+        assert time.time() - t0 >= 2.0
+        log = b.log()
+        assert "retrying" in log and "cannot connect to the database" in log
+    finally:
+        b.cleanup()
+
+
+def test_waits_for_database_that_comes_up(cluster):
+    """Blitz started before PostgreSQL accepts connections serves once it does."""
+    subprocess.run(cluster.as_pg + [os.path.join(cluster.bin, "pg_ctl"), "-D", cluster.data, "-m", "fast", "-w",
+                                    "stop"], check=True, capture_output=True)
+    b = Blitz(cluster)
+    try:
+        b.start(wait=False)
+        time.sleep(1.5)
+        assert b.proc.poll() is None
+        subprocess.run(cluster.as_pg + [os.path.join(cluster.bin, "pg_ctl"), "-D", cluster.data, "-w", "-l",
+                                        os.path.join(cluster.dir, "pg.log"), "-o",
+                                        "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
+                                        % (cluster.port, cluster.sock), "start"], check=True, capture_output=True)
+        b.wait_ready()
+        assert "retrying" in b.log() and "connected to the database after" in b.log()
+    finally:
+        b.cleanup()
