@@ -316,8 +316,31 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
         if (nlev > 1) {
             src->level_kind = FMT_LEVELS_IFDS;
             src->level_ifds = levels;
-        } else
+        } else {
             free (levels);
+            /* SubIFD pyramids outside OME-TIFF (tifffile's subifds=, bfconvert without OME) */
+            int ns = 0;
+            fmt_level_t sub[64];
+            for (int l = 1; l <= d0->subifd_count && l < 64; l++) {
+                fmt_tiffdir_t sd;
+                omr_err_t e2;
+                if (fmt_tiff_select (t, i, l, &e2) < 0 || fmt_tiff_dir (t, &sd, &e2) < 0 || sd.spp != d0->spp
+                    || sd.bps != d0->bps || sd.sample_format != d0->sample_format || sd.planar != d0->planar
+                    || sd.width >= (ns ? sub[ns - 1].size_x : d0->width)
+                    || sd.height >= (ns ? sub[ns - 1].size_y : d0->height))
+                    break;
+                sub[ns++] = (fmt_level_t) { sd.width, sd.height, sd.tile_w, sd.tile_h };
+            }
+            if (ns > 0) {
+                if (fmt_image_set_levels (img, ns + 1, err) < 0)
+                    goto done;
+                img->levels[0] = (fmt_level_t) { d0->width, d0->height, d0->tile_w, d0->tile_h };
+                memcpy (img->levels + 1, sub, ns * sizeof *sub);
+                src->level_kind = FMT_LEVELS_SUBIFD;
+            }
+            if (d0->subifd_count > 0 && fmt_tiff_select (t, i, 0, err) < 0)
+                goto done;      /* back to the page itself for its tags */
+        }
         /* names: the file name; later images of the file say what they are */
         char name[600];
         const char *base = fmt_basename (path);

@@ -813,3 +813,18 @@ def test_ome_rgb_without_samples_per_pixel(tmp_path):
     im = m["images"][0]
     assert (im["size_z"], im["size_c"], im["rgb"], im["interleaved"]) == (2, 3, True, True)
     assert_same(our_planes(path, m)[(0, 0)], np.transpose(data, (3, 0, 1, 2))[None], "rgb ome")
+
+
+@pytest.mark.parametrize("ome", [True, False])
+def test_pyramid_subifds_on_every_plane(tmp_path, ome):
+    path = str(tmp_path / ("zp.ome.tif" if ome else "zp.tif"))
+    data = rand((3, 128, 96), "uint16")
+    with tifffile.TiffWriter(path, ome=ome) as tw:
+        opts = dict(tile=(32, 32), photometric="minisblack")
+        tw.write(data, subifds=2, metadata={"axes": "ZYX"} if ome else {}, **opts)
+        tw.write(data[:, ::2, ::2], subfiletype=1, metadata=None, **opts)
+        tw.write(data[:, ::4, ::4], subfiletype=1, metadata=None, **opts)
+    m = compare_tifffile(path)
+    im = m["images"][0]
+    assert im["size_z"] == 3 and len(im["levels"]) == 3
+    assert m["format"] == ("OME-TIFF" if ome else "TIFF")
