@@ -128,7 +128,8 @@ def compare_tifffile(path, m=None):
 
 
 def pil_frames(path):
-    from PIL import Image, ImageSequence
+    Image = pytest.importorskip("PIL.Image")
+    ImageSequence = pytest.importorskip("PIL.ImageSequence")
     with Image.open(path) as im:
         return [np.array(f) for f in ImageSequence.Iterator(im)]
 
@@ -360,7 +361,7 @@ def test_compressed_tifffile(tmp_path, compression):
 @pytest.mark.parametrize("compression", ["tiff_lzw", "packbits", "tiff_adobe_deflate", "jpeg"])
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_compressed_written_by_libtiff(tmp_path, compression, mode):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # Debian python3-pil
     path = str(tmp_path / "p.tif")
     shape = (45, 61) if mode == "L" else (45, 61, 3)
     # smooth data so JPEG is not all noise
@@ -480,7 +481,7 @@ def test_png(tmp_path, shape, dtype):
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_jpeg(tmp_path, mode):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # Debian python3-pil
     path = str(tmp_path / "x.bin")
     yy, xx = np.mgrid[0:50, 0:70]
     base = ((yy * 5 + xx * 3) % 256).astype(np.uint8)
@@ -626,7 +627,7 @@ def test_invalid_ome_xml_companion(tmp_path):
 
 
 def test_truncated_png_and_jpeg(tmp_path):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # Debian python3-pil
     yy, xx = np.mgrid[0:60, 0:80]
     data = ((yy * 3 + xx) % 256).astype(np.uint8)
     for name, kw in (("t.jpg", dict(format="JPEG")), ("t.png", dict(format="PNG"))):
@@ -641,7 +642,7 @@ def test_truncated_png_and_jpeg(tmp_path):
 
 
 def test_interlaced_png_equals_pil(tmp_path):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")  # Debian python3-pil
     path = str(tmp_path / "i.png")
     data = rand((33, 47, 3), "uint8")
     Image.fromarray(data).save(path, interlace=1)
