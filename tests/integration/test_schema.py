@@ -488,3 +488,11 @@ def test_hql_new_map(pg):
                      {"n": "bob-r%"}, uid=BOB)
     assert t["items"][0]["kind"] == "map" and t["items"][0]["keys"] == ["id", "name", "ownerId", "n"]
     assert [r[1:] for r in out] == [["bob-ra", str(BOB), "1"], ["bob-ro", str(BOB), "1"], ["bob-rw", str(BOB), "1"]]
+
+
+def test_hql_size_and_empty(pg):
+    out, _ = run_hql(pg, "select d.name, size(d.imageLinks) from Dataset d where d.imageLinks is not empty "
+                         "and d.name like 'ds-bob-%' order by d.name", uid=BOB)
+    assert out == [["ds-bob-priv", "1"], ["ds-bob-ra", "1"], ["ds-bob-ro", "1"], ["ds-bob-rw", "1"]]
+    out, _ = run_hql(pg, "select count(*) from Image i where i.annotationLinks is empty", uid=BOB)
+    assert out == [["6"]]    # 7 visible, alice-ro has a tag

@@ -322,12 +322,33 @@ test_new_map (void)
 }
 
 static void
+test_size_and_empty (void)
+{
+    hql_query_t *q = ok ("select d.name, size(d.imageLinks) from Dataset d where d.projectLinks is empty "
+                         "and d.annotationLinks is not empty and size(d.imageLinks) > 2");
+    CHECK (q && contains (q->sql, "(SELECT count(*) FROM datasetimagelink x WHERE x.parent = t1.id)"));
+    CHECK (q && contains (q->sql, "(NOT EXISTS (SELECT 1 FROM projectdatasetlink x WHERE x.child = t1.id))"));
+    CHECK (q && contains (q->sql, "(EXISTS (SELECT 1 FROM datasetannotationlink x WHERE x.parent = t1.id))"));
+    hql_query_destroy (&q);
+    q = ok ("select a from MapAnnotation a where size(a.mapValue) = 0");
+    CHECK (q && contains (q->sql, "FROM annotation_mapvalue x WHERE x.annotation_id = t1.id"));
+    hql_query_destroy (&q);
+    omr_err_t err;
+    CHECK (hql_translate ("select d from Dataset d where d.name is empty", &err) == NULL);
+    CHECK (hql_translate ("select size(d.name) from Dataset d", &err) == NULL);
+    CHECK (hql_translate ("select d from Dataset d where d.imageLinks = 1", &err) == NULL);
+}
+
+static void
 test_user_alias_is_not_sql (void)
 {
     /* aliases and literals of the HQL never reach the SQL text */
     hql_query_t *q = ok ("select select_from_drop from Image as select_from_drop "
                          "where select_from_drop.name = 'DROP TABLE image'");
     CHECK (q && !contains (q->sql, "select_from_drop") && !contains (q->sql, "DROP"));
+    hql_query_destroy (&q);
+    q = ok ("select table from Image table where table.name = :n");   /* SQL keyword as HQL alias */
+    CHECK (q && !contains (q->sql, "table") && contains (q->sql, "FROM image t1 WHERE (t1.name = $1)"));
     hql_query_destroy (&q);
     q = ok ("select evil from Image evil where evil.name = 'x''; DROP TABLE image; --'");
     CHECK (q != NULL);
@@ -517,6 +538,7 @@ main (void)
     RUN (test_clauses);
     RUN (test_order_alias_and_permissions);
     RUN (test_new_map);
+    RUN (test_size_and_empty);
     RUN (test_user_alias_is_not_sql);
     RUN (test_bad_queries);
     RUN (test_model_lookup);

@@ -127,7 +127,11 @@ typedef struct {
 } tr_t;
 
 /* value kinds of resolved paths */
-typedef enum { V_SCALAR = 1, V_ENTITY, V_REF, V_QUANTITY, V_UNIT } vkind_t;
+typedef enum { V_SCALAR = 1, V_ENTITY, V_REF, V_QUANTITY, V_UNIT, V_COLL } vkind_t;
+
+/* resolve_path flags */
+#define RP_LEFT 0x1                 /* implicit joins are left joins */
+#define RP_COLL 0x2                 /* the path may end at a collection or map (size, is empty) */
 
 typedef struct {
     vkind_t kind;
@@ -418,8 +422,9 @@ find_alias (qctx_t *c, const char *name)
 /* Resolve a path expression to a value, joining references on the way. `upto` segments are
  * used (nsegs for expressions; joins resolve all but the last one themselves). */
 static int
-resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int left, val_t *v)
+resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
 {
+    int left = rpflags & RP_LEFT;
     memset (v, 0, sizeof *v);
     const char **segs = n->segs;
     int nsegs = n->nsegs;
@@ -531,6 +536,12 @@ resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int left, val_t *v)
             continue;
         case OMR_FIELD_COLLECTION:
         case OMR_FIELD_MAP:
+            if (last && (rpflags & RP_COLL)) {
+                v->kind = V_COLL;
+                v->src = s;
+                v->field = f;
+                return 0;
+            }
             return terr (t, n->pos, "%s.%s is a collection: join it (join x.%s as alias) to use it (in '%s')",
                          s->type->name, name, name, n->text);
         }
@@ -564,6 +575,9 @@ emit_val (tr_t *t, const hql_node_t *n, const val_t *v, sbuf_t *b, int ctx)
         return OMR_SCALAR_STRING;
     case V_QUANTITY:
         return terr (t, n->pos, "'%s' is a quantity: use %s.value or %s.unit here", n->text, n->text, n->text);
+    case V_COLL:
+        return terr (t, n->pos, "'%s' is a collection: use size(%s), '%s is empty' or a join", n->text, n->text,
+                     n->text);
     }
     return terr (t, n->pos, "cannot use '%s'", n->text);
 }
@@ -630,6 +644,28 @@ class_test (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b)
     }
     sb_printf (b, "(%s.discriminator %sIN (%s))", v.src->sql, neg ? "NOT " : "", want->disc_in);
     return OMR_SCALAR_BOOL;
+}
+
+/* "FROM <rows of collection v> x WHERE x.<back reference> = <owner>.id" for size() and is empty. */
+static int
+collection_rows (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b)
+{
+    val_t v;
+    if (n->kind != HQL_N_PATH)
+        return terr (t, n->pos, "a collection property such as d.imageLinks is expected");
+    if (resolve_path (t, c, n, RP_COLL, &v) < 0)
+        return -1;
+    if (v.kind != V_COLL)
+        return terr (t, n->pos, "'%s' is not a collection", n->text);
+    if (v.field->kind == OMR_FIELD_MAP) {
+        sb_printf (b, "FROM %s x WHERE x.%s_id = %s.id", v.field->side_table, v.src->type->table, v.src->sql);
+        return 0;
+    }
+    const omr_type_t *target = hql_model_type (v.field->target);
+    sb_printf (b, "FROM %s x WHERE x.%s = %s.id", target->table, v.field->inverse_column, v.src->sql);
+    if (target->disc_in)
+        sb_printf (b, " AND x.discriminator IN (%s)", target->disc_in);
+    return 0;
 }
 
 static const struct { const char *hql, *sql; } cast_types[] = {
@@ -727,6 +763,12 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
             return -1;
         sb_puts (b, n->negated ? " IS NOT NULL)" : " IS NULL)");
         return OMR_SCALAR_BOOL;
+    case HQL_N_ISEMPTY:
+        sb_puts (b, n->negated ? "(EXISTS (SELECT 1 " : "(NOT EXISTS (SELECT 1 ");
+        if (collection_rows (t, c, n->a, b) < 0)
+            return -1;
+        sb_puts (b, "))");
+        return OMR_SCALAR_BOOL;
     case HQL_N_BETWEEN:
         sb_puts (b, "(");
         if (expr (t, c, n->a, b, 0) < 0)
@@ -806,6 +848,15 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
                   !strcmp (f, "avg");
         if (n->distinct && !agg)
             return terr (t, n->pos, "distinct is only allowed in aggregate functions");
+        if (!strcmp (f, "size")) {
+            if (n->nlist != 1 || n->distinct)
+                return terr (t, n->pos, "size() takes one collection");
+            sb_puts (b, "(SELECT count(*) ");
+            if (collection_rows (t, c, n->list[0], b) < 0)
+                return -1;
+            sb_puts (b, ")");
+            return OMR_SCALAR_LONG;
+        }
         if (!strcmp (f, "count") && n->nlist == 1 && n->list[0]->kind == HQL_N_STAR && !n->distinct) {
             sb_puts (b, "count(*)");
             return OMR_SCALAR_LONG;
@@ -1086,7 +1137,7 @@ select_item (tr_t *t, qctx_t *c, const hql_sel_item_t *it)
     const hql_node_t *n = it->expr;
     if (n->kind == HQL_N_PATH) {
         val_t v;
-        if (resolve_path (t, c, n, 1, &v) < 0)
+        if (resolve_path (t, c, n, RP_LEFT, &v) < 0)
             return -1;
         if (v.kind == V_ENTITY)
             return select_object (t, v.src, it, NULL);

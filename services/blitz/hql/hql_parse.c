@@ -380,7 +380,7 @@ parse_path (parser_t *p)
 }
 
 static const char *functions[] = {"count", "sum", "min", "max", "avg", "lower", "upper", "length",
-                                  "trim", "coalesce", "abs", "sqrt", "mod", "concat", "str", NULL};
+                                  "trim", "coalesce", "abs", "sqrt", "mod", "concat", "str", "size", NULL};
 
 static hql_select_t *
 parse_paren_subquery (parser_t *p)
@@ -739,6 +739,11 @@ parse_predicate (parser_t *p)
         if (is_kw (&p->tok, "not")) {
             n->negated = 1;
             next (p);
+        }
+        if (is_kw (&p->tok, "empty")) {
+            n->kind = HQL_N_ISEMPTY;
+            next (p);
+            return n;
         }
         if (expect_kw (p, "null") < 0)
             return NULL;

@@ -29,7 +29,8 @@ typedef enum {
     HQL_N_FUNC,         /* name(args), count(*), count(distinct x) */
     HQL_N_CAST,         /* cast(a as type) */
     HQL_N_SUBQUERY,     /* (select ...) as a value */
-    HQL_N_STAR          /* * inside count(*) */
+    HQL_N_STAR,         /* * inside count(*) */
+    HQL_N_ISEMPTY       /* collection is [not] empty */
 } hql_node_kind_t;
 
 typedef struct hql_node hql_node_t;
