@@ -566,6 +566,32 @@ def test_region_and_tile(tmp_path):
     assert_close(got, full[0:100, 400:520])
 
 
+@pytest.mark.parametrize("model", ["c", "g"])
+def test_split_channels(tmp_path, model):
+    planes = np.stack([rng_plane("uint16", (20, 30), seed=s) for s in (31, 32, 33, 34)])
+    pix = write_pixels(tmp_path, planes.reshape(1, 4, 1, 20, 30), "uint16")
+    c = "1|0:5000$FF0000,2|500:4000$00FF00,-3|0:5000$FFFFFF,4|1000:3000$0000FF"
+    got = render(tmp_path, pix, None, extra=["--c", c, "--m", model, "--split", "2"])
+    chans = [{"active": True, "start": 0, "end": 5000, "color": "FF0000"},
+             {"active": True, "start": 500, "end": 4000, "color": "00FF00"},
+             {"active": False, "start": 0, "end": 5000, "color": "FFFFFF"},
+             {"active": True, "start": 1000, "end": 3000, "color": "0000FF"}]
+    grey = model == "g"
+    gx, gy = (2, 2) if grey else (3, 2)       # splitChannelSizes for 4 (+1 merged) panels
+    want = np.full((20 * gy + 2 * (gy + 1), 30 * gx + 2 * (gx + 1), 3), 255, np.uint8)
+    slots = [(2 + (i % gx) * 32, 2 + (i // gx) * 22) for i in range(5)]
+    for i, ch in enumerate(chans):
+        if not ch["active"]:
+            continue
+        one = [dict(cc, active=(j == i)) for j, cc in enumerate(chans)]
+        x, y = slots[i]
+        want[y:y + 20, x:x + 30] = ref_render(planes, {"model": "greyscale" if grey else "rgb", "channels": one})
+    if not grey:
+        x, y = slots[4]
+        want[y:y + 20, x:x + 30] = ref_render(planes, {"model": "rgb", "channels": chans})
+    assert_close(got, want)
+
+
 def test_thumbnail_longest_side(tmp_path):
     planes = smooth_planes(90, 200, 1)
     pix = write_pixels(tmp_path, planes.reshape(1, 1, 1, 90, 200), "uint16")

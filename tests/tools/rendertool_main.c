@@ -9,6 +9,7 @@
  *   render   --pixels P.json [--settings S.json] [--lut-dir DIR] [--z Z] [--t T] [--threads N]
  *            [--c …] [--m g|c] [--p …] [--maps JSON] [--q 0.9] [--format jpeg|png|tif]
  *            [--region x,y,w,h | --tile level,x,y[,w,h]] [--thumbnail SIZE | --scale WxH]
+ *            [--split BORDER]     (split-channel view instead of one rendering)
  *            [--raw-out FILE] -o OUT
  *   defaults --pixels P.json            print OMERO's default settings as JSON
  *   luts     --lut-dir DIR              list the lookup tables found
@@ -32,11 +33,12 @@
 #include "../../services/blitz/render/rnd_project.h"
 #include "../../services/blitz/render/rnd_render.h"
 #include "../../services/blitz/render/rnd_settings.h"
+#include "../../services/blitz/render/rnd_split.h"
 
 typedef struct {
     const char *pixels, *settings, *lut_dir, *out, *raw_out;
     const char *c, *m, *p, *maps, *q, *format, *region, *tile, *scale;
-    int z, t, threads, thumbnail, size, reps;
+    int z, t, threads, thumbnail, size, reps, split;
 } opts_t;
 
 static int
@@ -170,9 +172,19 @@ cmd_render (const opts_t *o)
         goto out;
     }
     rnd_render_req_t req = { s, planes, gmin, gmax, luts, region, o->threads };
-    if (rnd_render (&req, rgb, &err))
-        goto out;
     int ow = region.w, oh = region.h;
+    if (o->split >= 0) {
+        /* Split-channel view: the canvas replaces the single rendering. */
+        rnd_split_layout_t L;
+        free (rgb);
+        rgb = NULL;
+        if (rnd_render_split (&req, o->split, &rgb, &L, &err))
+            goto out;
+        region = (rnd_region_t) { 0, 0, L.width, L.height };
+        ow = L.width;
+        oh = L.height;
+    } else if (rnd_render (&req, rgb, &err))
+        goto out;
     uint8_t *img = rgb;
     if (o->thumbnail > 0 || o->scale) {
         if (o->thumbnail > 0) {
@@ -330,14 +342,14 @@ main (int argc, char **argv)
 {
     if (argc < 2)
         return usage ();
-    opts_t o = { .z = -1, .t = -1 };
+    opts_t o = { .z = -1, .t = -1, .split = -1 };
     struct { const char *name; const char **s; int *i; } table[] = {
         { "--pixels", &o.pixels, NULL }, { "--settings", &o.settings, NULL }, { "--lut-dir", &o.lut_dir, NULL },
         { "-o", &o.out, NULL }, { "--raw-out", &o.raw_out, NULL }, { "--c", &o.c, NULL }, { "--m", &o.m, NULL },
         { "--p", &o.p, NULL }, { "--maps", &o.maps, NULL }, { "--q", &o.q, NULL }, { "--format", &o.format, NULL },
         { "--region", &o.region, NULL }, { "--tile", &o.tile, NULL }, { "--scale", &o.scale, NULL },
         { "--z", NULL, &o.z }, { "--t", NULL, &o.t }, { "--threads", NULL, &o.threads },
-        { "--thumbnail", NULL, &o.thumbnail }, { "--size", NULL, &o.size }, { "--reps", NULL, &o.reps },
+        { "--thumbnail", NULL, &o.thumbnail }, { "--split", NULL, &o.split }, { "--size", NULL, &o.size }, { "--reps", NULL, &o.reps },
     };
     for (int a = 2; a < argc; a++) {
         size_t k;

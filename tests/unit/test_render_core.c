@@ -13,6 +13,7 @@
 #include "../../services/blitz/render/rnd_quantum.h"
 #include "../../services/blitz/render/rnd_render.h"
 #include "../../services/blitz/render/rnd_settings.h"
+#include "../../services/blitz/render/rnd_split.h"
 
 static rnd_quantum_def_t QD = { 255, 0, 255 };
 
@@ -307,6 +308,24 @@ test_encoders (void)
     CHECK_INT (rnd_encode_jpeg (rgb, W, H, 0, &out, &len, &e), -1);
 }
 
+static void
+test_split_layout (void)
+{
+    rnd_split_layout_t L;
+    omr_err_t e = { 0 };
+    /* The imgData example of the webgateway docs: 480 × 480, 4 channels. */
+    CHECK_INT (rnd_split_layout (480, 480, 5, 2, &L, &e), 0);
+    CHECK (L.gridx == 3 && L.gridy == 2 && L.width == 1448 && L.height == 966);
+    CHECK_INT (rnd_split_layout (480, 480, 4, 2, &L, &e), 0);
+    CHECK (L.gridx == 2 && L.gridy == 2 && L.width == 966 && L.height == 966);
+    CHECK_INT (rnd_split_layout (10, 10, 1, 0, &L, &e), 0);
+    CHECK (L.gridx == 1 && L.gridy == 1 && L.width == 10);
+    CHECK_INT (rnd_split_layout (10, 10, 3, 2, &L, &e), 0);
+    CHECK (L.gridx == 2 && L.gridy == 2);
+    CHECK_INT (rnd_split_layout (40000, 10, 3, 2, &L, &e), -1);
+    CHECK_INT (rnd_split_layout (10, 10, 0, 2, &L, &e), -1);
+}
+
 int
 main (void)
 {
@@ -317,5 +336,6 @@ main (void)
     RUN (test_render_threads_and_region);
     RUN (test_scale_and_thumbnail_size);
     RUN (test_encoders);
+    RUN (test_split_layout);
     return UNIT_DONE ();
 }
