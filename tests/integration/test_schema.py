@@ -496,3 +496,42 @@ def test_hql_size_and_empty(pg):
     assert out == [["ds-bob-priv", "1"], ["ds-bob-ra", "1"], ["ds-bob-ro", "1"], ["ds-bob-rw", "1"]]
     out, _ = run_hql(pg, "select count(*) from Image i where i.annotationLinks is empty", uid=BOB)
     assert out == [["6"]]    # 7 visible, alice-ro has a tag
+
+
+# ------------------------------------------------------------------------------------------ generator
+
+def _gen_copy(tmp_path, edit=None):
+    src = os.path.join(REPO, "model")
+    dst = tmp_path / "model"
+    shutil.copytree(src, dst)
+    if edit:
+        p = dst / "omero.model"
+        p.write_text(edit(p.read_text(encoding="utf-8")), encoding="utf-8")
+    out = tmp_path / "gen"
+    r = subprocess.run(["/usr/bin/python3", str(dst / "gen.py"), str(out)], capture_output=True, text=True)
+    return r, out
+
+
+def test_generator_is_deterministic(tmp_path):
+    r, out = _gen_copy(tmp_path)
+    assert r.returncode == 0, r.stderr
+    for f in ("share/schema.sql", "omr_model_gen.h", "share/model.json"):
+        built = os.path.join(BUILD, "gen", f)
+        if os.path.exists(built):
+            a = (out / f).read_text(encoding="utf-8")
+            b = open(built, encoding="utf-8").read()
+            assert a == b, f
+    m = json.loads((out / "share" / "model.json").read_text(encoding="utf-8"))
+    assert m["types"]["Image"]["fields"]["datasetLinks"] == {
+        "kind": "collection", "nullable": False, "target": "DatasetImageLink", "inverse": "child"}
+    assert m["types"]["TagAnnotation"]["table"] == "annotation"
+
+
+def test_generator_reports_model_errors(tmp_path):
+    r, out = _gen_copy(tmp_path, lambda s: s.replace("  fileset                    Fileset?",
+                                                     "  fileset                    Filesett?", 1))
+    assert r.returncode == 1
+    assert "unknown type Filesett" in r.stderr and "line " in r.stderr
+    assert not (out / "share" / "schema.sql").exists()
+    r, _ = _gen_copy(tmp_path / "b", lambda s: s + "\ntype Image owned\n")
+    assert r.returncode == 1 and "defined twice" in r.stderr
