@@ -104,6 +104,52 @@ done:
     return rc;
 }
 
+/* Aperio's description: "Aperio Image Library …\n…|AppMag = 20|MPP = 0.499|Date = 12/29/09|Time = 09:59:15".
+ * Every key becomes original metadata; MPP is the pixel size of the full image (µm), and
+ * Date/Time the acquisition date (as Bio-Formats reads them). */
+static void
+svs_metadata (const char *desc, fmt_image_t *img, int full)
+{
+    const char *p = strchr (desc, '|');
+    char date[32] = "", time[32] = "";
+    while (p) {
+        p++;
+        const char *end = strchr (p, '|');
+        size_t len = end ? (size_t) (end - p) : strlen (p);
+        char item[512];
+        snprintf (item, sizeof item, "%.*s", (int) (len < sizeof item ? len : sizeof item - 1), p);
+        char *eq = strstr (item, " = ");
+        if (eq) {
+            *eq = 0;
+            const char *k = item, *v = eq + 3;
+            char key[300];
+            snprintf (key, sizeof key, "Aperio.%s", k);
+            fmt_image_add_kv (img, key, v);
+            if (full && strcmp (k, "MPP") == 0) {
+                double mpp = strtod (v, NULL);
+                if (mpp > 0) {
+                    fmt_quantity_set (&img->physical_size_x, mpp, "\xc2\xb5m");
+                    fmt_quantity_set (&img->physical_size_y, mpp, "\xc2\xb5m");
+                }
+            } else if (strcmp (k, "Date") == 0)
+                snprintf (date, sizeof date, "%s", v);
+            else if (strcmp (k, "Time") == 0)
+                snprintf (time, sizeof time, "%s", v);
+        }
+        p = end;
+    }
+    int mo, d, y, h = 0, mi = 0, sec = 0;
+    if (sscanf (date, "%d/%d/%d", &mo, &d, &y) == 3 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31) {
+        sscanf (time, "%d:%d:%d", &h, &mi, &sec);
+        if (y < 100)
+            y += 2000;
+        char iso[40];
+        snprintf (iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02d", y, mo, d, h, mi, sec);
+        free (img->acquisition_date);
+        img->acquisition_date = strdup (iso);
+    }
+}
+
 static void
 set_physical_from_resolution (fmt_tiff_t *t, fmt_image_t *img, const char *ij_unit)
 {
@@ -357,11 +403,13 @@ fmt_tiff_series_load (fmt_fileset_t *fs, const char *path, omr_err_t *err)
         img->name = strdup (name);
         if (pdesc && pdesc[0] && pdesc[0] != '{')
             img->description = strdup (pdesc);
-        free (pdesc);
         char *dt = fmt_tiff_string_tag (t, TIFFTAG_DATETIME);
         img->acquisition_date = iso_date (dt);
         free (dt);
         set_physical_from_resolution (t, img, NULL);
+        if (svs && pdesc)
+            svs_metadata (pdesc, img, fs->image_count == 1);
+        free (pdesc);
         fmt_tiff_add_tags (t, img, NULL, 0);
     }
     rc = 0;

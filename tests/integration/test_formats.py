@@ -157,7 +157,7 @@ SAMPLE_EXPECT = {
     "ometiff-jl/170918_tn_neutrophil_migration_wave.ome.tif":
         ("OME-TIFF", [(1024, 1024, 1, 1, 1, "uint16", 1)], 1.0),
     "openslide-fixtures/boxes.tiff": ("TIFF", [(300, 250, 1, 3, 1, "uint8", 4)], 10000 / (14861707 / 524288)),
-    "openslide-fixtures/small.svs": ("Aperio SVS", [(16, 16, 1, 3, 1, "uint8", 1), (16, 16, 1, 3, 1, "uint8", 1)], None),
+    "openslide-fixtures/small.svs": ("Aperio SVS", [(16, 16, 1, 3, 1, "uint8", 1), (16, 16, 1, 3, 1, "uint8", 1)], 0.499),
 }
 for _d in ("multifile-master", "multifile-companion"):
     for _k in range(1, 6):
@@ -218,6 +218,9 @@ def test_svs_pixels_equal_libtiff_jpeg_via_pil():
     m = meta(path)
     assert m["images"][1]["name"].endswith("[thumbnail]")
     assert m["images"][0]["original"]["Compression"] == "7"
+    assert m["images"][0]["original"]["Aperio.AppMag"] == "20"
+    assert m["images"][0]["acquisition_date"] == "2009-12-29T09:59:15"
+    assert m["images"][1]["physical_size_x"] is None
 
 
 @needs_samples
