@@ -419,8 +419,8 @@ find_alias (qctx_t *c, const char *name)
 }
 
 
-/* Resolve a path expression to a value, joining references on the way. `upto` segments are
- * used (nsegs for expressions; joins resolve all but the last one themselves). */
+/* Resolve a path expression (alias.a.b, or an unqualified property of the root entity) to a
+ * value, joining the references it navigates through (RP_* flags). */
 static int
 resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
 {

@@ -8,10 +8,28 @@
  *     // bind parameters in order: q->params[k] becomes $k+1
  *     for k: value = q->params[k].name ? client_value(q->params[k].name) : q->params[k].literal
  *            (a list parameter, is_list, is bound as a PostgreSQL array literal '{1,2,3}')
- *     // paging: append " LIMIT $n OFFSET $m" (or literal integers you produced) to q->sql
+ *     // paging: append " LIMIT <n> OFFSET <m>" (integers you produced) to q->sql; note that with
+ *     // a fetched collection a row is a (parent, child) pair, so page on the parent ids first
  *     PQexecParams (conn, q->sql, nparams, NULL, values, NULL, NULL, 0);
  *     // each result row: q->ncols columns described by q->cols; q->items says how to group them
  *     hql_query_destroy (&q);
+ *
+ * Supported HQL: [select [distinct] items] from Entity [as] a [, Entity b] [[left [outer] | inner]
+ * join [fetch] a.path [as] x [with cond]] [where cond] [group by ...] [having cond]
+ * [order by expr [asc|desc], ...]. Entities by class name (Image, ome.model.core.Image,
+ * omero.model.ImageI), polymorphic (from Annotation = every subtype; x.class = TagAnnotation).
+ * Paths through references and details (i.details.owner.omeName, i.details.creationEvent.time,
+ * l.parent.id without a join), collections and map fields only through joins
+ * (join d.imageLinks l, join ann.mapValue nv -> nv.name/nv.value), units (x.exposureTime.value,
+ * .unit = code name, cast(.unit as text) = symbol, the whole quantity as an item),
+ * xxxCountPerOwner fetches, size(coll), coll is [not] empty, = <> != < <= > >=, + - * / ||,
+ * and/or/not, [not] like/ilike, [not] in (list | :listParam | subquery), [not] between,
+ * is [not] null, [not] exists (subquery), count/sum/min/max/avg (distinct), lower, upper, length,
+ * trim, coalesce, abs, sqrt, mod, concat, str, cast(x as text|long|int|double|boolean|timestamp),
+ * select new map(x as key, ...), order by a select alias, named parameters :x (positional '?'
+ * is refused, as in OMERO). details.permissions can be selected but not filtered on.
+ * Unsupported (clean QueryException): union, right/full joins, comments, ';', quoted
+ * identifiers, unknown functions/entities/properties.
  *
  * Security: no HQL text is ever copied into the SQL. Identifiers come from the model tables,
  * SQL aliases are generated (t1, t2 ...), literals ('abc', 42) become parameters. Row
