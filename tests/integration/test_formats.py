@@ -832,3 +832,12 @@ def test_pyramid_subifds_on_every_plane(tmp_path, ome):
     im = m["images"][0]
     assert im["size_z"] == 3 and len(im["levels"]) == 3
     assert m["format"] == ("OME-TIFF" if ome else "TIFF")
+
+
+def test_imagej_rgb_stack(tmp_path):
+    path = str(tmp_path / "ijrgb.tif")
+    data = rand((2, 3, 14, 16, 3), "uint8")     # TZYXS
+    tifffile.imwrite(path, data, imagej=True, photometric="rgb", metadata={"axes": "TZYXS"})
+    m = compare_tifffile(path)
+    im = m["images"][0]
+    assert (im["size_z"], im["size_c"], im["size_t"], im["rgb"]) == (3, 3, 2, True)
