@@ -841,3 +841,19 @@ def test_imagej_rgb_stack(tmp_path):
     m = compare_tifffile(path)
     im = m["images"][0]
     assert (im["size_z"], im["size_c"], im["size_t"], im["rgb"]) == (3, 3, 2, True)
+
+
+def test_region_reads_only_the_tiles_it_needs(tmp_path):
+    # garble the last tile: regions elsewhere still read (they never touch it), the full plane fails
+    path = tmp_path / "onlyneeded.tif"
+    data = rand((128, 128), "uint16")
+    tifffile.imwrite(str(path), data, tile=(32, 32), compression="zlib")
+    with tifffile.TiffFile(str(path)) as tf:
+        off, n = tf.pages[0].dataoffsets[-1], tf.pages[0].databytecounts[-1]
+    b = bytearray(path.read_bytes())
+    b[off:off + n] = bytes(n)
+    path.write_bytes(bytes(b))
+    raw = run("--region", "0", "0", "0", "0", "0", "0", "0", "96", "96", str(path)).stdout
+    assert np.frombuffer(raw, "=u2").reshape(96, 96).tobytes() == data[:96, :96].astype("=u2").tobytes()
+    q = run("--region", "0", "0", "0", "0", "0", "90", "90", "10", "10", str(path), check=False)
+    assert q.returncode == 1 and b"tile at 96,96" in q.stderr
