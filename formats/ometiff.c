@@ -447,17 +447,27 @@ parse_image (load_t *L, xmlNodePtr im, int series, omr_err_t *err)
             continue;
         long long ifd = 0, fz = 0, fc = 0, ft = 0, pc = -1;
         int has_ifd = attr_long (td, "IFD", &ifd) == 0;
-        int has_first = attr_long (td, "FirstZ", &fz) == 0;
-        has_first |= attr_long (td, "FirstC", &fc) == 0;
-        has_first |= attr_long (td, "FirstT", &ft) == 0;
-        if (attr_long (td, "PlaneCount", &pc) < 0)
-            pc = has_ifd || has_first || ntd > 1 ? 1 : (long long) nplanes;
-        if (ifd < 0 || fz < 0 || fc < 0 || ft < 0 || pc < 0 || fz >= sz || fc >= ceff || ft >= st)
+        attr_long (td, "FirstZ", &fz);
+        attr_long (td, "FirstC", &fc);
+        attr_long (td, "FirstT", &ft);
+        int has_count = attr_long (td, "PlaneCount", &pc) == 0;
+        if (ifd < 0 || fz < 0 || fc < 0 || ft < 0 || (has_count && pc < 0) || fz >= sz || fc >= ceff || ft >= st)
             return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: Image %d: TiffData with out-of-range IFD/First*/PlaneCount",
                                 file, series);
         int f = tiffdata_file (L, td, err);
         if (f < 0)
             return -1;
+        if (!has_count) {
+            /* OME: PlaneCount defaults to 1 with an IFD, else to every IFD of the file */
+            if (has_ifd)
+                pc = 1;
+            else {
+                fmt_tiff_t *tf = fmt_fileset_tiff (fs, f, err);
+                if (!tf)
+                    return -1;
+                pc = fmt_tiff_ifd_count (tf);
+            }
+        }
         /* index of (FirstZ, FirstC, FirstT) in the stored order */
         uint64_t start = 0, stride = 1;
         for (int i = 2; i < 5; i++) {

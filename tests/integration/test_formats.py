@@ -857,3 +857,21 @@ def test_region_reads_only_the_tiles_it_needs(tmp_path):
     assert np.frombuffer(raw, "=u2").reshape(96, 96).tobytes() == data[:96, :96].astype("=u2").tobytes()
     q = run("--region", "0", "0", "0", "0", "0", "90", "90", "10", "10", str(path), check=False)
     assert q.returncode == 1 and b"tile at 96,96" in q.stderr
+
+
+def test_companion_tiffdata_without_ifd_or_planecount(tmp_path):
+    # OME: without IFD and PlaneCount a TiffData covers every IFD of its file
+    data = rand((2, 3, 7, 6), "uint16")          # 2 files x 3 Z pages
+    tds = []
+    for k in range(2):
+        name = "part%d.ome.tif" % k
+        tifffile.imwrite(str(tmp_path / name), data[k], photometric="minisblack", metadata=None)
+        tds.append('<TiffData FirstT="%d"><UUID FileName="%s">urn:uuid:p%d</UUID></TiffData>' % (k, name, k))
+    xml = ('<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+           '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZTC" Type="uint16" SizeX="6" SizeY="7" '
+           'SizeZ="3" SizeC="1" SizeT="2"><Channel ID="Channel:0"/>%s</Pixels></Image></OME>' % "".join(tds))
+    comp = tmp_path / "parts.companion.ome"
+    comp.write_text(xml)
+    m = meta(str(comp))
+    assert len(m["files"]) == 3
+    assert_same(our_planes(str(comp), m)[(0, 0)], data[:, None], "tiffdata defaults")
