@@ -309,6 +309,8 @@ def gen_sql(m):
                 cols.append('    %s int4' % r.extra.lower())
         for col, (f, t) in m.table_fields(r).items():
             notnull = (not f.nullable) and t is r
+            if 'index' in f.opts:
+                indexes.append((r.table, q(col)))
             if f.kind == 'scalar':
                 sqlt = f.opts.get('domain') or SCALARS[f.scalar][0]
                 d = ' DEFAULT %s' % f.opts['default'] if 'default' in f.opts else ''
