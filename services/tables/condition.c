@@ -429,6 +429,20 @@ static const struct { const char *name; fn1_t f; } funcs1[] = {
     { "floor", floor }, { NULL, NULL }
 };
 
+/* Python keywords numexpr refuses; sets the error and returns 1 for them. */
+static int keyword_error (parser_t *ps, const char *name)
+{
+    static const char *kw[] = { "and", "or", "not", "if", "else", "in", "is", "lambda", NULL };
+    for (int i = 0; kw[i]; i++)
+        if (strcmp (name, kw[i]) == 0) {
+            perr (ps, "TypeError: You can't use Python's standard boolean operators in NumExpr expressions. "
+                  "You should use their bitwise counterparts instead: '&' instead of 'and', '|' instead of 'or', "
+                  "and '~' instead of 'not'.");
+            return 1;
+        }
+    return 0;
+}
+
 /* A name: a variable (constant or column alias) first, then a column. */
 static node_t *resolve_name (parser_t *ps, const char *name)
 {
@@ -436,14 +450,8 @@ static node_t *resolve_name (parser_t *ps, const char *name)
         return mkconst_bool (ps, 1);
     if (strcmp (name, "False") == 0)
         return mkconst_bool (ps, 0);
-    if (strcmp (name, "and") == 0 || strcmp (name, "or") == 0 || strcmp (name, "not") == 0
-        || strcmp (name, "if") == 0 || strcmp (name, "else") == 0 || strcmp (name, "in") == 0
-        || strcmp (name, "is") == 0) {
-        perr (ps, "TypeError: You can't use Python's standard boolean operators in NumExpr expressions. "
-              "You should use their bitwise counterparts instead: '&' instead of 'and', '|' instead of 'or', "
-              "and '~' instead of 'not'.");
+    if (keyword_error (ps, name))
         return NULL;
-    }
     const char *colname = name;
     json_t *v = ps->vars ? json_object_get (ps->vars, name) : NULL;
     if (v) {
@@ -814,6 +822,11 @@ tbl_cond_t *tbl_cond_compile (const char *expr, json_t *vars, const tbl_store_t 
     node_t *root = NULL;
     if (lex (&ps) == 0) {
         root = parse_expr (&ps);
+        if (root && ps.tok.kind == K_NAME) {
+            if (!keyword_error (&ps, ps.tok.text))
+                perr (&ps, "SyntaxError: invalid syntax near '%s'", ps.tok.text);
+            root = NULL;
+        }
         if (root && ps.tok.kind != K_END)
             root = (perr (&ps, "SyntaxError: invalid syntax at '%s'", ps.tok.kind == K_OP ? ps.tok.op : ps.tok.text ? ps.tok.text : "?"), NULL);
     }

@@ -626,8 +626,6 @@ void tbl_store_close (tbl_store_t *st)
     if (st->mea >= 0)
         H5Dclose (st->mea);
     if (st->fid >= 0) {
-        if (st->writable)
-            H5Fflush (st->fid, H5F_SCOPE_GLOBAL);
         H5Fclose (st->fid);
     }
     if (st->lockfd >= 0)
