@@ -56,11 +56,12 @@ fmt_imagej_parse (const char *desc, fmt_imagej_t *ij, fmt_image_t *img)
             break;
         p = eol + 1;
     }
-    /* negative or absurd counts are treated as absent */
-    if (ij->images < 0) ij->images = 0;
-    if (ij->channels < 0) ij->channels = 0;
-    if (ij->slices < 0) ij->slices = 0;
-    if (ij->frames < 0) ij->frames = 0;
+    /* negative or absurd counts are treated as absent (and keep C*Z*T from overflowing) */
+    const long max = 1L << 20;
+    if (ij->images < 0 || ij->images > max) ij->images = 0;
+    if (ij->channels < 0 || ij->channels > max) ij->channels = 0;
+    if (ij->slices < 0 || ij->slices > max) ij->slices = 0;
+    if (ij->frames < 0 || ij->frames > max) ij->frames = 0;
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int
 same_shape (const fmt_tiffdir_t *a, const fmt_tiffdir_t *b)
@@ -222,7 +223,10 @@ build_imagej (fmt_fileset_t *fs, int file, fmt_tiff_t *t, const fmt_tiffdir_t *d
     /* ImageJ writes files with more images than IFDs (over 4 GB): one IFD, then the planes
      * back to back, uncompressed, with page 0's layout */
     uint64_t off0 = 0, plane_bytes = 0;
-    int contiguous = images > n && fmt_tiff_select (t, 0, 0, err) == 0 && fmt_tiff_contiguous (t, &off0, &plane_bytes) == 0;
+    int contiguous = images > n && n == 1 && fmt_tiff_select (t, 0, 0, err) == 0 && fmt_tiff_contiguous (t, &off0, &plane_bytes) == 0;
+    struct stat st;
+    if (contiguous && (stat (path, &st) < 0 || (uint64_t) st.st_size < off0 + (uint64_t) images * plane_bytes))
+        contiguous = 0;     /* the description claims more planes than the file can hold */
     for (long p = 0; p < images; p++) {
         uint32_t c = (uint32_t) (p % C), z = (uint32_t) ((p / C) % Z), tt = (uint32_t) (p / C / Z);
         fmt_planeref_t ref = { file, -1, 0, 0 };

@@ -875,3 +875,30 @@ def test_companion_tiffdata_without_ifd_or_planecount(tmp_path):
     m = meta(str(comp))
     assert len(m["files"]) == 3
     assert_same(our_planes(str(comp), m)[(0, 0)], data[:, None], "tiffdata defaults")
+
+
+def test_imagej_lying_description(tmp_path):
+    # counts that do not fit the file: never trusted beyond the pages that exist
+    path = str(tmp_path / "ijlie.tif")
+    data = rand((4, 8, 9), "uint8")
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "ZYX"})
+    with tifffile.TiffFile(path) as tf:
+        desc = tf.pages[0].description
+    for fake in ("images=99999999999999999999\nchannels=3\nslices=4000000000000\nframes=-5\n",
+                 "images=3000000\nchannels=1000\nslices=3000\nframes=1\n",
+                 "images=12\nchannels=3\nslices=4\nframes=1\n"):
+        body = "\n".join(l for l in desc.splitlines() if l.split("=")[0] not in ("images", "channels", "slices", "frames"))
+        tifffile.tiffcomment(path, (body.replace("ImageJ=1.11a", "ImageJ=1.11a\n" + fake.strip())).encode())
+        p = run(path, check=False)
+        assert p.returncode in (0, 1), p.stderr
+        if p.returncode == 0:
+            m = json.loads(p.stdout)
+            im = m["images"][0]
+            q = run("--planes", path, check=False)
+            if im["size_z"] * im["size_c"] * im["size_t"] > 4:
+                # more planes than the file holds: those fail, never read as garbage
+                assert q.returncode == 1 and b"ijlie.tif" in q.stderr
+            else:
+                assert q.returncode == 0
+        else:
+            assert b"ijlie.tif" in p.stderr
