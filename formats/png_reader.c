@@ -166,7 +166,8 @@ fmt_png_read_region (const char *path, const fmt_image_t *img, int channel, uint
         return -1;
     }
     ctx_header (&ctx);
-    if (ctx.width != img->size_x || ctx.height != img->size_y || ctx.channels != (int) img->size_c) {
+    if (ctx.width != img->size_x || ctx.height != img->size_y || ctx.channels != (int) img->size_c
+        || (ctx.depth == 16) != (img->pixel_type == FMT_PT_UINT16)) {
         ctx_close (&ctx);
         return omr_err_set (err, OMR_E_VALIDATION, 400, "%s: file changed since it was opened", path);
     }
