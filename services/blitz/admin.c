@@ -1103,6 +1103,18 @@ a_current_privileges (op_t *op, omr_err_t *err)
     return 0;
 }
 
+static int
+a_security_roles (op_t *op, omr_err_t *err)
+{
+    blz_app_t *a = op->app;
+    op->call->reply = json_pack ("{s:I,s:s,s:I,s:s,s:I,s:s,s:I,s:s,s:I,s:s}", "rootId", (json_int_t) a->root_id,
+                                 "rootName", "root", "guestId", (json_int_t) a->guest_id, "guestName", "guest",
+                                 "systemGroupId", (json_int_t) a->system_gid, "systemGroupName", "system",
+                                 "userGroupId", (json_int_t) a->user_gid, "userGroupName", "user", "guestGroupId",
+                                 (json_int_t) a->guest_gid, "guestGroupName", "guest");
+    return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct {
@@ -1142,6 +1154,7 @@ static const struct {
     {"getEventContext", a_get_event_context},
     {"getAdminPrivileges", a_admin_privileges},
     {"getCurrentAdminPrivileges", a_current_privileges},
+    {"getSecurityRoles", a_security_roles},
 };
 
 static int

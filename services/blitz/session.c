@@ -607,6 +607,45 @@ op_keep_alive (omr_call_t *call, omr_err_t *err, void *arg)
     return 0;
 }
 
+/* OMERO's Session as JSON (uuid, timeouts, started, last access, agent, address, owner …). */
+static json_t *
+session_json (blz_db_t *db, const blz_ctx_t *ctx, omr_err_t *err)
+{
+    if (begin_internal (db, err) < 0)
+        return NULL;
+    char sb[24];
+    PGresult *res = blz_db_query (
+        db, err,
+        "SELECT s.timetoidle, s.timetolive, (extract(epoch FROM s.started) * 1000)::int8, s.defaulteventtype, "
+        "coalesce(s.useragent, ''), coalesce(s.message, ''), s.node, "
+        "(extract(epoch FROM b.last_access) * 1000)::int8, coalesce(b.user_ip, '') "
+        "FROM session s JOIN blitz_session b ON b.session_id = s.id WHERE s.id = $1",
+        BLZ_P (BLZ_I64 (sb, ctx->session_id)));
+    blz_db_rollback (db);
+    if (!res)
+        return NULL;
+    if (PQntuples (res) != 1) {
+        PQclear (res);
+        omr_err_set (err, OMR_E_REMOVED, 404, "session %.8s… is gone", ctx->session);
+        return NULL;
+    }
+    json_t *owner = json_pack ("{s:I,s:s,s:s}", "@id", (json_int_t) ctx->user_id, "@type",
+                               BLZ_SCHEMA_URL "#Experimenter", "UserName", ctx->user_name);
+    json_t *o = json_pack (
+        "{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o}", "@id", (json_int_t) ctx->session_id, "@type",
+        "TBD#Session", "uuid", ctx->session, "timeToIdle", (json_int_t) atoll (PQgetvalue (res, 0, 0)), "timeToLive",
+        (json_int_t) atoll (PQgetvalue (res, 0, 1)), "started", (json_int_t) atoll (PQgetvalue (res, 0, 2)),
+        "lastAccess", (json_int_t) atoll (PQgetvalue (res, 0, 7)), "defaultEventType", PQgetvalue (res, 0, 3),
+        "userAgent", PQgetvalue (res, 0, 4), "message", PQgetvalue (res, 0, 5), "userIP", PQgetvalue (res, 0, 8),
+        "owner", owner, "node", (json_int_t) atoll (PQgetvalue (res, 0, 6)), "groupId", (json_int_t) ctx->group_id,
+        "sudoer",
+        ctx->sudoer_id >= 0
+            ? json_pack ("{s:I,s:s}", "@id", (json_int_t) ctx->sudoer_id, "UserName", ctx->sudoer_name)
+            : json_null ());
+    PQclear (res);
+    return o;
+}
+
 static int
 op_get_session (omr_call_t *call, omr_err_t *err, void *arg)
 {
@@ -615,33 +654,8 @@ op_get_session (omr_call_t *call, omr_err_t *err, void *arg)
     blz_ctx_t ctx;
     if (blz_session_load (app, db, target_session (call), true, &ctx, err) < 0)
         return -1;
-    if (begin_internal (db, err) < 0)
-        return -1;
-    char sb[24];
-    PGresult *res = blz_db_query (
-        db, err,
-        "SELECT s.timetoidle, s.timetolive, (extract(epoch FROM s.started) * 1000)::int8, s.defaulteventtype, "
-        "coalesce(s.useragent, ''), coalesce(s.message, ''), s.node, "
-        "(extract(epoch FROM b.last_access) * 1000)::int8, coalesce(b.user_ip, '') "
-        "FROM session s JOIN blitz_session b ON b.session_id = s.id WHERE s.id = $1",
-        BLZ_P (BLZ_I64 (sb, ctx.session_id)));
-    blz_db_rollback (db);
-    if (!res)
-        return -1;
-    json_t *owner = json_pack ("{s:I,s:s,s:s}", "@id", (json_int_t) ctx.user_id, "@type",
-                               BLZ_SCHEMA_URL "#Experimenter", "UserName", ctx.user_name);
-    call->reply = json_pack (
-        "{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:o}", "@id", (json_int_t) ctx.session_id, "@type",
-        "TBD#Session", "uuid", ctx.session, "timeToIdle", (json_int_t) atoll (PQgetvalue (res, 0, 0)), "timeToLive",
-        (json_int_t) atoll (PQgetvalue (res, 0, 1)), "started", (json_int_t) atoll (PQgetvalue (res, 0, 2)),
-        "lastAccess", (json_int_t) atoll (PQgetvalue (res, 0, 7)), "defaultEventType", PQgetvalue (res, 0, 3),
-        "userAgent", PQgetvalue (res, 0, 4), "message", PQgetvalue (res, 0, 5), "userIP", PQgetvalue (res, 0, 8),
-        "owner", owner, "node", (json_int_t) atoll (PQgetvalue (res, 0, 6)), "groupId", (json_int_t) ctx.group_id,
-        "sudoer",
-        ctx.sudoer_id >= 0 ? json_pack ("{s:I,s:s}", "@id", (json_int_t) ctx.sudoer_id, "UserName", ctx.sudoer_name)
-                           : json_null ());
-    PQclear (res);
-    return 0;
+    call->reply = session_json (db, &ctx, err);
+    return call->reply ? 0 : -1;
 }
 
 static int
@@ -749,6 +763,95 @@ fail:
     return -1;
 }
 
+/* Change the timeouts of a session (its owner, sudoer or an administrator), capped by
+ * omero.sessions.max_user_time_to_idle / _live as for new sessions. */
+static int
+op_update_session_timeout (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    blz_app_t *app = arg;
+    blz_db_t *db = blz_app_db (app, call);
+    blz_ctx_t caller, target;
+    if (blz_call_ctx (call, &caller, err) < 0)
+        return -1;
+    const char *uuid = target_session (call);
+    if (blz_session_load (app, db, uuid, false, &target, err) < 0)
+        return -1;
+    if (target.user_id != caller.user_id && target.sudoer_id != caller.user_id && !caller.admin)
+        return omr_err_set (err, OMR_E_SECURITY, 403, "only its owner or an administrator may change a session");
+    long long tti = blz_int (call->req->body, "timeToIdle", -1), ttl = blz_int (call->req->body, "timeToLive", -1);
+    if (tti < 0 && ttl < 0)
+        return omr_err_set (err, OMR_E_API, 400, "give timeToIdle and/or timeToLive (ms, 0 = never)");
+    if (tti >= 0 && app->max_user_tti > 0 && (tti == 0 || tti > app->max_user_tti))
+        tti = app->max_user_tti;
+    if (ttl >= 0 && app->max_user_ttl > 0 && (ttl == 0 || ttl > app->max_user_ttl))
+        ttl = app->max_user_ttl;
+    if (blz_db_begin (db, &caller, err) < 0)
+        return -1;
+    char sb[24], ib[24], lb[24];
+    if (blz_db_exec (db, err,
+                     "UPDATE session SET timetoidle = coalesce($2::int8, timetoidle), "
+                     "timetolive = coalesce($3::int8, timetolive), version = coalesce(version, 0) + 1 WHERE id = $1",
+                     BLZ_P (BLZ_I64 (sb, target.session_id), tti >= 0 ? BLZ_I64 (ib, tti) : NULL,
+                            ttl >= 0 ? BLZ_I64 (lb, ttl) : NULL))
+            < 0
+        || blz_db_log (db, "UPDATE", "ome.model.meta.Session", target.session_id, err) < 0
+        || blz_db_commit (db, err) < 0) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    if (blz_session_load (app, db, uuid, false, &target, err) < 0)
+        return -1;
+    call->reply = session_json (db, &target, err);
+    return call->reply ? 0 : -1;
+}
+
+/* Open sessions: all of them for administrators holding ReadSession, else the caller's own
+ * (and those opened as them by sudo). Each with the event context of its user. */
+static int
+op_current_sessions (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    blz_app_t *app = arg;
+    blz_db_t *db = blz_app_db (app, call);
+    blz_ctx_t caller;
+    if (blz_call_ctx (call, &caller, err) < 0)
+        return -1;
+    bool all = blz_ctx_can (&caller, "ReadSession");
+    if (begin_internal (db, err) < 0)
+        return -1;
+    char ub[24];
+    PGresult *res = blz_db_query (
+        db, err,
+        "SELECT s.uuid FROM session s WHERE s.closed IS NULL AND s.discriminator = 'Session' AND s.id > 1 "
+        "AND ($1::bool OR s.owner = $2::int8) ORDER BY s.started",
+        BLZ_P (all ? "true" : "false", BLZ_I64 (ub, caller.user_id)));
+    blz_db_rollback (db);
+    if (!res)
+        return -1;
+    json_t *sessions = json_array (), *contexts = json_array ();
+    for (int i = 0; i < PQntuples (res); i++) {
+        blz_ctx_t ctx;
+        omr_err_t lerr = {0};
+        const char *uuid = PQgetvalue (res, i, 0);
+        /* Loading also expires idle ones: they are left out. */
+        if (blz_session_load (app, db, uuid, false, &ctx, &lerr) < 0)
+            continue;
+        json_t *s = session_json (db, &ctx, &lerr);
+        int rc = s ? 0 : -1;
+        json_t *ec = rc == 0 ? blz_session_event_context (app, db, &ctx, &lerr) : NULL;
+        if (rc == 0 && ec) {
+            json_array_append_new (sessions, s);
+            json_array_append_new (contexts, ec);
+        }
+        else {
+            json_decref (s);
+            json_decref (ec);
+        }
+    }
+    PQclear (res);
+    call->reply = json_pack ("{s:o,s:o}", "sessions", sessions, "contexts", contexts);
+    return 0;
+}
+
 void
 blz_session_register (blz_app_t *app)
 {
@@ -761,4 +864,6 @@ blz_session_register (blz_app_t *app)
     omr_server_on (s, "ISession.getSession", op_get_session, app);
     omr_server_on (s, "ISession.setSecurityContext", op_set_security_context, app);
     omr_server_on (s, "ISession.createSessionWithTimeout", op_create_session_with_timeout, app);
+    omr_server_on (s, "ISession.updateSessionTimeout", op_update_session_timeout, app);
+    omr_server_on (s, "ISession.currentSessions", op_current_sessions, app);
 }

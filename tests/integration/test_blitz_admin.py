@@ -45,6 +45,13 @@ def call(env, who, op, body=None):
     return env["b"].call(op, body or {}, session=env["s"][who])
 
 
+def test_security_roles(env):
+    r = ok(call(env, "ann", "IAdmin.getSecurityRoles"))
+    assert r == {"rootId": 0, "rootName": "root", "guestId": 1, "guestName": "guest", "systemGroupId": 0,
+                 "systemGroupName": "system", "userGroupId": 1, "userGroupName": "user", "guestGroupId": 2,
+                 "guestGroupName": "guest"}
+
+
 def test_experimenter_json_and_lookups(env):
     e = ok(call(env, "ann", "IAdmin.lookupExperimenter", {"name": "ann"}))
     assert e["@type"] == SCHEMA + "#Experimenter" and e["@id"] == env["ids"]["ann"]

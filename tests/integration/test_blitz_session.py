@@ -281,3 +281,35 @@ def test_group_switch(env):
     failed(b0.call("ISession.setSecurityContext", {"group": "no-such-group"}, session=s), "NotFoundException", 404)
     ec = ok(b0.call("IAdmin.getEventContext", {}, session=s))
     assert ec["groupName"] == "shared"
+
+
+def test_update_session_timeout(env):
+    b0 = env["b0"]
+    a = ok(login(b0, "alice", "alice-pw"))["session"]
+    bob = ok(login(b0, "bob", "bob-pw"))["session"]
+    s = ok(b0.call("ISession.updateSessionTimeout", {"session": a, "timeToIdle": 120000}, session=a))
+    assert s["timeToIdle"] == 120000 and s["uuid"] == a
+    f = failed(b0.call("ISession.updateSessionTimeout", {"session": a, "timeToIdle": 1}, session=bob),
+               "SecurityViolation", 403)
+    assert "owner" in f["message"]
+    ok(b0.call("ISession.updateSessionTimeout", {"session": a, "timeToLive": 3600000}, session=env["root"]))
+    s = ok(b0.call("ISession.getSession", {"session": a}))
+    assert s["timeToIdle"] == 120000 and s["timeToLive"] == 3600000
+    # Users cannot ask for more than omero.sessions.max_user_time_to_idle (6000000 ms).
+    s = ok(b0.call("ISession.updateSessionTimeout", {"session": a, "timeToIdle": 0}, session=a))
+    assert s["timeToIdle"] == 6000000
+
+
+def test_current_sessions(env):
+    b0 = env["b0"]
+    a = ok(login(b0, "alice", "alice-pw"))["session"]
+    mine = ok(b0.call("ISession.currentSessions", {}, session=a))
+    assert mine["sessions"] and all(s["owner"]["UserName"] == "alice" for s in mine["sessions"])
+    assert a in [s["uuid"] for s in mine["sessions"]]
+    assert [c["userName"] for c in mine["contexts"]] == ["alice"] * len(mine["sessions"])
+    every = ok(b0.call("ISession.currentSessions", {}, session=env["root"]))
+    names = {s["owner"]["UserName"] for s in every["sessions"]}
+    assert {"root", "alice", "bob"} <= names
+    closed = ok(login(b0, "alice", "alice-pw"))["session"]
+    ok(b0.call("ISession.closeSession", {"session": closed}))
+    assert closed not in [s["uuid"] for s in ok(b0.call("ISession.currentSessions", {}, session=a))["sessions"]]
