@@ -37,7 +37,9 @@
  *     fmt_fileset_destroy (&fs);
  *
  * Levels: fmt_image_t.levels[k] gives each level's size and native tile; regions are in
- * that level's pixel coordinates. Errors: ApiUsageException for bad arguments (plane or
+ * that level's pixel coordinates. Reading whole native tiles is cheapest. PNG and JPEG have
+ * no random access: every region read decodes from the top of the image down to the
+ * region's last row, so read those as whole planes. Errors: ApiUsageException for bad arguments (plane or
  * region out of range, small buffer), ValidationException for bad files, NotFoundException
  * for missing files. The test tool tests/tools/imgdump_main.c shows every call in use. */
 #ifndef FMT_FILESET_H
