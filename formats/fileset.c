@@ -531,6 +531,12 @@ fmt_fileset_plane_minmax (fmt_fileset_t *self, int image, uint32_t z, uint32_t c
     int bytes = fmt_pixtype_bytes (img->pixel_type);
     /* blocks follow the native chunks so each strip/tile is decoded about once */
     uint32_t bw = lv->tile_w ? lv->tile_w : lv->size_x, bh = lv->tile_h ? lv->tile_h : lv->size_y;
+    if (z < img->size_z && c < img->size_c && t < img->size_t
+        && self->kinds[self->srcs[image].refs[fmt_image_ref_index (img, z, c, t)].file] != FMT_FILE_TIFF) {
+        /* PNG/JPEG decode from the top on every read: take as many rows at once as fit */
+        bw = lv->size_x;
+        bh = lv->size_y;
+    }
     if (bw > lv->size_x)
         bw = lv->size_x;
     if (bh > lv->size_y)

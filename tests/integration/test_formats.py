@@ -480,6 +480,9 @@ def test_png(tmp_path, shape, dtype):
     ref = (data if data.ndim == 2 else data[..., -1])[7:18, 5:25]
     assert np.frombuffer(raw, np.dtype(dtype).newbyteorder("=")).reshape(11, 20).tobytes() == \
         ref.astype(np.dtype(dtype).newbyteorder("=")).tobytes()
+    lo, hi = map(float, run("--minmax", "0", "0", str(im["size_c"] - 1), "0", path).stdout.split())
+    last = data if data.ndim == 2 else data[..., -1]
+    assert (lo, hi) == (last.min(), last.max())
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
