@@ -108,7 +108,7 @@ class Type:
             elif enum:
                 self.extra = w
             else:
-                if w not in ('owned', 'global', 'noupdate', 'immutable', 'abstract'):
+                if w not in ('owned', 'global', 'noupdate', 'immutable', 'abstract', 'single'):
                     raise ModelError('line %d: unknown type flag %r' % (line, w))
                 self.flags.add(w)
             i += 1
@@ -207,6 +207,22 @@ class Model:
             t.has_disc = bool(self.descendants(t.root))
             if t.has_disc and t.disc is None:
                 t.disc = t.name
+        # Joined subclasses (OMERO's table per subclass, e.g. laser(lightsource_id, ...)): a subtype
+        # of a hierarchy not marked `single` that declares fields has its own table keyed by
+        # <root table>_id; one without fields lives in its parent's table.
+        for name in self.order:
+            t = self.types[name]
+            t.key = None
+            for a in reversed(self.ancestors(t)[:-1]):
+                if 'single' in t.root.flags:
+                    break
+                if a.fields:
+                    a_table = a.table_name or a.name.lower()
+                    t.table = a_table
+                    t.key = t.root.table + '_id'
+        for name in self.order:
+            t = self.types[name]
+            t.joined = t.key is not None and t.table == (t.table_name or t.name.lower())
         for name in self.order:
             t = self.types[name]
             for f in t.fields:
@@ -237,9 +253,12 @@ class Model:
         return [self.types[n] for n in self.order if self.types[n].parent is None]
 
     def table_fields(self, r):
-        """All fields stored in root r's table (union over the hierarchy), by column."""
+        """All fields stored in the table of r (a root, or a joined subtype), by column: the
+        fields declared by every type of the hierarchy that lives in that table."""
         cols = {}
         for t in [r] + self.descendants(r):
+            if t.table != r.table:
+                continue
             for f in t.fields:
                 if f.kind in ('collection', 'map'):
                     continue
@@ -321,7 +340,7 @@ def gen_sql(m):
                 cols.append('    %s %s%s' % (q(col + 'unit'), f.units.lower(), ' NOT NULL' if notnull else ''))
             elif f.kind == 'ref':
                 cols.append('    %s int8%s' % (q(col), ' NOT NULL' if notnull else ''))
-                fks.append((r.table, col, m.types[f.target].table))
+                fks.append((r.table, col, m.types[f.target].root.table))
                 indexes.append((r.table, col))
         link = m.field(r, 'parent') and m.field(r, 'child') and r.owned
         if link:
@@ -333,6 +352,30 @@ def gen_sql(m):
         if r.has_disc:
             indexes.append((r.table, 'discriminator'))
     w('')
+    # joined subtype tables: <root table>_id primary key, then the subtype's own fields
+    subtables = []
+    for name in m.order:
+        t = m.types[name]
+        if not t.joined:
+            continue
+        subtables.append(t)
+        cols = ['    %s int8 NOT NULL PRIMARY KEY' % t.key]
+        fks.append((t.table, t.key, t.root.table + ' ON DELETE CASCADE'))
+        for col, (f, ft) in m.table_fields(t).items():
+            notnull = not f.nullable
+            if f.kind == 'scalar':
+                sqlt = f.opts.get('domain') or SCALARS[f.scalar][0]
+                d = ' DEFAULT %s' % f.opts['default'] if 'default' in f.opts else ''
+                cols.append('    %s %s%s%s' % (q(col), sqlt, d, ' NOT NULL' if notnull else ''))
+            elif f.kind == 'units':
+                cols.append('    %s float8%s' % (q(col), ' NOT NULL' if notnull else ''))
+                cols.append('    %s %s%s' % (q(col + 'unit'), f.units.lower(), ' NOT NULL' if notnull else ''))
+            elif f.kind == 'ref':
+                cols.append('    %s int8%s' % (q(col), ' NOT NULL' if notnull else ''))
+                fks.append((t.table, col, m.types[f.target].root.table))
+                indexes.append((t.table, col))
+        w('CREATE TABLE %s (\n%s\n);' % (t.table, ',\n'.join(cols)))
+    w('')
     # side tables of map fields (ordered NamedValue lists)
     side = []
     for name in m.order:
@@ -343,9 +386,9 @@ def gen_sql(m):
                 if st in [s[0] for s in side]:
                     continue
                 side.append((st, t))
-                w('CREATE TABLE %s (\n    %s_id int8 NOT NULL REFERENCES %s(id) ON DELETE CASCADE,\n'
+                w('CREATE TABLE %s (\n    %s_id int8 NOT NULL REFERENCES %s(%s) ON DELETE CASCADE,\n'
                   '    name text NOT NULL,\n    value text NOT NULL,\n    index int4 NOT NULL,\n'
-                  '    PRIMARY KEY (%s_id, index)\n);' % (st, t.table, t.table, t.table))
+                  '    PRIMARY KEY (%s_id, index)\n);' % (st, t.table, t.table, t.key if t.joined else 'id', t.table))
     for tname, cols in m.tables.items():
         w('CREATE TABLE %s (\n%s\n);' % (tname, ',\n'.join('    %s %s' % (q(c), d) for c, d in cols)))
     w('')
@@ -378,8 +421,9 @@ def gen_sql(m):
         w("INSERT INTO _lock_ids (name) VALUES ('seq_%s');" % s)
     w('')
     for t, c, tgt in fks:
-        w('ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (id);'
-          % (t, ('fk%s_%s_%s' % (t, c.replace('"', ''), tgt))[:63], q(c), tgt))
+        tgt, _, extra = tgt.partition(' ')
+        w('ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (id)%s;'
+          % (t, ('fk%s_%s_%s' % (t, c.replace('"', ''), tgt))[:63], q(c), tgt, ' ' + extra if extra else ''))
     w('')
     owned = [r.table for r in m.roots() if r.owned]
     sec = open(os.path.join(HERE, 'security.sql'), encoding='utf-8').read()
@@ -391,9 +435,13 @@ def gen_sql(m):
     for tname in owned:
         w(policy_tpl.replace('@TABLE@', tname))
     w(mid)
+    for t in subtables:
+        if t.owned or t.root.name == 'Session':
+            w(side_tpl.replace('@TABLE@', t.table).replace('@PARENT@', t.root.table).replace('@KEY@', 'id'))
     for st, t in side:
         if t.owned:
-            w(side_tpl.replace('@TABLE@', st).replace('@PARENT@', t.table))
+            w(side_tpl.replace('@TABLE@', st).replace('@PARENT@', t.table)
+              .replace('@KEY@', t.key if t.joined else 'id'))
     w(post)
     w('COMMIT;')
     return '\n'.join(out) + '\n'
@@ -421,9 +469,9 @@ def gen_header(m):
         fl = []
 
         def add(name, column, kind, scalar, flags, target=-1, unit_column=None, units=-1,
-                inverse=None, inverse_column=None, side=None, declared=n):
+                inverse=None, inverse_column=None, side=None, declared=n, table=None):
             fl.append((name, column, unit_column, side, kind, scalar, target, units, inverse,
-                       inverse_column, idx[declared], flags))
+                       inverse_column, idx[declared], flags, table or t.root.table))
         add('id', 'id', 'SCALAR', 'LONG', 'OMR_FF_READONLY')
         if t.versioned:
             add('version', 'version', 'SCALAR', 'INT', 'OMR_FF_READONLY | OMR_FF_NULLABLE')
@@ -447,22 +495,28 @@ def gen_header(m):
                 add(t.extra, t.extra.lower(), 'SCALAR', 'INT', 'OMR_FF_NULLABLE')
         for a in reversed(m.ancestors(t)):
             for f in a.fields:
-                flags = 'OMR_FF_NULLABLE' if (f.nullable or a is not t.root) else '0'
+                flags = 'OMR_FF_NULLABLE' if (f.nullable or (a is not t.root and not a.joined)) else '0'
                 if f.kind == 'scalar':
-                    add(f.name, q(f.column), 'SCALAR', SCALARS[f.scalar][1], flags, declared=a.name)
+                    add(f.name, q(f.column), 'SCALAR', SCALARS[f.scalar][1], flags, declared=a.name,
+                        table=a.table)
                 elif f.kind == 'units':
                     add(f.name, q(f.column), 'UNITS', 'DOUBLE', flags, unit_column=q(f.column + 'unit'),
-                        units=uidx[f.units], declared=a.name)
+                        units=uidx[f.units], declared=a.name, table=a.table)
                 elif f.kind == 'ref':
-                    add(f.name, q(f.column), 'REF', 'LONG', flags, target=idx[f.target], declared=a.name)
+                    add(f.name, q(f.column), 'REF', 'LONG', flags, target=idx[f.target], declared=a.name,
+                        table=a.table)
                 elif f.kind == 'collection':
                     tt = m.types[f.target]
+                    inv = m.field(tt, f.inverse)
+                    inv_owner = [x for x in m.ancestors(tt) if inv in x.fields][0]
+                    if inv_owner.table != tt.root.table:
+                        raise ModelError('line %d: the back reference %s.%s of a collection must be in the '
+                                         'root table' % (f.line, tt.name, f.inverse))
                     add(f.name, None, 'COLLECTION', 'NONE', 'OMR_FF_NULLABLE', target=idx[f.target],
-                        inverse=f.inverse, inverse_column=q(m.field(tt, f.inverse).column),
-                        declared=a.name)
+                        inverse=f.inverse, inverse_column=q(inv.column), declared=a.name, table=a.table)
                 elif f.kind == 'map':
-                    add(f.name, None, 'MAP', 'NONE', 'OMR_FF_NULLABLE',
-                        side='%s_%s' % (a.table, f.column), declared=a.name)
+                    add(f.name, None, 'MAP', 'NONE', 'OMR_FF_NULLABLE', side='%s_%s' % (a.table, f.column),
+                        inverse_column='%s_id' % a.table, declared=a.name, table=a.table)
         fl.sort(key=lambda x: x[0])
         first = len(fields_out)
         fields_out.extend(fl)
@@ -482,7 +536,7 @@ def gen_header(m):
                 flags.append(fl_)
         types_out.append((n, t.table, idx[t.parent] if t.parent else -1, idx[t.root.name],
                           t.disc if t.has_disc else None, disc_in, ' | '.join(flags) or '0',
-                          first, len(fl), sfirst, len(desc)))
+                          first, len(fl), sfirst, len(desc), t.key))
     out = []
     w = out.append
     w('/* omr_model_gen.h: the OMERO model as C tables (types, fields, units, enumeration values),\n'
@@ -520,10 +574,14 @@ def gen_header(m):
       '    const char *inverse_column; /* COLLECTION: its column */\n'
       '    int declared_in;            /* type that declares the field */\n'
       '    unsigned flags;             /* OMR_FF_* */\n'
+      '    const char *table;          /* table holding the column: the root\'s, or a subclass table\n'
+      '                                   (laser ...) joined by its type\'s key_column; MAP: owner */\n'
       '} omr_field_t;\n')
     w('typedef struct {\n'
       '    const char *name;           /* "Image", "TagAnnotation" */\n'
-      '    const char *table;          /* "image", "annotation" (subtypes share the root table) */\n'
+      '    const char *table;          /* "image"; "annotation" for every annotation type (single\n'
+      '                                   table); "laser" for Laser (its own fields; the rest in\n'
+      '                                   "lightsource" under the same id) */\n'
       '    int parent;                 /* supertype index or -1 */\n'
       '    int root;                   /* root of the hierarchy (owner of the table) */\n'
       '    const char *discriminator;  /* value of the discriminator column, NULL if none */\n'
@@ -532,6 +590,8 @@ def gen_header(m):
       '    unsigned flags;             /* OMR_TF_* */\n'
       '    int first_field, nfields;   /* range of omr_model_fields (all fields incl. inherited) */\n'
       '    int first_sub, nsub;        /* range of omr_model_subtypes (all descendants) */\n'
+      '    const char *key_column;     /* subclass table (table per subclass, e.g. laser): the column\n'
+      '                                   holding the root row\'s id ("lightsource_id"); else NULL */\n'
       '} omr_type_t;\n')
     w('typedef struct { const char *name; const char *symbol; } omr_unit_t;\n'
       'typedef struct {\n    const char *name;           /* "UnitsLength" */\n'
@@ -547,14 +607,15 @@ def gen_header(m):
     w('#ifndef OMR_MODEL_GEN_NO_DATA')
     w('static const omr_field_t omr_model_fields[OMR_MODEL_NFIELDS] = {')
     for f in fields_out:
-        w('    {%s, %s, %s, %s, OMR_FIELD_%s, OMR_SCALAR_%s, %d, %d, %s, %s, %d, %s},'
+        w('    {%s, %s, %s, %s, OMR_FIELD_%s, OMR_SCALAR_%s, %d, %d, %s, %s, %d, %s, %s},'
           % (cstr(f[0]), cstr(f[1]), cstr(f[2]), cstr(f[3]), f[4], f[5], f[6], f[7], cstr(f[8]),
-             cstr(f[9]), f[10], f[11]))
+             cstr(f[9]), f[10], f[11], cstr(f[12])))
     w('};\n')
     w('static const omr_type_t omr_model_types[OMR_MODEL_NTYPES] = {')
     for t in types_out:
-        w('    {%s, %s, %d, %d, %s, %s, %s, %d, %d, %d, %d},'
-          % (cstr(t[0]), cstr(t[1]), t[2], t[3], cstr(t[4]), cstr(t[5]), t[6], t[7], t[8], t[9], t[10]))
+        w('    {%s, %s, %d, %d, %s, %s, %s, %d, %d, %d, %d, %s},'
+          % (cstr(t[0]), cstr(t[1]), t[2], t[3], cstr(t[4]), cstr(t[5]), t[6], t[7], t[8], t[9], t[10],
+             cstr(t[11])))
     w('};\n')
     w('static const int omr_model_subtypes[%d] = {%s};\n'
       % (max(1, len(subs_out)), ', '.join(str(s) for s in subs_out) or '0'))
@@ -590,12 +651,14 @@ def gen_json(m):
     d = {'types': {}, 'units': {u: [{'name': n, 'symbol': s} for n, s in v] for u, v in m.units.items()}}
     for n in m.order:
         t = m.types[n]
-        e = {'table': t.table, 'parent': t.parent, 'owned': t.owned, 'enum': t.enum,
+        e = {'table': t.table, 'key_column': t.key, 'parent': t.parent, 'owned': t.owned, 'enum': t.enum,
              'abstract': t.abstract, 'discriminator': t.disc if t.has_disc else None, 'fields': {}}
         if t.enum:
             e['values'] = [v for v, _ in t.values]
         for f in m.all_fields(t):
             fd = {'kind': f.kind, 'nullable': f.nullable}
+            owner = [x for x in m.ancestors(t) if f in x.fields][0]
+            fd['table'] = owner.table
             if f.kind == 'scalar':
                 fd.update(column=f.column, type=f.scalar)
             elif f.kind == 'units':
@@ -605,7 +668,7 @@ def gen_json(m):
             elif f.kind == 'collection':
                 fd.update(target=f.target, inverse=f.inverse)
             else:
-                fd.update(side_table='%s_%s' % (t.root.table if False else m.types[n].table, f.column))
+                fd.update(side_table='%s_%s' % (owner.table, f.column))
             e['fields'][f.name] = fd
         d['types'][n] = e
     return json.dumps(d, indent=1, sort_keys=True, ensure_ascii=False) + '\n'

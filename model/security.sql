@@ -124,12 +124,13 @@ CREATE POLICY @TABLE@_update ON @TABLE@ FOR UPDATE USING (true) WITH CHECK (true
 CREATE POLICY @TABLE@_delete ON @TABLE@ FOR DELETE USING (true);
 -- @END_OWNED_POLICY@
 
--- Side tables of owned types (annotation_mapvalue …): visible with their owning row.
+-- Side tables of owned types (annotation_mapvalue …) and subclass tables (laser …): visible
+-- with their owning row.
 -- @SIDE_POLICY@
 ALTER TABLE @TABLE@ ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @TABLE@ FORCE ROW LEVEL SECURITY;
 CREATE POLICY @TABLE@_read ON @TABLE@ FOR SELECT USING (
-    EXISTS (SELECT 1 FROM @PARENT@ p WHERE p.id = @TABLE@.@PARENT@_id));
+    EXISTS (SELECT 1 FROM @PARENT@ p WHERE p.@KEY@ = @TABLE@.@PARENT@_id));
 CREATE POLICY @TABLE@_insert ON @TABLE@ FOR INSERT WITH CHECK (true);
 CREATE POLICY @TABLE@_update ON @TABLE@ FOR UPDATE USING (true) WITH CHECK (true);
 CREATE POLICY @TABLE@_delete ON @TABLE@ FOR DELETE USING (true);

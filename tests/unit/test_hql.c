@@ -340,6 +340,34 @@ test_size_and_empty (void)
 }
 
 static void
+test_joined_subclasses (void)
+{
+    const omr_type_t *laser = hql_model_type (hql_model_type_index ("Laser"));
+    CHECK_STR (laser->table, "laser");
+    CHECK_STR (laser->key_column, "lightsource_id");
+    CHECK_STR (hql_model_field (laser, "type")->table, "laser");
+    CHECK_STR (hql_model_field (laser, "manufacturer")->table, "lightsource");
+    const omr_type_t *led = hql_model_type (hql_model_type_index ("LightEmittingDiode"));
+    CHECK_STR (led->table, "lightsource");   /* no own fields: no table of its own */
+    CHECK (hql_model_type (hql_model_type_index ("Annotation"))->key_column == NULL);
+    hql_query_t *q = ok ("select l from Laser l where l.wavelength.value > 500 and l.type.value = 'Gas'");
+    CHECK (q && contains (q->sql, "FROM lightsource t1 JOIN laser t2 ON t2.lightsource_id = t1.id "
+                                  "JOIN lasertype t3 ON t3.id = t2.type WHERE t1.discriminator IN ('Laser')"));
+    hql_query_destroy (&q);
+    q = ok ("select ls from LightSource ls");
+    CHECK (q && contains (q->sql, "LEFT JOIN arc t2 ON t2.lightsource_id = t1.id LEFT JOIN filament t3")
+           && contains (q->sql, "t2.type, t3.type") && contains (q->sql, "t4.wavelengthunit"));
+    hql_query_destroy (&q);
+    q = ok ("select j from UploadJob j join j.versionInfo v where v.name = 'x'");
+    CHECK (q && contains (q->sql, "JOIN uploadjob t2 ON t2.job_id = t1.id JOIN uploadjob_versioninfo t3 "
+                                  "ON t3.uploadjob_id = t2.job_id"));
+    hql_query_destroy (&q);
+    q = ok ("select s.itemCount from Share s");
+    CHECK (q && contains (q->sql, "SELECT t2.itemcount FROM session t1 JOIN share t2 ON t2.session_id = t1.id"));
+    hql_query_destroy (&q);
+}
+
+static void
 test_user_alias_is_not_sql (void)
 {
     /* aliases and literals of the HQL never reach the SQL text */
@@ -539,6 +567,7 @@ main (void)
     RUN (test_order_alias_and_permissions);
     RUN (test_new_map);
     RUN (test_size_and_empty);
+    RUN (test_joined_subclasses);
     RUN (test_user_alias_is_not_sql);
     RUN (test_bad_queries);
     RUN (test_model_lookup);

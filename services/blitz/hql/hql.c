@@ -103,6 +103,8 @@ struct source {
     int object;                     /* result object index or -1 */
     int left;                       /* reached through a left join */
     ijoin_t *joins;                 /* implicit joins made from it */
+    struct { const char *table; char sql[16]; } subs[16];  /* joined subclass tables (laser ...) */
+    int nsubs;
 };
 
 struct qctx {
@@ -138,9 +140,13 @@ typedef struct {
     source_t *src;                  /* source the column is read from (or the entity) */
     const omr_field_t *field;       /* field (NULL for entity / map columns) */
     const char *column;             /* SQL column */
+    const char *alias;              /* SQL alias of the table holding the column */
     omr_scalar_t scalar;
     int perms;                      /* details.permissions */
 } val_t;
+
+static const char *col_alias (tr_t *t, source_t *s, const omr_field_t *f);
+static const char *root_table (const omr_type_t *ty);
 
 #define CTX_SELECT 0x1              /* top-level select item: permissions allowed */
 #define CTX_CAST_TEXT 0x2           /* inside cast(... as text): unit symbol */
@@ -329,7 +335,7 @@ object_columns (tr_t *t, source_t *s, int obj)
         sb_printf (&t->sel, "%s.discriminator", s->sql);
     }
     /* the type's fields, then those only its subtypes declare (same table) */
-    const char *seen[256];
+    const omr_field_t *seen[256];
     int nseen = 0;
     for (int k = -1; k < ty->nsub; k++) {
         const omr_type_t *tt = k < 0 ? ty : hql_model_type (hql_model_subtype (ty, k));
@@ -339,19 +345,20 @@ object_columns (tr_t *t, source_t *s, int obj)
                 continue;
             if (f->kind != OMR_FIELD_SCALAR && f->kind != OMR_FIELD_UNITS && f->kind != OMR_FIELD_REF)
                 continue;
-            int dup = 0;
-            for (int j = 0; j < nseen; j++)
-                if (strcmp (seen[j], f->column) == 0)
+            int dup = 0;   /* a column several subtypes declare (shape x, y ...) is read once */
+            for (int j = 0; j < nseen && !dup; j++)
+                if (strcmp (seen[j]->column, f->column) == 0 && strcmp (seen[j]->table, f->table) == 0)
                     dup = 1;
             if (dup)
                 continue;
             if (nseen < 256)
-                seen[nseen++] = f->column;
+                seen[nseen++] = f;
+            const char *a = col_alias (t, s, f);
             add_col (t, HQL_COL_FIELD, f, f->scalar, obj);
-            sb_printf (&t->sel, "%s.%s", s->sql, f->column);
+            sb_printf (&t->sel, "%s.%s", a, f->column);
             if (f->kind == OMR_FIELD_UNITS) {
                 add_col (t, HQL_COL_UNIT, f, OMR_SCALAR_STRING, obj);
-                sb_printf (&t->sel, "%s.%s", s->sql, f->unit_column);
+                sb_printf (&t->sel, "%s.%s", a, f->unit_column);
             }
         }
     }
@@ -390,9 +397,10 @@ implicit_join (tr_t *t, qctx_t *c, source_t *src, const omr_field_t *f, int left
         return NULL;
     ns->left = left || src->left;
     ns->path = arena_printf (t, "%s.%s", src->path ? src->path : src->sql, f->name);
+    const char *sa = col_alias (t, src, f);   /* may join a subclass table first */
     sbuf_t *b = &c->chain[root];
-    sb_printf (b, " %sJOIN %s %s ON %s.id = %s.%s", left ? "LEFT " : "", target->table, ns->sql, ns->sql,
-               src->sql, f->column);
+    sb_printf (b, " %sJOIN %s %s ON %s.id = %s.%s", left ? "LEFT " : "", root_table (target), ns->sql, ns->sql,
+               sa, f->column);
     disc_restrict (b, ns, target);
     ijoin_t *j = hql_arena_alloc (t->ast->arena, sizeof *j);
     if (!j) {
@@ -418,6 +426,54 @@ find_alias (qctx_t *c, const char *name)
     return NULL;
 }
 
+
+/* The table rows of type ty live in (the root's: subclass tables are joined to it). */
+static const char *
+root_table (const omr_type_t *ty)
+{
+    return hql_model_type (ty->root)->table;
+}
+
+/* Key joining the table of field f to its owner row: "id", or the subclass table's key column. */
+static const char *
+owner_key (const omr_field_t *f)
+{
+    const omr_type_t *d = hql_model_type (f->declared_in);
+    return d && d->key_column && strcmp (d->table, f->table) == 0 ? d->key_column : "id";
+}
+
+static int
+is_a (const omr_type_t *ty, int ancestor)
+{
+    for (int i = hql_model_type_index_of (ty); i >= 0; i = hql_model_type (i)->parent)
+        if (i == ancestor)
+            return 1;
+    return 0;
+}
+
+/* SQL alias of the table holding field f of source s: the source's own alias, or a subclass
+ * table (laser ...) joined on first use; an inner join when every row of s must have one. */
+static const char *
+col_alias (tr_t *t, source_t *s, const omr_field_t *f)
+{
+    if (!s->type || !f->table || strcmp (f->table, root_table (s->type)) == 0)
+        return s->sql;
+    for (int i = 0; i < s->nsubs; i++)
+        if (strcmp (s->subs[i].table, f->table) == 0)
+            return s->subs[i].sql;
+    if (s->nsubs == (int) (sizeof s->subs / sizeof s->subs[0])) {
+        terr (t, 0, "too many subclass tables");
+        return s->sql;
+    }
+    const omr_type_t *d = hql_model_type (f->declared_in);
+    int inner = !s->left && is_a (s->type, f->declared_in);
+    int k = s->nsubs++;
+    s->subs[k].table = f->table;
+    snprintf (s->subs[k].sql, sizeof s->subs[k].sql, "t%d", ++t->nalias);
+    sb_printf (&s->ctx->chain[s->root], " %sJOIN %s %s ON %s.%s = %s.id", inner ? "" : "LEFT ", f->table,
+               s->subs[k].sql, s->subs[k].sql, d->key_column ? d->key_column : "id", s->sql);
+    return s->subs[k].sql;
+}
 
 /* Resolve a path expression (alias.a.b, or an unqualified property of the root entity) to a
  * value, joining the references it navigates through (RP_* flags). */
@@ -463,6 +519,7 @@ resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
                 return terr (t, n->pos, "a name/value pair has only name, value and index (in '%s')", n->text);
             v->kind = V_SCALAR;
             v->src = s;
+            v->alias = s->sql;
             v->column = strcmp (seg, "index") == 0 ? "\"index\"" : strcmp (seg, "value") == 0 ? "\"value\"" : "name";
             v->scalar = strcmp (seg, "index") == 0 ? OMR_SCALAR_INT : OMR_SCALAR_TEXT;
             return 0;
@@ -489,12 +546,14 @@ resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
             v->src = s;
             v->field = f;
             v->column = f->column;
+            v->alias = col_alias (t, s, f);
             v->scalar = f->scalar;
             v->perms = (f->flags & OMR_FF_PERMISSIONS) != 0;
             return 0;
         case OMR_FIELD_UNITS:
             v->src = s;
             v->field = f;
+            v->alias = col_alias (t, s, f);
             if (last) {
                 v->kind = V_QUANTITY;
                 v->column = f->column;
@@ -518,6 +577,7 @@ resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
                 v->src = s;
                 v->field = f;
                 v->column = f->column;
+                v->alias = col_alias (t, s, f);
                 v->scalar = OMR_SCALAR_LONG;
                 return 0;
             }
@@ -526,6 +586,7 @@ resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
                 v->src = s;
                 v->field = f;
                 v->column = f->column;
+                v->alias = col_alias (t, s, f);
                 v->scalar = OMR_SCALAR_LONG;
                 return 0;
             }
@@ -565,13 +626,13 @@ emit_val (tr_t *t, const hql_node_t *n, const val_t *v, sbuf_t *b, int ctx)
         return OMR_SCALAR_LONG;
     case V_SCALAR:
     case V_REF:
-        sb_printf (b, "%s.%s", v->src->sql, v->column);
+        sb_printf (b, "%s.%s", v->alias, v->column);
         return v->scalar;
     case V_UNIT:
         if (ctx & CTX_CAST_TEXT)
-            sb_printf (b, "%s.%s::text", v->src->sql, v->column);
+            sb_printf (b, "%s.%s::text", v->alias, v->column);
         else
-            sb_printf (b, "_unit_name(%s.%s)", v->src->sql, v->column);
+            sb_printf (b, "_unit_name(%s.%s)", v->alias, v->column);
         return OMR_SCALAR_STRING;
     case V_QUANTITY:
         return terr (t, n->pos, "'%s' is a quantity: use %s.value or %s.unit here", n->text, n->text, n->text);
@@ -658,11 +719,13 @@ collection_rows (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b)
     if (v.kind != V_COLL)
         return terr (t, n->pos, "'%s' is not a collection", n->text);
     if (v.field->kind == OMR_FIELD_MAP) {
-        sb_printf (b, "FROM %s x WHERE x.%s_id = %s.id", v.field->side_table, v.src->type->table, v.src->sql);
+        const char *a = col_alias (t, v.src, v.field);
+        sb_printf (b, "FROM %s x WHERE x.%s = %s.%s", v.field->side_table, v.field->inverse_column, a,
+                   owner_key (v.field));
         return 0;
     }
     const omr_type_t *target = hql_model_type (v.field->target);
-    sb_printf (b, "FROM %s x WHERE x.%s = %s.id", target->table, v.field->inverse_column, v.src->sql);
+    sb_printf (b, "FROM %s x WHERE x.%s = %s.id", root_table (target), v.field->inverse_column, v.src->sql);
     if (target->disc_in)
         sb_printf (b, " AND x.discriminator IN (%s)", target->disc_in);
     return 0;
@@ -918,7 +981,7 @@ add_root (tr_t *t, qctx_t *c, const hql_from_t *f)
         return -1;
     s->alias = f->alias;
     s->path = f->alias ? f->alias : ty->name;
-    sb_printf (&c->chain[root], "%s %s", ty->table, s->sql);
+    sb_printf (&c->chain[root], "%s %s", root_table (ty), s->sql);
     if (ty->disc_in)
         sb_printf (&c->restrict_, "%s%s.discriminator IN (%s)", c->restrict_.len ? " AND " : "", s->sql, ty->disc_in);
     return 0;
@@ -932,7 +995,7 @@ counts_column (tr_t *t, source_t *src, const omr_field_t *coll, const hql_join_t
     const omr_type_t *target = hql_model_type (coll->target);
     add_col (t, HQL_COL_COUNTS, coll, OMR_SCALAR_NONE, src->object);
     sb_printf (&t->sel, "(SELECT coalesce(json_object_agg(c.o, c.n), '{}') FROM (SELECT x.owner_id AS o, "
-                        "count(*) AS n FROM %s x WHERE x.%s = %s.id", target->table, coll->inverse_column, src->sql);
+                        "count(*) AS n FROM %s x WHERE x.%s = %s.id", root_table (target), coll->inverse_column, src->sql);
     if (target->disc_in)
         sb_printf (&t->sel, " AND x.discriminator IN (%s)", target->disc_in);
     sb_puts (&t->sel, " GROUP BY x.owner_id) c)");
@@ -995,25 +1058,29 @@ add_join (tr_t *t, qctx_t *c, const hql_join_t *j, source_t **out, const omr_fie
         const omr_type_t *target = hql_model_type (f->target);
         if (!(ns = new_source (t, c, target, s->ctx == c ? s->root : j->root)))
             return -1;
-        sb_printf (b, "%s %s %s ON %s.%s = %s.id", kw, target->table, ns->sql, ns->sql, f->inverse_column, s->sql);
+        sb_printf (b, "%s %s %s ON %s.%s = %s.id", kw, root_table (target), ns->sql, ns->sql, f->inverse_column,
+                   s->sql);
         disc_restrict (b, ns, target);
         break;
     }
     case OMR_FIELD_REF: {
         const omr_type_t *target = hql_model_type (f->target);
+        const char *sa = col_alias (t, s, f);
         if (!(ns = new_source (t, c, target, s->ctx == c ? s->root : j->root)))
             return -1;
-        sb_printf (b, "%s %s %s ON %s.id = %s.%s", kw, target->table, ns->sql, ns->sql, s->sql, f->column);
+        sb_printf (b, "%s %s %s ON %s.id = %s.%s", kw, root_table (target), ns->sql, ns->sql, sa, f->column);
         disc_restrict (b, ns, target);
         break;
     }
     case OMR_FIELD_MAP:
         if (j->fetch)
             return terr (t, p->pos, "a name/value list cannot be fetched; join it with an alias");
+        const char *sa = col_alias (t, s, f);
         if (!(ns = new_source (t, c, NULL, s->ctx == c ? s->root : j->root)))
             return -1;
         ns->map_field = f;
-        sb_printf (b, "%s %s %s ON %s.%s_id = %s.id", kw, f->side_table, ns->sql, ns->sql, s->type->table, s->sql);
+        sb_printf (b, "%s %s %s ON %s.%s = %s.%s", kw, f->side_table, ns->sql, ns->sql, f->inverse_column, sa,
+                   owner_key (f));
         break;
     default:
         return terr (t, p->pos, "%s.%s is a value and cannot be joined (in '%s')", s->type->name, f->name, p->text);
@@ -1135,10 +1202,14 @@ select_item (tr_t *t, qctx_t *c, const hql_sel_item_t *it)
     if (it->map)
         return select_map (t, c, it);
     const hql_node_t *n = it->expr;
+    val_t v;
+    int resolved = 0;
     if (n->kind == HQL_N_PATH) {
-        val_t v;
-        if (resolve_path (t, c, n, RP_LEFT, &v) < 0)
+        /* references on the way are inner joins (as in Hibernate); a selected reference itself
+         * is a left join, so that rows without one are kept */
+        if (resolve_path (t, c, n, 0, &v) < 0)
             return -1;
+        resolved = 1;
         if (v.kind == V_ENTITY)
             return select_object (t, v.src, it, NULL);
         if (v.kind == V_REF) {
@@ -1153,9 +1224,9 @@ select_item (tr_t *t, qctx_t *c, const hql_sel_item_t *it)
                 return -1;
             t->q->items[ii].units = v.field->units;
             add_col (t, HQL_COL_FIELD, v.field, OMR_SCALAR_DOUBLE, -1);
-            sb_printf (&t->sel, "%s.%s", v.src->sql, v.field->column);
+            sb_printf (&t->sel, "%s.%s", v.alias, v.field->column);
             add_col (t, HQL_COL_UNIT, v.field, OMR_SCALAR_STRING, -1);
-            sb_printf (&t->sel, "%s.%s", v.src->sql, v.field->unit_column);
+            sb_printf (&t->sel, "%s.%s", v.alias, v.field->unit_column);
             t->q->items[ii].ncols = 2;
             return t->failed ? -1 : 0;
         }
@@ -1166,7 +1237,7 @@ select_item (tr_t *t, qctx_t *c, const hql_sel_item_t *it)
     int col = add_col (t, HQL_COL_VALUE, NULL, OMR_SCALAR_NONE, -1);
     if (col < 0)
         return -1;
-    int ty = expr (t, c, n, &t->sel, CTX_SELECT);
+    int ty = resolved ? emit_val (t, n, &v, &t->sel, CTX_SELECT) : expr (t, c, n, &t->sel, CTX_SELECT);
     if (ty < 0)
         return -1;
     t->q->cols[col].scalar = (omr_scalar_t) ty;
