@@ -523,7 +523,7 @@ def test_generator_is_deterministic(tmp_path):
             assert a == b, f
     m = json.loads((out / "share" / "model.json").read_text(encoding="utf-8"))
     assert m["types"]["Image"]["fields"]["datasetLinks"] == {
-        "kind": "collection", "nullable": False, "target": "DatasetImageLink", "inverse": "child"}
+        "kind": "collection", "nullable": False, "target": "DatasetImageLink", "inverse": "child", "table": "image"}
     assert m["types"]["TagAnnotation"]["table"] == "annotation"
 
 
