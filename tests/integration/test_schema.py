@@ -535,3 +535,25 @@ def test_generator_reports_model_errors(tmp_path):
     assert not (out / "share" / "schema.sql").exists()
     r, _ = _gen_copy(tmp_path / "b", lambda s: s + "\ntype Image owned\n")
     assert r.returncode == 1 and "defined twice" in r.stderr
+
+
+def test_joined_subclass_rows(pg):
+    pg.psql("""SET omero.admin = 'true';
+INSERT INTO instrument (id, permissions, creation_id, update_id, owner_id, group_id) VALUES (900, -120, 0, 0, 10, 11);
+INSERT INTO lightsource (id, discriminator, permissions, creation_id, update_id, owner_id, group_id, instrument,
+                         manufacturer) VALUES (901, 'Laser', -120, 0, 0, 10, 11, 900, 'Coherent'),
+                                              (902, 'Arc', -120, 0, 0, 10, 10, 900, 'Osram');
+INSERT INTO laser (lightsource_id, type, lasermedium, wavelength, wavelengthunit)
+  SELECT 901, (SELECT id FROM lasertype WHERE value = 'Gas'), (SELECT id FROM lasermedium WHERE value = 'Ar'),
+         488, 'nm';
+INSERT INTO arc (lightsource_id, type) SELECT 902, id FROM arctype WHERE value = 'Xe';
+""")
+    out, t = run_hql(pg, "select l.manufacturer, l.wavelength.value, l.type.value from Laser l", uid=BOB)
+    assert out == [["Coherent", "488", "Gas"]]
+    out, t = run_hql(pg, "select ls from LightSource ls order by ls.id", uid=ALICE)
+    assert [r[1] for r in out] == ["Laser", "Arc"]
+    out, t = run_hql(pg, "select ls from LightSource ls order by ls.id", uid=BOB)   # the arc is in alice's private group
+    assert [r[1] for r in out] == ["Laser"]
+    # subclass rows are filtered with their root row
+    assert as_caller(pg, "SELECT count(*) FROM arc;", uid=BOB) == [["0"]]
+    assert as_caller(pg, "SELECT count(*) FROM arc;", uid=ALICE) == [["1"]]
