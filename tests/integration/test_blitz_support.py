@@ -199,7 +199,12 @@ class Blitz:
 
     def cleanup(self):
         self.stop()
+        log = self.log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # Under `make asan` the sanitizers report into the log: any report fails the test.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("%s reported a sanitizer error:\n%s" % (self.id, log[log.index(marker) - 200:][:6000]))
 
 
 def root_password(blitz):
