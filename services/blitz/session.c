@@ -209,6 +209,11 @@ throttle_failure (blz_app_t *app, blz_db_t *db, const char *name)
         if (res) {
             failures = atol (PQgetvalue (res, 0, 0));
             PQclear (res);
+            /* Forget stale counts, so that guessed names do not pile up. */
+            blz_db_exec (db, NULL,
+                         "DELETE FROM blitz_login_failure WHERE last_failure < now() - "
+                         "make_interval(secs => $1::float8 / 1000 * 20)",
+                         BLZ_P (tb));
             blz_db_commit (db, &err);
         }
         else
@@ -397,23 +402,31 @@ blz_session_close (blz_app_t *app, blz_db_t *db, const char *uuid, omr_err_t *er
         return -1;
     PGresult *res = blz_db_query (db, err,
                                   "UPDATE session SET closed = now() WHERE uuid = $1 AND closed IS NULL "
-                                  "AND discriminator = 'Session' RETURNING id",
+                                  "AND discriminator = 'Session' RETURNING id, owner",
                                   BLZ_P (uuid));
     if (!res) {
         blz_db_rollback (db);
         return -1;
     }
     int n = PQntuples (res);
-    int64_t sid = n ? atoll (PQgetvalue (res, 0, 0)) : -1;
-    PQclear (res);
-    if (n == 1 && blz_db_log (db, "UPDATE", "ome.model.meta.Session", sid, err) < 0) {
-        blz_db_rollback (db);
-        return -1;
+    blz_ctx_t by;
+    blz_ctx_internal (&by);
+    if (n == 1) {
+        /* The closing is an Event of the session's owner in that session. */
+        by.session_id = atoll (PQgetvalue (res, 0, 0));
+        by.user_id = atoll (PQgetvalue (res, 0, 1));
+        snprintf (by.event_type, sizeof by.event_type, "Sessions");
     }
+    PQclear (res);
     if (blz_db_commit (db, err) < 0)
         return -1;
     if (n != 1)
         return omr_err_set (err, OMR_E_REMOVED, 404, "no open session %.8s…", uuid);
+    if (blz_db_begin (db, &by, err) < 0 || blz_db_log (db, "UPDATE", "ome.model.meta.Session", by.session_id, err) < 0
+        || blz_db_commit (db, err) < 0) {
+        blz_db_rollback (db);
+        return -1;
+    }
     omr_info ("session %.8s… closed", uuid);
     (void) app;
     return 0;

@@ -163,6 +163,10 @@ def test_close_session_and_join(env):
     assert j["session"] == r["session"]
     c = ok(b0.call("ISession.closeSession", {"session": r["session"]}))
     assert c["invalidate"] == [r["session"]]
+    ev = env["cluster"].sql("SELECT e.experimenter, e.\"session\" FROM eventlog l JOIN event e ON e.id = l.event "
+                            "WHERE l.entitytype = 'ome.model.meta.Session' AND l.action = 'UPDATE' "
+                            "AND l.entityid = %d" % r["sessionId"])
+    assert ev == [[str(r["ctx"]["userId"]), str(r["sessionId"])]]
     failed(b0.call("ISession.resolve", {"session": r["session"]}), "RemovedSessionException")
     failed(b0.call("ISession.joinSession", {"session": r["session"]}), "RemovedSessionException")
     failed(b0.call("ISession.closeSession", {"session": r["session"]}), "RemovedSessionException")
