@@ -3,6 +3,7 @@ router's protocol (cli_fake_server.py): messages and exit codes as OMERO's CLI p
 on-disk session store, reuse of stored sessions, keys, sudo, groups, timeouts and prompts."""
 import os
 import pty
+import select
 import subprocess
 import time
 
@@ -293,16 +294,21 @@ def test_prompts_on_a_terminal(cli, fake):
     if pid == 0:
         os.execve(OMERO, [OMERO, "login"], cli.env)
     out = b""
+    seen = 0
 
     def expect(text, timeout=20):
-        nonlocal out
+        """Wait for text after what earlier expectations matched."""
+        nonlocal out, seen
         end = time.time() + timeout
-        while text.encode() not in out and time.time() < end:
-            try:
-                out += os.read(fd, 1024)
-            except OSError:
-                break
-        assert text.encode() in out, out
+        while text.encode() not in out[seen:] and time.time() < end:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(fd, 1024)
+                except OSError:
+                    break
+        assert text.encode() in out[seen:], out
+        seen = out.index(text.encode(), seen) + len(text)
 
     expect("Server: [localhost:4064]")
     os.write(fd, ("127.0.0.1:%d\n" % fake.port).encode())
@@ -321,7 +327,7 @@ def test_prompts_on_a_terminal(cli, fake):
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(OMERO, [OMERO, "login"], cli.env)
-    out = b""
+    out, seen = b"", 0
     expect("Previously logged in to 127.0.0.1:%d as root" % fake.port)
     expect("Server: [127.0.0.1:%d]" % fake.port)
     os.write(fd, b"\n")
