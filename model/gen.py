@@ -236,6 +236,17 @@ class Model:
                     if inv is None or inv.kind != 'ref':
                         raise ModelError('line %d: %s has no reference %s' % (f.line, tt.name, f.inverse))
 
+    def order_columns(self, table):
+        """Index columns of ordered collections stored in `table`: {column: collection field}."""
+        out = {}
+        for name in self.order:
+            for f in self.types[name].fields:
+                if f.kind == 'collection' and 'ordered' in f.opts:
+                    tt = self.types[f.target]
+                    if tt.root.table == table:
+                        out[self.field(tt, f.inverse).column + '_index'] = f
+        return out
+
     def all_fields(self, t):
         """Fields of t including inherited ones, parents first."""
         out = []
@@ -342,6 +353,10 @@ def gen_sql(m):
                 cols.append('    %s int8%s' % (q(col), ' NOT NULL' if notnull else ''))
                 fks.append((r.table, col, m.types[f.target].root.table))
                 indexes.append((r.table, col))
+        have = set(m.table_fields(r))
+        for col in sorted(m.order_columns(r.table)):
+            if col not in have:
+                cols.append('    %s int4' % col)
         link = m.field(r, 'parent') and m.field(r, 'child') and r.owned
         if link:
             cols.append('    UNIQUE (parent, child, owner_id)')
@@ -469,9 +484,9 @@ def gen_header(m):
         fl = []
 
         def add(name, column, kind, scalar, flags, target=-1, unit_column=None, units=-1,
-                inverse=None, inverse_column=None, side=None, declared=n, table=None):
+                inverse=None, inverse_column=None, side=None, declared=n, table=None, order=None):
             fl.append((name, column, unit_column, side, kind, scalar, target, units, inverse,
-                       inverse_column, idx[declared], flags, table or t.root.table))
+                       inverse_column, idx[declared], flags, table or t.root.table, order))
         add('id', 'id', 'SCALAR', 'LONG', 'OMR_FF_READONLY')
         if t.versioned:
             add('version', 'version', 'SCALAR', 'INT', 'OMR_FF_READONLY | OMR_FF_NULLABLE')
@@ -513,7 +528,8 @@ def gen_header(m):
                         raise ModelError('line %d: the back reference %s.%s of a collection must be in the '
                                          'root table' % (f.line, tt.name, f.inverse))
                     add(f.name, None, 'COLLECTION', 'NONE', 'OMR_FF_NULLABLE', target=idx[f.target],
-                        inverse=f.inverse, inverse_column=q(inv.column), declared=a.name, table=a.table)
+                        inverse=f.inverse, inverse_column=q(inv.column), declared=a.name, table=a.table,
+                        order=inv.column + '_index' if 'ordered' in f.opts else None)
                 elif f.kind == 'map':
                     add(f.name, None, 'MAP', 'NONE', 'OMR_FF_NULLABLE', side='%s_%s' % (a.table, f.column),
                         inverse_column='%s_id' % a.table, declared=a.name, table=a.table)
@@ -576,6 +592,8 @@ def gen_header(m):
       '    unsigned flags;             /* OMR_FF_* */\n'
       '    const char *table;          /* table holding the column: the root\'s, or a subclass table\n'
       '                                   (laser ...) joined by its type\'s key_column; MAP: owner */\n'
+      '    const char *order_column;   /* ordered COLLECTION: the target\'s list index column\n'
+      '                                   ("pixels_index" for Pixels.channels), else NULL */\n'
       '} omr_field_t;\n')
     w('typedef struct {\n'
       '    const char *name;           /* "Image", "TagAnnotation" */\n'
@@ -607,9 +625,9 @@ def gen_header(m):
     w('#ifndef OMR_MODEL_GEN_NO_DATA')
     w('static const omr_field_t omr_model_fields[OMR_MODEL_NFIELDS] = {')
     for f in fields_out:
-        w('    {%s, %s, %s, %s, OMR_FIELD_%s, OMR_SCALAR_%s, %d, %d, %s, %s, %d, %s, %s},'
+        w('    {%s, %s, %s, %s, OMR_FIELD_%s, OMR_SCALAR_%s, %d, %d, %s, %s, %d, %s, %s, %s},'
           % (cstr(f[0]), cstr(f[1]), cstr(f[2]), cstr(f[3]), f[4], f[5], f[6], f[7], cstr(f[8]),
-             cstr(f[9]), f[10], f[11], cstr(f[12])))
+             cstr(f[9]), f[10], f[11], cstr(f[12]), cstr(f[13])))
     w('};\n')
     w('static const omr_type_t omr_model_types[OMR_MODEL_NTYPES] = {')
     for t in types_out:
@@ -667,6 +685,8 @@ def gen_json(m):
                 fd.update(column=f.column, target=f.target)
             elif f.kind == 'collection':
                 fd.update(target=f.target, inverse=f.inverse)
+                if 'ordered' in f.opts:
+                    fd['order_column'] = m.field(m.types[f.target], f.inverse).column + '_index'
             else:
                 fd.update(side_table='%s_%s' % (owner.table, f.column))
             e['fields'][f.name] = fd

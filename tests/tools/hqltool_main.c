@@ -15,7 +15,7 @@
 #include <time.h>
 
 static const char *item_kinds[] = {"", "scalar", "quantity", "object", "map"};
-static const char *col_roles[] = {"", "value", "id", "discriminator", "field", "unit", "counts", "permissions"};
+static const char *col_roles[] = {"", "value", "id", "discriminator", "field", "unit", "counts", "permissions", "index"};
 
 static unsigned flags;
 

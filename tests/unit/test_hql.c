@@ -368,6 +368,27 @@ test_joined_subclasses (void)
 }
 
 static void
+test_ordered_collections (void)
+{
+    const omr_type_t *px = hql_model_type (hql_model_type_index ("Pixels"));
+    CHECK_STR (hql_model_field (px, "channels")->order_column, "pixels_index");
+    CHECK (hql_model_field (px, "planeInfo")->order_column == NULL);
+    hql_query_t *q = ok ("select p from Pixels p join fetch p.channels c join fetch c.logicalChannel where p.id = :id");
+    CHECK (q != NULL);
+    if (q) {
+        const hql_object_t *o = &q->objects[1];
+        CHECK_STR (o->type->name, "Channel");
+        int found = 0;
+        for (int i = 0; i < o->ncols; i++)
+            if (q->cols[o->first_col + i].role == HQL_COL_INDEX)
+                found = 1;
+        CHECK (found);
+        CHECK (contains (q->sql, "t2.pixels_index"));
+    }
+    hql_query_destroy (&q);
+}
+
+static void
 test_user_alias_is_not_sql (void)
 {
     /* aliases and literals of the HQL never reach the SQL text */
@@ -568,6 +589,7 @@ main (void)
     RUN (test_new_map);
     RUN (test_size_and_empty);
     RUN (test_joined_subclasses);
+    RUN (test_ordered_collections);
     RUN (test_user_alias_is_not_sql);
     RUN (test_bad_queries);
     RUN (test_model_lookup);

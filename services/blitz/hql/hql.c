@@ -362,6 +362,11 @@ object_columns (tr_t *t, source_t *s, int obj)
             }
         }
     }
+    const omr_field_t *via = t->q->objects[obj].via;
+    if (via && via->order_column) {
+        add_col (t, HQL_COL_INDEX, via, OMR_SCALAR_INT, obj);
+        sb_printf (&t->sel, "%s.%s", s->sql, via->order_column);
+    }
     if ((t->flags & HQL_WITH_PERMISSIONS) && (ty->flags & OMR_TF_OWNED)) {
         add_col (t, HQL_COL_PERMISSIONS, NULL, OMR_SCALAR_NONE, obj);
         sb_printf (&t->sel, "omero_details_permissions(%s.owner_id, %s.group_id)", s->sql, s->sql);

@@ -69,8 +69,10 @@ typedef enum {
     HQL_COL_FIELD,          /* object field `field` (refs: the target id; units: the value) */
     HQL_COL_UNIT,           /* unit symbol of units field `field` (or of a quantity item) */
     HQL_COL_COUNTS,         /* JSON object {"<owner id>": count} of a fetched ...CountPerOwner */
-    HQL_COL_PERMISSIONS     /* JSON permissions object of omero:details for the caller
+    HQL_COL_PERMISSIONS,    /* JSON permissions object of omero:details for the caller
                                (perm, canEdit, canAnnotate ...; see model/README.md) */
+    HQL_COL_INDEX           /* position of a fetched object in an ordered collection (Pixels.channels:
+                               channel index; `field` is the collection): sort children by it */
 } hql_col_role_t;
 
 /* Flags of hql_translate_ex. */
