@@ -46,7 +46,8 @@ main (int argc, char **argv)
     blz_db_t *main_db = blz_db_new (app.conninfo);
     int wait_ms = (int) omr_config_get_int (c, "omero.db.connect_wait", 120000);
     int rc = 1;
-    if (blz_db_connect (main_db, wait_ms, &err) < 0 || blz_bootstrap (&app, main_db, &err) < 0) {
+    if (blz_db_connect (main_db, wait_ms, &err) < 0 || blz_bootstrap_wait_schema (main_db, wait_ms, &err) < 0
+        || blz_bootstrap (&app, main_db, &err) < 0) {
         omr_error ("cannot serve: %s", err.msg);
         fprintf (stderr, "omero-blitz: cannot serve: %s\n", err.msg);
         goto done;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* blitz_schema.sql is compiled in, so an installation needs no extra file. */
 __asm__ (".section .rodata\n"
@@ -140,6 +141,29 @@ register_node (blz_app_t *app, blz_db_t *db, omr_err_t *err)
     app->node_id = atoll (PQgetvalue (res, 0, 0));
     PQclear (res);
     return 0;
+}
+
+int
+blz_bootstrap_wait_schema (blz_db_t *db, int wait_ms, omr_err_t *err)
+{
+    int64_t until = omr_mono_ms () + wait_ms;
+    bool logged = false;
+    while (true) {
+        PGresult *res = blz_db_query (db, err, "SELECT to_regclass('dbpatch') IS NOT NULL", 0, NULL);
+        if (!res)
+            return -1;
+        bool present = PQgetvalue (res, 0, 0)[0] == 't';
+        PQclear (res);
+        if (present)
+            return 0;
+        if (omr_mono_ms () >= until)
+            return omr_err_set (err, OMR_E_CONFIG, 503,
+                                "the database has no OMERO schema (table dbpatch): load share/omero/schema.sql");
+        if (!logged)
+            omr_warn ("the database has no OMERO schema yet; waiting for it to be loaded");
+        logged = true;
+        usleep (500 * 1000);
+    }
 }
 
 int

@@ -5,6 +5,9 @@
 #define BLZ_BOOTSTRAP_H
 #include "blitz.h"
 
+/* Wait up to wait_ms for the OMERO schema (table dbpatch) to appear: the database may have
+ * just been created and still be loading. */
+int blz_bootstrap_wait_schema (blz_db_t *db, int wait_ms, omr_err_t *err);
 /* Run every start-up check on db; fills app's ids, uuid and node. */
 int blz_bootstrap (blz_app_t *app, blz_db_t *db, omr_err_t *err);
 /* Mark this server's Node row down (at a clean stop). */

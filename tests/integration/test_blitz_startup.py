@@ -77,3 +77,25 @@ def test_waits_for_database_that_comes_up(cluster):
         assert "retrying" in b.log() and "connected to the database after" in b.log()
     finally:
         b.cleanup()
+
+
+def test_waits_for_schema_to_be_loaded(cluster):
+    from test_blitz_support import DB_PASS, SCHEMA
+    cluster.psql_admin("CREATE DATABASE late OWNER omero ENCODING 'UTF8' TEMPLATE template0")
+    cluster.psql_admin("CREATE DATABASE never OWNER omero ENCODING 'UTF8' TEMPLATE template0")
+    b = Blitz(cluster, config={"omero.db.name": "late"})
+    nb = Blitz(cluster, "Blitz-1", config={"omero.db.name": "never", "omero.db.connect_wait": "2000"})
+    try:
+        b.start(wait=False)
+        nb.start(wait=False)
+        time.sleep(1.0)
+        assert b.proc.poll() is None and "no OMERO schema yet" in b.log()
+        subprocess.run([os.path.join(cluster.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                        "-p", str(cluster.port), "-U", "omero", "-d", "late", "-f", SCHEMA],
+                       env=dict(os.environ, PGPASSWORD=DB_PASS), check=True, capture_output=True)
+        b.wait_ready()
+        assert nb.proc.wait(timeout=60) != 0
+        assert "load share/omero/schema.sql" in nb.log()
+    finally:
+        b.cleanup()
+        nb.cleanup()
