@@ -188,6 +188,15 @@ blz_bootstrap (blz_app_t *app, blz_db_t *db, omr_err_t *err)
     PQclear (res);
     if (load_roles (app, db, err) < 0 || root_password (app, db, err) < 0 || register_node (app, db, err) < 0)
         goto fail;
+    /* Row-level security does not apply to superusers and BYPASSRLS roles: say so loudly. */
+    res = blz_db_query (db, err, "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user", 0,
+                        NULL);
+    if (!res)
+        goto fail;
+    if (PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't')
+        omr_warn ("the database role is a superuser or bypasses row-level security: users would see each "
+                  "other's private data; connect as a plain role that owns the tables");
+    PQclear (res);
     return blz_db_commit (db, err);
 fail:
     blz_db_rollback (db);
