@@ -182,7 +182,7 @@ do_stop (cli_t *cli, bool quiet_if_down)
 
 /* Every `always` server (on every node) active? Fills why with the first problem. */
 static int
-grid_health (json_t *list, char *why, size_t len, bool *fatal)
+grid_health (json_t *list, bool master_only, char *why, size_t len, bool *fatal)
 {
     size_t i;
     json_t *s;
@@ -191,6 +191,8 @@ grid_health (json_t *list, char *why, size_t len, bool *fatal)
     why[0] = 0;
     json_array_foreach (json_object_get (list, "servers"), i, s) {
         if (strcmp (json_string_value (json_object_get (s, "activation")), "always") != 0)
+            continue;
+        if (master_only && strcmp (json_string_value (json_object_get (s, "node")), "master") != 0)
             continue;
         const char *state = json_string_value (json_object_get (s, "state"));
         if (strcmp (state, "active") == 0)
@@ -364,7 +366,7 @@ do_start (cli_t *cli, int argc, char **argv)
             usleep (100000);
             continue;
         }
-        int inactive = grid_health (list, why, sizeof why, &fatal);
+        int inactive = grid_health (list, true, why, sizeof why, &fatal);
         json_decref (list);
         if (inactive == 0)
             break;
@@ -399,7 +401,7 @@ do_status (cli_t *cli)
     }
     char why[1024];
     bool fatal;
-    int inactive = grid_health (list, why, sizeof why, &fatal);
+    int inactive = grid_health (list, false, why, sizeof why, &fatal);
     int total = 0;
     size_t i;
     json_t *s;

@@ -48,9 +48,13 @@ load_stream (cli_t *cli, FILE *f, const char *name)
         while (n && (l[n - 1] == '\n' || l[n - 1] == '\r'))
             l[--n] = 0;
         if (n && l[n - 1] == '\\') {
+            /* A continued line keeps its trailing spaces; the next one loses its leading ones. */
             l[n - 1] = 0;
+            if (acc)
+                while (*l == ' ' || *l == '\t')
+                    l++;
             char *na;
-            if (asprintf (&na, "%s%s", acc ? acc : "", trim (l)) < 0)
+            if (asprintf (&na, "%s%s", acc ? acc : "", l) < 0)
                 break;
             free (acc);
             acc = na;

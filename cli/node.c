@@ -29,13 +29,15 @@ node_pid (cli_t *cli, const char *name)
     return pid > 0 && omr_pid_alive (pid) ? pid : 0;
 }
 
+/* Whether the registry lists node name as up, held by agent pid (any pid when 0). */
 static bool
-node_up (cli_t *cli, const char *name)
+node_up (cli_t *cli, const char *name, int pid)
 {
     omr_err_t err = {0};
     json_t *r = grid_call (cli, "Registry.nodePing", json_pack ("{s:s}", "name", name), 1500, &err);
+    bool up = r && (!pid || json_integer_value (json_object_get (r, "pid")) == pid);
     json_decref (r);
-    return r != NULL;
+    return up;
 }
 
 static int
@@ -104,7 +106,7 @@ node_start (cli_t *cli, const char *name)
     /* Wait until the registry lists the node as up, or the agent gives up. */
     int64_t end = omr_mono_ms () + 15000;
     while (omr_mono_ms () < end) {
-        if (node_up (cli, name) && node_pid (cli, name)) {
+        if (node_pid (cli, name) && node_up (cli, name, node_pid (cli, name))) {
             if (!cli->quiet)
                 printf ("Node %s started (pid %d)\n", name, node_pid (cli, name));
             return 0;
@@ -168,7 +170,7 @@ cli_node (cli_t *cli, int argc, char **argv)
         return node_start (cli, name);
     }
     int pid = node_pid (cli, name);
-    bool up = node_up (cli, name);
+    bool up = pid && node_up (cli, name, pid);
     if (!cli->quiet)
         printf ("Node %s %s%s\n", name, pid ? "running" : "not running",
                 pid ? (up ? " and registered" : " but not registered with the registry") : "");

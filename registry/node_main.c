@@ -137,7 +137,7 @@ main (int argc, char **argv)
     }
     bool registered = false;
     int serial = -1, exit_code = 0;
-    int64_t next = 0;
+    int64_t next = 0, refused_since = 0;
     omr_info ("node %s starting; registry %s", name, registry);
     while (!got_signal) {
         int64_t now = omr_mono_ms ();
@@ -156,9 +156,15 @@ main (int argc, char **argv)
                     json_decref (rep);
                 }
                 else if (err.status == 409) {
-                    omr_error ("%s", err.msg);
-                    exit_code = 4;
-                    break;
+                    /* The name may still be held by an agent that just died: the registry frees it
+                     * once that agent's heartbeats stop, so only a live holder makes us give up. */
+                    if (!refused_since)
+                        refused_since = omr_mono_ms ();
+                    if (omr_mono_ms () - refused_since > 7000) {
+                        omr_error ("%s", err.msg);
+                        exit_code = 4;
+                        break;
+                    }
                 }
                 else
                     omr_debug ("registry not reachable: %s", err.msg);

@@ -45,7 +45,7 @@ typedef struct {
 } node_entry_t;
 
 typedef struct {
-    char *omerodir, statedir[4096], keydir[4096], endpoint[256];
+    char *omerodir, statedir[4096], keydir[4096], endpoint[256], host[256];
     omr_config_t *config;
     reg_deployment_t *dep;      /* the whole deployment (every node) */
     char *path;                 /* descriptor file */
@@ -510,8 +510,13 @@ dispatch (registry_t *r, omr_msg_t *req, json_t **out, omr_err_t *err)
         const char *name = json_string_value (json_object_get (b, "name"));
         if (!name)
             return omr_err_set (err, OMR_E_API, 400, "nodePing needs name");
-        if (strcmp (name, "master") == 0 || node_alive (node_find (r, name))) {
-            *out = json_pack ("{s:b}", "up", 1);
+        if (strcmp (name, "master") == 0) {
+            *out = json_pack ("{s:b,s:i}", "up", 1, "pid", (int) getpid ());
+            return 0;
+        }
+        node_entry_t *n = node_find (r, name);
+        if (node_alive (n)) {
+            *out = json_pack ("{s:b,s:i,s:s}", "up", 1, "pid", (int) n->pid, "host", n->host);
             return 0;
         }
         return omr_err_set (err, OMR_E_NOTFOUND, 404, "node `%s' is not running", name);
@@ -606,8 +611,9 @@ main (int argc, char **argv)
         return 1;
     }
     int port = omr_config_port (r->config, "omero.ports.registry");
-    const char *host = omr_config_get (r->config, "omero.master.host");
-    snprintf (r->endpoint, sizeof r->endpoint, "tcp://%s:%d", host, port);
+    /* Copied: r->config is replaced on every deploy. */
+    snprintf (r->host, sizeof r->host, "%s", omr_config_get (r->config, "omero.master.host"));
+    snprintf (r->endpoint, sizeof r->endpoint, "tcp://%s:%d", r->host, port);
     zsys_handler_set (NULL);
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     zactor_t *auth = NULL;
@@ -625,7 +631,7 @@ main (int argc, char **argv)
         return 4;
     }
     r->extra_props = load_extra_props (r->omerodir);
-    r->lctx = (reg_launch_ctx_t) {r->omerodir, "master", r->endpoint, host, r->statedir, r->keydir, r->extra_props};
+    r->lctx = (reg_launch_ctx_t) {r->omerodir, "master", r->endpoint, r->host, r->statedir, r->keydir, r->extra_props};
     int orphans = reg_launch_reap_orphans (&r->lctx, 5000);
     if (orphans)
         omr_warn ("stopped %d server(s) left by a previous registry", orphans);

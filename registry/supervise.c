@@ -14,6 +14,7 @@
 #define STABLE_MS 10000                 /* running this long resets the failure count */
 #define MAX_FAILURES 5                  /* then disabled, as IceGrid disables failing servers */
 #define STOP_TIMEOUT_MS 10000
+#define EXEC_GRACE_MS 1000                /* exec servers: alive this long = active */
 
 struct sup_t {
     reg_launch_ctx_t ctx;
@@ -103,7 +104,7 @@ proc_start (sup_t *self, sup_proc_t *p)
         return;
     }
     p->pid = pid;
-    p->state = needs_heartbeat (p) ? SUP_ACTIVATING : SUP_ACTIVE;
+    p->state = SUP_ACTIVATING;
     p->started_ms = now;
     p->last_heartbeat_ms = 0;
     omr_info ("started %s (pid %d)", p->id, (int) pid);
@@ -238,6 +239,11 @@ sup_tick (sup_t *self)
             kill (p->pid, SIGKILL);
             p->stop_deadline_ms = now + 60000;
         }
+        /* A program that never heartbeats counts as active once it has survived a moment. */
+        if (p->state == SUP_ACTIVATING && !needs_heartbeat (p) && now - p->started_ms > EXEC_GRACE_MS) {
+            p->state = SUP_ACTIVE;
+            omr_info ("%s is running (pid %d)", p->id, (int) p->pid);
+        }
         if (p->state == SUP_ACTIVATING && now - p->started_ms > ACTIVATION_TIMEOUT_MS) {
             snprintf (p->last_error, sizeof p->last_error, "no heartbeat within %d s of start",
                       ACTIVATION_TIMEOUT_MS / 1000);
@@ -247,7 +253,8 @@ sup_tick (sup_t *self)
             p->stop_deadline_ms = now + 60000;
             p->failures++;
         }
-        if (p->state == SUP_ACTIVE && needs_heartbeat (p) && p->last_heartbeat_ms
+        /* Any server that has heartbeated (exec programs too, once they register) must keep it up. */
+        if (p->state == SUP_ACTIVE && p->last_heartbeat_ms
             && now - p->last_heartbeat_ms > HEARTBEAT_TIMEOUT_MS) {
             snprintf (p->last_error, sizeof p->last_error, "stopped heartbeating");
             omr_warn ("%s (pid %d) stopped heartbeating; killing it", p->id, (int) p->pid);
