@@ -13,6 +13,10 @@
  *     PQexecParams (conn, q->sql, nparams, NULL, values, NULL, NULL, 0);
  *     // each result row: q->ncols columns described by q->cols; q->items says how to group them
  *     hql_query_destroy (&q);
+ * The translator checks names, not every type: a query such as "where i.name = 5" or a
+ * non-grouped column fails in PostgreSQL (SQLSTATE class 42/22): report that as a
+ * QueryException too. Literal numbers are bound typed ($n::int8 / $n::float8), other parameters
+ * take the type PostgreSQL infers from their use.
  *
  * Supported HQL: [select [distinct] items] from Entity [as] a [, Entity b] [[left [outer] | inner]
  * join [fetch] a.path [as] x [with cond]] [where cond] [group by ...] [having cond]
@@ -48,7 +52,9 @@
  * they hang from and `via` the field (a collection such as Project.datasetLinks, or a reference
  * such as DatasetImageLink.child); their columns follow the selected items' columns. Rows repeat
  * the parent for each fetched child: de-duplicate by (type, id) and build the collections.
- * A fetched "xxxCountPerOwner" is one HQL_COL_COUNTS column (JSON {"ownerId": count}).
+ * A fetched "xxxCountPerOwner" is one HQL_COL_COUNTS column (JSON {"ownerId": count}) placed
+ * after the objects' columns; its `object` names the object it belongs to. Children fetched
+ * through an ordered collection (Pixels.channels ...) carry an HQL_COL_INDEX column.
  */
 #ifndef HQL_H
 #define HQL_H
