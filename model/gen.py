@@ -294,8 +294,8 @@ def gen_sql(m):
       '-- Row-level security (see the end) filters every read by the caller settings omero.uid,\n'
       '-- omero.gids, omero.owned_gids, omero.admin and omero.group of the transaction.\n')
     w('BEGIN;\n')
-    w("DO $$ BEGIN IF current_setting('server_version_num')::int < 90300 THEN "
-      "RAISE EXCEPTION 'PostgreSQL 9.3 or later is required'; END IF; "
+    w("DO $$ BEGIN IF current_setting('server_version_num')::int < 130000 THEN "
+      "RAISE EXCEPTION 'PostgreSQL 13 or later is required'; END IF; "
       "IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN "
       "RAISE EXCEPTION 'the database encoding must be UTF8'; END IF; END $$;\n")
     w('CREATE DOMAIN nonnegative_int AS int4 CHECK (VALUE >= 0);')
