@@ -3,6 +3,7 @@
 #include "sessions.h"
 #include "session_store.h"
 #include "table.h"
+#include "usergroup.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -92,7 +93,9 @@ help (void)
             "    keepalive           Keeps the current session alive\n"
             "    clear               Close and remove locally stored sessions\n"
             "    file                Print the path to the current session file\n"
-            "    key                 Print the key of the current active session\n");
+            "    key                 Print the key of the current active session\n"
+            "    open                Create a session for the given user and group\n"
+            "    close               Close the session with the given session ID\n");
     cli_login_help (stdout);
     return 0;
 }
@@ -566,6 +569,110 @@ cmd_keepalive (cli_t *cli, const cli_login_args_t *la, long freq)
     return rc;
 }
 
+/* `sessions open`: an administrator (or sudoer) opens a session for another user. */
+static int
+cmd_open (cli_t *cli, const cli_login_args_t *la, int n, char **rest)
+{
+    const char *uid = NULL, *uname = NULL, *gid = NULL, *gname = NULL;
+    long timeout = 0;
+    for (int i = 0; i < n; i++) {
+        const char **slot = !strcmp (rest[i], "--user-id")      ? &uid
+                            : !strcmp (rest[i], "--user-name")  ? &uname
+                            : !strcmp (rest[i], "--group-id")   ? &gid
+                            : !strcmp (rest[i], "--group-name") ? &gname
+                                                                : NULL;
+        if (slot && i + 1 < n) {
+            *slot = rest[++i];
+            continue;
+        }
+        char *end = NULL;
+        if (!strcmp (rest[i], "--timeout") && i + 1 < n && (timeout = strtol (rest[i + 1], &end, 10), !*end)
+            && timeout >= 0) {
+            i++;
+            continue;
+        }
+        fprintf (stderr, "usage: omero sessions open [-h] (--user-id user | --user-name user)\n"
+                         "                           [--group-id group | --group-name group]\n"
+                         "                           [--timeout [TIMEOUT]]\n"
+                         "omero sessions open: error: unrecognized arguments: %s\n", rest[i]);
+        return 2;
+    }
+    if (!uid == !uname || (gid && gname)) {
+        fprintf (stderr, "usage: omero sessions open [-h] (--user-id user | --user-name user)\n"
+                         "omero sessions open: error: one of the arguments --user-id --user-name is required\n");
+        return 2;
+    }
+    ug_t u;
+    int rc = ug_open (&u, cli, la);
+    if (rc)
+        return rc;
+    bool amb;
+    json_t *user = ug_find_user (&u, uid ? uid : uname, uid ? 1 : 2, &amb);
+    json_t *group = (gid || gname) ? ug_find_group (&u, gid ? gid : gname, gid ? 1 : 2, &amb) : NULL;
+    char nb[256], gb[256];
+    if (!user)
+        rc = cli_die (156, "No user found");
+    else if ((gid || gname) && !group)
+        rc = cli_die (503, "Unknown group: %s", gid ? gid : gname);
+    else {
+        const char *username = omero_json_text (user, "UserName|omeName", nb, sizeof nb, "");
+        const char *groupname = group ? omero_json_text (group, "Name|name", gb, sizeof gb, "") : NULL;
+        json_t *pr = json_pack ("{s:s, s:s}", "name", username, "eventType", "User");
+        if (groupname)
+            json_object_set_new (pr, "group", json_string (groupname));
+        json_t *args = json_pack ("{s:o}", "principal", pr);
+        if (timeout > 0)
+            json_object_set_new (args, "timeout", json_integer ((json_int_t) timeout * 1000));
+        omero_err_t err = {0};
+        json_t *rep = omero_client_call (u.c, "ISession", "createSessionWithTimeout", args, &err);
+        json_decref (args);
+        if (!rep)
+            rc = cli_fail_omero (&err);
+        else {
+            char kb[64];
+            const char *key = omero_json_text (rep, "session|uuid", kb, sizeof kb, "");
+            fprintf (stderr, "Session created for user %s", username);
+            if (groupname)
+                fprintf (stderr, " in group %s", groupname);
+            fprintf (stderr, " (timeToIdle: %lld sec, timeToLive: %lld sec)\n",
+                     omero_json_int (rep, "timeToIdle", 0) / 1000, omero_json_int (rep, "timeToLive", 0) / 1000);
+            printf ("%s\n", key);
+        }
+        json_decref (rep);
+    }
+    json_decref (user);
+    json_decref (group);
+    ug_close (&u);
+    return rc;
+}
+
+/* `sessions close ID`: close a session by its key. */
+static int
+cmd_close (cli_t *cli, const cli_login_args_t *la, const char *key)
+{
+    int rc = 0;
+    omero_client_t *c = cli_session_client (cli, la, &rc);
+    if (!c)
+        return rc;
+    omero_err_t err = {0};
+    json_t *s = key ? cli_session_get (c, key, &err) : NULL;
+    if (!s)
+        fprintf (stderr, "No session with the given ID found.\n");
+    else {
+        json_t *args = json_pack ("{s:s}", "session", key);
+        json_t *rep = omero_client_call (c, "ISession", "closeSession", args, &err);
+        json_decref (args);
+        if (rep)
+            printf ("Session %s closed.\n", key);
+        else
+            rc = cli_fail_omero (&err);
+        json_decref (rep);
+    }
+    json_decref (s);
+    omero_client_destroy (&c);
+    return rc;
+}
+
 int
 cli_sessions_main (cli_t *cli, int argc, char **argv)
 {
@@ -715,11 +822,31 @@ cli_sessions_main (cli_t *cli, int argc, char **argv)
         if (rc == 0)
             rc = cmd_keepalive (cli, &la, freq);
     }
+    else if (!strcmp (sub, "open")) {
+        if (sub_help)
+            printf ("usage: omero sessions open [-h] (--user-id user | --user-name user)\n"
+                    "                           [--group-id group | --group-name group]\n"
+                    "                           [--timeout [TIMEOUT]]\n\n"
+                    "Create a session for the given user and group\n\n"
+                    "Optional Arguments:\n"
+                    "  --timeout [TIMEOUT]  Timeout in seconds (optional; default: maximum possible)\n");
+        else
+            rc = cmd_open (cli, &la, nrest, rest);
+    }
+    else if (!strcmp (sub, "close")) {
+        if (sub_help)
+            printf ("usage: omero sessions close [-h] [sessionId]\n\n"
+                    "Close the session with the given session ID\n\n"
+                    "Positional Arguments:\n"
+                    "  sessionId   The session ID\n");
+        else
+            rc = cmd_close (cli, &la, nrest ? rest[0] : NULL);
+    }
     else {
         usage (stderr);
         fprintf (stderr,
                  "omero sessions: error: argument <subcommand>: invalid choice: '%s'\n\nchoose from:\n"
-                 "\tclear, file, group, help, keepalive, key, list, login, logout, timeout, who\n",
+                 "\tclear, close, file, group, help, keepalive, key, list, login, logout, open, timeout, who\n",
                  sub);
         rc = 2;
     }

@@ -136,6 +136,16 @@ class State:
                 raise ApiError(403, "SecurityViolation", "not a member of group %d" % gid)
             s["gid"] = gid
             return {"session": s["uuid"], "eventContext": self.ec(s)}
+        if name == "ISession.createSessionWithTimeout":
+            pr = args.get("principal", {})
+            target = self.uref(pr.get("name"))
+            if target != uid and not admin:
+                raise ApiError(403, "SecurityViolation", "may not open a session as %s" % pr.get("name"))
+            gid = self.gref(pr["group"]) if pr.get("group") else ([g for g in self.member_of(target) if g != 1] + [1])[0]
+            t = self.new_session(target, gid, "OMERO.sessions")
+            if "timeout" in args:
+                t["tti"] = int(args["timeout"])
+            return {"session": t["uuid"], "eventContext": self.ec(t), "timeToIdle": t["tti"], "timeToLive": 0}
         if name == "ISession.currentSessions":
             live = [t for t in self.sessions.values() if not t["closed"]]
             return {"sessions": [{"uuid": t["uuid"], "started": t["started"], "timeToIdle": t["tti"],

@@ -360,3 +360,22 @@ def test_userdir_default(cli, fake):
     assert r.returncode == 0, r.stderr
     f = cli("sessions", "file", env=env).stdout.strip()
     assert f.startswith(os.path.join(cli.root, "ud", "sessions", "127.0.0.1", "root") + "/")
+
+
+def test_sessions_open_and_close(cli, fake):
+    login_root(cli)
+    r = cli("sessions", "open", "--user-name", "alice", "--group-name", "lab", "--timeout", "120")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.endswith("Session created for user alice in group lab (timeToIdle: 120 sec, timeToLive: 0 sec)\n")
+    key = r.stdout.strip()
+    s = fake.state.sessions[key]
+    assert s["uid"] == 5 and s["gid"] == 3 and not s["closed"]
+    r = cli("sessions", "close", key)
+    assert r.returncode == 0 and r.stdout == "Session %s closed.\n" % key
+    assert fake.state.sessions[key]["closed"]
+    r = cli("sessions", "close", "00000000-0000-0000-0000-000000000000")
+    assert r.stderr.endswith("No session with the given ID found.\n")
+    r = cli("sessions", "open")
+    assert r.returncode == 2 and "--user-id --user-name is required" in r.stderr
+    r = cli("sessions", "open", "--user-name", "nobody")
+    assert r.returncode == 156 and r.stderr.endswith("No user found\n")

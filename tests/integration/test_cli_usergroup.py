@@ -256,7 +256,7 @@ def test_help_and_version(env):
     i = lines.index("user (8)")
     assert lines[i + 1:i + 9] == ["\t" + s for s in ("add", "list", "info", "listgroups", "password", "email",
                                                    "joingroup", "leavegroup")]
-    assert "group (8)" in lines and "sessions (11)" in lines and "version" in lines
+    assert "group (8)" in lines and "sessions (13)" in lines and "version" in lines
     r = omero("help", "group", check=0)
     assert r.stdout == omero("group", "-h", check=0).stdout
     r = omero("help", "user", "--recursive", check=0)
