@@ -3,6 +3,7 @@
 
 int cli_admin (cli_t *cli, int argc, char **argv);
 int cli_config (cli_t *cli, int argc, char **argv);
+int cli_db (cli_t *cli, int argc, char **argv);
 int cli_certificates (cli_t *cli, int argc, char **argv);
 int cli_node (cli_t *cli, int argc, char **argv);
 int cli_login_main (cli_t *cli, int argc, char **argv), cli_logout_main (cli_t *cli, int argc, char **argv);
@@ -13,6 +14,7 @@ int cli_version (cli_t *cli, int argc, char **argv), cli_help (cli_t *cli, int a
 const cli_command_t cli_commands[] = {
     {"admin", cli_admin, "Administrative server commands (start, stop, status, diagnostics, ice …)"},
     {"certificates", cli_certificates, "Create or renew the server's self-signed certificates and configure them"},
+    {"db", cli_db, "Database tools (script, password)"},
     {"config", cli_config, "Configuration properties (set, get, list, remove, append, load, edit)"},
     {"node", cli_node, "Control node agents (NAME start|stop|status|restart)"},
     {"login", cli_login_main, "Shortcut for 'sessions login'"},
