@@ -113,6 +113,7 @@ on_monitor (evutil_socket_t fd, short what, void *arg)
             more = zmq_msg_more (&m);
             zmq_msg_close (&m);
         }
+        omr_debug ("%s: socket event 0x%x", be->endpoint, (unsigned) event);
         if (event == ZMQ_EVENT_CONNECTED)
             be->connected = true;
         else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED) {
@@ -164,6 +165,10 @@ backend_open (rtr_backend_t *self, omr_err_t *err)
     zmq_getsockopt (self->monitor, ZMQ_FD, &mfd, &sz);
     self->mev = event_new (self->pool->base, mfd, EV_READ | EV_PERSIST, on_monitor, self);
     event_add (self->mev, NULL);
+    /* A ZeroMQ pipe starts out "active": its first messages raise no signal on ZMQ_FD until the
+     * reader has once found it empty. Drain both sockets now so later messages wake the loop. */
+    event_active (self->ev, EV_READ, 0);
+    event_active (self->mev, EV_READ, 0);
     return 0;
 }
 
@@ -248,6 +253,18 @@ rtr_pool_get (rtr_pool_t *self, const char *endpoint, const char *keydir)
     be->calls = zhashx_new ();
     zhashx_insert (self->backends, endpoint, be);
     return be;
+}
+
+void
+rtr_pool_poll (rtr_pool_t *self)
+{
+    zlist_t *all = zlist_new ();
+    for (rtr_backend_t *be = zhashx_first (self->backends); be; be = zhashx_next (self->backends))
+        zlist_append (all, be);
+    for (rtr_backend_t *be = zlist_first (all); be; be = zlist_next (all))
+        if (be->monitor)
+            on_monitor (-1, 0, be);
+    zlist_destroy (&all);
 }
 
 size_t

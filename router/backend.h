@@ -25,6 +25,8 @@ void rtr_pool_destroy (rtr_pool_t **self);
 /* The connection to endpoint, created on first use. keydir (or NULL) holds CURVE client keys
  * for the registry; plain servers are reached without. */
 rtr_backend_t *rtr_pool_get (rtr_pool_t *self, const char *endpoint, const char *keydir);
+/* Look at every connection's socket events now (a safety net to the event loop's wake-ups). */
+void rtr_pool_poll (rtr_pool_t *self);
 /* Number of calls waiting for replies in the whole pool. */
 size_t rtr_pool_pending (rtr_pool_t *self);
 

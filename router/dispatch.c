@@ -67,6 +67,7 @@ reason (int status)
     case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
@@ -741,6 +742,15 @@ rtr_dispatch_request (rtr_router_t *r, struct evhttp_request *ev)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri (ev);
     const char *path = uri ? evhttp_uri_get_path (uri) : NULL;
     q->path = strdup (path && *path ? path : "/");
+    size_t head = strlen (evhttp_request_get_uri (ev)) + 16;
+    for (struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
+        head += strlen (kv->key) + strlen (kv->value) + 4;
+    if (head > (size_t) r->set.max_header) {
+        evhttp_add_header (evhttp_request_get_output_headers (ev), "Connection", "close");
+        respond_error (q, 431, OMR_E_API, "the request head is %zu bytes, more than omero.router.max_header (%d)",
+                       head, r->set.max_header);
+        return;
+    }
     q->route = rtr_dispatch_route (q->path);
     if (q->route.family == RTR_FAMILY_NONE) {
         respond_error (q, 404, OMR_E_NOTFOUND, "%s is not a URL of this server (use /rpc/v1/<Service>/<method>, "

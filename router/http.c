@@ -239,7 +239,9 @@ new_server (rtr_http_t *self, bool tls, int port, omr_err_t *err)
     struct evhttp *h = evhttp_new (self->r->base);
     evhttp_set_bevcb (h, tls ? bevcb_tls : bevcb_plain, self);
     evhttp_set_gencb (h, on_request, self);
-    evhttp_set_max_headers_size (h, set->max_header);
+    /* evhttp answers a head over its limit with a bare 400; give it room so that dispatch can
+     * answer 431 for heads over omero.router.max_header, keeping evhttp's limit as a hard cap. */
+    evhttp_set_max_headers_size (h, set->max_header * 4 > 65536 ? set->max_header * 4 : 65536);
     evhttp_set_max_body_size (h, set->max_body);
     struct timeval tv = {set->timeout_ms / 1000 + 10, 0};
     evhttp_set_timeout_tv (h, &tv);

@@ -141,6 +141,7 @@ on_tick (evutil_socket_t fd, short what, void *arg)
     rtr_router_t *r = arg;
     const int beat_every = 1000 / TICK_MS;
     rtr_http_tick (r->http);
+    rtr_pool_poll (r->pool);
     int64_t now = omr_mono_ms ();
     if (!r->draining) {
         /* Heartbeat once a second, purge expired sessions every five. */
