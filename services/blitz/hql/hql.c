@@ -72,6 +72,15 @@ sb_printf (sbuf_t *b, const char *fmt, ...)
     free (big);
 }
 
+/* "alias.column" */
+static void
+sb_col (sbuf_t *b, const char *alias, const char *column)
+{
+    sb_puts (b, alias);
+    sb_putn (b, ".", 1);
+    sb_puts (b, column);
+}
+
 static void
 sb_free (sbuf_t *b)
 {
@@ -329,10 +338,10 @@ object_columns (tr_t *t, source_t *s, int obj)
     o->first_col = t->q->ncols;
     if (add_col (t, HQL_COL_ID, hql_model_field (ty, "id"), OMR_SCALAR_LONG, obj) < 0)
         return -1;
-    sb_printf (&t->sel, "%s.id", s->sql);
+    sb_col (&t->sel, s->sql, "id");
     if (ty->flags & OMR_TF_DISC) {
         add_col (t, HQL_COL_DISCRIMINATOR, NULL, OMR_SCALAR_STRING, obj);
-        sb_printf (&t->sel, "%s.discriminator", s->sql);
+        sb_col (&t->sel, s->sql, "discriminator");
     }
     /* the type's fields, then those only its subtypes declare (same table) */
     const omr_field_t *seen[256];
@@ -345,20 +354,22 @@ object_columns (tr_t *t, source_t *s, int obj)
                 continue;
             if (f->kind != OMR_FIELD_SCALAR && f->kind != OMR_FIELD_UNITS && f->kind != OMR_FIELD_REF)
                 continue;
-            int dup = 0;   /* a column several subtypes declare (shape x, y ...) is read once */
-            for (int j = 0; j < nseen && !dup; j++)
-                if (strcmp (seen[j]->column, f->column) == 0 && strcmp (seen[j]->table, f->table) == 0)
-                    dup = 1;
-            if (dup)
-                continue;
+            if (k >= 0) {   /* a column several subtypes declare (shape x, y ...) is read once */
+                int dup = 0;
+                for (int j = 0; j < nseen && !dup; j++)
+                    if (strcmp (seen[j]->column, f->column) == 0 && strcmp (seen[j]->table, f->table) == 0)
+                        dup = 1;
+                if (dup)
+                    continue;
+            }
             if (nseen < 256)
                 seen[nseen++] = f;
             const char *a = col_alias (t, s, f);
             add_col (t, HQL_COL_FIELD, f, f->scalar, obj);
-            sb_printf (&t->sel, "%s.%s", a, f->column);
+            sb_col (&t->sel, a, f->column);
             if (f->kind == OMR_FIELD_UNITS) {
                 add_col (t, HQL_COL_UNIT, f, OMR_SCALAR_STRING, obj);
-                sb_printf (&t->sel, "%s.%s", a, f->unit_column);
+                sb_col (&t->sel, a, f->unit_column);
             }
         }
     }
@@ -631,7 +642,7 @@ emit_val (tr_t *t, const hql_node_t *n, const val_t *v, sbuf_t *b, int ctx)
         return OMR_SCALAR_LONG;
     case V_SCALAR:
     case V_REF:
-        sb_printf (b, "%s.%s", v->alias, v->column);
+        sb_col (b, v->alias, v->column);
         return v->scalar;
     case V_UNIT:
         if (ctx & CTX_CAST_TEXT)

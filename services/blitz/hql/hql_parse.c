@@ -240,7 +240,9 @@ lex (parser_t *p)
 static int
 is_kw (const tok_t *t, const char *kw)
 {
-    return t->kind == T_IDENT && (int) strlen (kw) == t->len && strncasecmp (t->start, kw, t->len) == 0;
+    if (t->kind != T_IDENT || tolower ((unsigned char) t->start[0]) != kw[0])
+        return 0;
+    return (int) strlen (kw) == t->len && strncasecmp (t->start, kw, t->len) == 0;
 }
 
 static int
@@ -250,22 +252,30 @@ is_punct (const tok_t *t, const char *op)
 }
 
 /* Words that end a clause, so they cannot be aliases or start a path. */
-static const char *reserved[] = {
-    "select", "from", "where", "join", "left", "right", "inner", "outer", "full", "cross", "fetch",
-    "as", "on", "with", "group", "order", "by", "having", "and", "or", "not", "in", "like", "ilike",
-    "between", "is", "null", "exists", "union", "intersect", "except", "distinct", "asc", "desc",
-    "all", "any", "some", "case", "when", "then", "else", "end", "cast", "escape", "true", "false",
-    "limit", "offset", "into", "update", "delete", "insert", "set", "natural", "using", NULL};
+static const char *reserved[] = {  /* sorted (bsearch) */
+    "all", "and", "any", "as", "asc", "between", "by", "case", "cast", "cross",
+    "delete", "desc", "distinct", "else", "end", "escape", "except", "exists", "false", "fetch",
+    "from", "full", "group", "having", "ilike", "in", "inner", "insert", "intersect", "into",
+    "is", "join", "left", "like", "limit", "natural", "not", "null", "offset", "on",
+    "or", "order", "outer", "right", "select", "set", "some", "then", "true", "union",
+    "update", "using", "when", "where", "with", NULL};
+
+static int
+cmp_word (const void *a, const void *b)
+{
+    return strcmp ((const char *) a, *(const char *const *) b);
+}
 
 static int
 is_reserved (const tok_t *t)
 {
-    if (t->kind != T_IDENT)
+    if (t->kind != T_IDENT || t->len < 2 || t->len > 9)
         return 0;
-    for (int i = 0; reserved[i]; i++)
-        if (is_kw (t, reserved[i]))
-            return 1;
-    return 0;
+    char w[10];
+    for (int i = 0; i < t->len; i++)
+        w[i] = (char) tolower ((unsigned char) t->start[i]);
+    w[t->len] = 0;
+    return bsearch (w, reserved, sizeof reserved / sizeof reserved[0] - 1, sizeof reserved[0], cmp_word) != NULL;
 }
 
 static int
