@@ -73,7 +73,7 @@ def test_site_database_from_db_script(grid, site_pg):
     v = requests.post(base + "/rpc/v1/IConfig/getVersion", json={}, verify=ca, timeout=10)
     assert v.status_code == 200 and v.json()["version"].startswith("5.6")
     r = g.omero("login", "-s", "localhost", "-p", str(g.port("ssl")), "-u", "root", "-w", "rootpw")
-    assert "Created session for root@localhost" in r.stdout
+    assert "Created session for root@localhost" in r.stdout + r.stderr
     g.omero("admin", "stop")
     # The site's server is never stopped by the grid.
     assert postmaster_pid(site_pg) == pm
@@ -102,7 +102,7 @@ def test_default_grid_answers_through_router(grid):
     pw = open(os.path.join(g.dir, "var", "master", "root_password")).read().strip()
     assert oct(os.stat(os.path.join(g.dir, "var", "master", "root_password")).st_mode & 0o777) == "0o600"
     r = g.omero("login", "-s", "localhost", "-p", str(g.port("ssl")), "-u", "root", "-w", pw)
-    assert "Current group: system" in r.stdout
+    assert "Current group: system" in r.stdout + r.stderr
     # The generated password appears in no log.
     logdir = os.path.join(g.dir, "var", "log")
     for name in os.listdir(logdir):
