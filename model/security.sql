@@ -33,12 +33,12 @@ CREATE FUNCTION _omero_group() RETURNS int8 LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('omero.group', true), '')::int8, -1)
 $$;
 -- Groups whose every row the caller may read: groups they own, member groups that are not
--- private (group-read bit 64), and world-readable groups (bit 4).
+-- private (group-read bit 64), and world-readable groups (bit 4) for any logged-in caller.
 CREATE FUNCTION _omero_readable_gids() RETURNS int8[] LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(g.id), '{}'::int8[]) FROM experimentergroup g
      WHERE g.id = ANY (_omero_owned_gids())
         OR (g.id = ANY (_omero_gids()) AND (g.permissions & 64) <> 0)
-        OR (g.permissions & 4) <> 0
+        OR ((g.permissions & 4) <> 0 AND _omero_uid() >= 0)
 $$;
 -- True when the caller is an administrator holding the named AdminPrivilege.
 CREATE FUNCTION _omero_privilege(priv text) RETURNS bool LANGUAGE sql STABLE AS $$

@@ -244,7 +244,14 @@ def test_bad_values_are_refused(pg):
 # ------------------------------------------------------------------------------------------ RLS
 
 def test_no_context_sees_nothing(pg):
-    assert visible_images(pg) == []
+    pg.psql("SET omero.admin = 'true'; INSERT INTO image (permissions, creation_id, update_id, owner_id, group_id,"
+            " name) VALUES (-52, 0, 0, 0, 1, 'in-user-group');")
+    try:
+        assert visible_images(pg) == []
+        # the user group is world-readable (rwr-r-): any logged-in caller reads it
+        assert visible_images(pg, uid=DAVE) == ["in-user-group"]
+    finally:
+        pg.psql("SET omero.admin = 'true'; DELETE FROM image WHERE name = 'in-user-group';")
     assert as_caller(pg, "SELECT count(*) FROM annotation_mapvalue;") == [["0"]]
     assert as_caller(pg, "SELECT count(*) FROM session;") == [["0"]]
 
