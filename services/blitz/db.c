@@ -79,6 +79,16 @@ blz_db_conninfo (const char *host, const char *port, const char *name, const cha
     return buf;
 }
 
+/* Server notices ("already exists, skipping" …) go to the log at debug level, not to stderr. */
+static void
+notice (void *arg, const char *message)
+{
+    char text[512];
+    snprintf (text, sizeof text, "%s", message);
+    text[strcspn (text, "\n")] = 0;
+    omr_debug ("database: %s", text);
+}
+
 int
 blz_db_connect (blz_db_t *self, int wait_ms, omr_err_t *err)
 {
@@ -92,6 +102,7 @@ blz_db_connect (blz_db_t *self, int wait_ms, omr_err_t *err)
             if (attempt > 0)
                 omr_info ("connected to the database after %d attempt(s)", attempt + 1);
             PQsetClientEncoding (self->conn, "UTF8");
+            PQsetNoticeProcessor (self->conn, notice, NULL);
             self->in_tx = false;
             return 0;
         }

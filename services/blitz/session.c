@@ -118,7 +118,7 @@ blz_session_load (blz_app_t *app, blz_db_t *db, const char *uuid, bool touch, bl
         db, err,
         "SELECT s.id, s.owner, coalesce(s.sudoer, -1), s.timetoidle, s.timetolive, s.closed IS NOT NULL, "
         "(extract(epoch FROM (now() - b.last_access)) * 1000)::int8, "
-        "(extract(epoch FROM (now() - s.started)) * 1000)::int8, b.group_id, coalesce(b.user_ip, ''), "
+        "(extract(epoch FROM (now() - s.started)) * 1000)::int8, b.group_id, coalesce(s.userip, ''), "
         "coalesce(s.useragent, ''), s.defaulteventtype, e.omename, coalesce(su.omename, '') "
         "FROM session s JOIN blitz_session b ON b.session_id = s.id JOIN experimenter e ON e.id = s.owner "
         "LEFT JOIN experimenter su ON su.id = s.sudoer WHERE s.uuid = $1",
@@ -267,17 +267,17 @@ insert_session (blz_app_t *app, blz_db_t *db, int64_t uid, int64_t sudoer, int64
     PGresult *res = blz_db_query (
         db, err,
         "INSERT INTO session (id, discriminator, permissions, version, timetoidle, timetolive, started, "
-        "defaulteventtype, uuid, owner, sudoer, node, useragent) VALUES (nextval('seq_session'), 'Session', -120, "
-        "0, $1, $2, now(), $3, $4, $5, $6, $7, $8) RETURNING id",
+        "defaulteventtype, uuid, owner, sudoer, node, useragent, userip) VALUES (nextval('seq_session'), 'Session', "
+        "-120, 0, $1, $2, now(), $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         BLZ_P (BLZ_I64 (tb, tti), BLZ_I64 (lb, ttl), req->event_type && *req->event_type ? req->event_type : "User",
                uuid, BLZ_I64 (ub, uid), sudoer >= 0 ? BLZ_I64 (sb, sudoer) : NULL, BLZ_I64 (nb, app->node_id),
-               req->agent && *req->agent ? req->agent : NULL));
+               req->agent && *req->agent ? req->agent : NULL, req->ip && *req->ip ? req->ip : NULL));
     if (!res)
         return -1;
     int64_t sid = atoll (PQgetvalue (res, 0, 0));
     PQclear (res);
-    if (blz_db_exec (db, err, "INSERT INTO blitz_session (session_id, group_id, user_ip) VALUES ($1, $2, $3)",
-                     BLZ_P (BLZ_I64 (idb, sid), BLZ_I64 (gb, gid), req->ip && *req->ip ? req->ip : NULL))
+    if (blz_db_exec (db, err, "INSERT INTO blitz_session (session_id, group_id) VALUES ($1, $2)",
+                     BLZ_P (BLZ_I64 (idb, sid), BLZ_I64 (gb, gid)))
         < 0)
         return -1;
     *sid_out = sid;
@@ -631,7 +631,7 @@ session_json (blz_db_t *db, const blz_ctx_t *ctx, omr_err_t *err)
         db, err,
         "SELECT s.timetoidle, s.timetolive, (extract(epoch FROM s.started) * 1000)::int8, s.defaulteventtype, "
         "coalesce(s.useragent, ''), coalesce(s.message, ''), s.node, "
-        "(extract(epoch FROM b.last_access) * 1000)::int8, coalesce(b.user_ip, '') "
+        "(extract(epoch FROM b.last_access) * 1000)::int8, coalesce(s.userip, '') "
         "FROM session s JOIN blitz_session b ON b.session_id = s.id WHERE s.id = $1",
         BLZ_P (BLZ_I64 (sb, ctx->session_id)));
     blz_db_rollback (db);

@@ -64,7 +64,7 @@ def test_login_success_returns_event_context(env):
     assert ctx["userName"] == "alice" and ctx["admin"] is False and ctx["privileges"] == []
     assert ctx["sudoer"] is None and ctx["ip"] == "10.1.2.3" and ctx["agent"] == "OMERO.cli"
     assert r["timeToIdle"] == 600000
-    row = env["cluster"].sql("SELECT s.owner, s.useragent, b.user_ip FROM session s JOIN blitz_session b "
+    row = env["cluster"].sql("SELECT s.owner, s.useragent, s.userip FROM session s JOIN blitz_session b "
                              "ON b.session_id = s.id WHERE s.uuid = '%s'" % r["session"])
     assert row[0][1:] == ["OMERO.cli", "10.1.2.3"]
     # The login is recorded as an Event (type Sessions) with an EventLog row for the session.
