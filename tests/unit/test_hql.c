@@ -483,6 +483,16 @@ test_bad_queries (void)
     /* the position points at the problem */
     hql_translate ("select i from Image i where i.nope = 1", &err);
     CHECK (contains (err.msg, "position 28") && contains (err.msg, "nope"));
+    hql_translate ("select d from Dataset d join fetch d.projectsLinks l", &err);
+    CHECK (contains (err.msg, "did you mean 'projectLinks'?"));
+    hql_translate ("from PixelType as p where p.value=:pType", &err);
+    CHECK (contains (err.msg, "did you mean 'PixelsType'?"));
+    hql_translate ("from Dataset d left outer join d.images where d.name = 'test'", &err);
+    CHECK (contains (err.msg, "did you mean 'imageLinks'?"));
+    hql_translate ("select i from Image i join i.defaultPixels p", &err);
+    CHECK (contains (err.msg, "did you mean 'pixels'?"));
+    hql_translate ("select d from Dataset d where d.nmae = :n", &err);
+    CHECK (contains (err.msg, "did you mean 'name'?"));
     hql_translate ("select i from Image i; drop table x", &err);
     CHECK (contains (err.msg, "position 21"));
     /* deep nesting is refused, not a stack overflow */

@@ -3,10 +3,12 @@
  * aliases are generated; values always travel as $n parameters. */
 #include "hql.h"
 #include "hql_parse.h"
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- string buffer */
 
@@ -387,6 +389,85 @@ object_columns (tr_t *t, source_t *s, int obj)
     return t->failed ? -1 : 0;
 }
 
+/* ---------------------------------------------------------------- suggestions */
+
+/* Edit distance of two short names (case-insensitive), capped at 9. */
+static int
+distance (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    if (la > 40 || lb > 40)
+        return 9;
+    int prev[41], cur[41];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int) j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int) i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = tolower ((unsigned char) a[i - 1]) != tolower ((unsigned char) b[j - 1]);
+            int v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            cur[j] = v;
+        }
+        memcpy (prev, cur, sizeof (int) * (lb + 1));
+    }
+    return prev[lb] < 9 ? prev[lb] : 9;
+}
+
+/* "; did you mean 'x'?" for the closest field of ty (and its subtypes), or "". */
+static void
+suggest_field (const omr_type_t *ty, const char *name, char *out, size_t n)
+{
+    out[0] = 0;
+    int best = 3;
+    const char *hit = NULL;
+    for (int k = -1; k < ty->nsub; k++) {
+        const omr_type_t *tt = k < 0 ? ty : hql_model_type (hql_model_subtype (ty, k));
+        for (int i = 0; i < tt->nfields; i++) {
+            const char *fn = hql_model_field_at (tt->first_field + i)->name;
+            int d = distance (name, fn);
+            if (d < best) {
+                best = d;
+                hit = fn;
+                continue;
+            }
+            if (hit)
+                continue;
+            /* images -> imageLinks, defaultPixels -> pixels */
+            size_t ln = strlen (name), lf = strlen (fn);
+            size_t stem = ln > 1 && name[ln - 1] == 's' ? ln - 1 : ln;
+            if ((stem >= 4 && lf > stem && strncasecmp (fn, name, stem) == 0) ||
+                (lf >= 4 && ln > lf && strcasecmp (name + ln - lf, fn) == 0))
+                hit = fn;
+        }
+    }
+    if (hit)
+        snprintf (out, n, "; did you mean '%s'?", hit);
+}
+
+/* Same for entity names. */
+static void
+suggest_type (const char *name, char *out, size_t n)
+{
+    out[0] = 0;
+    const char *dot = strrchr (name, '.');
+    const char *base = dot ? dot + 1 : name;
+    int best = 3;
+    const char *hit = NULL;
+    for (int i = 0; i < OMR_MODEL_NTYPES; i++) {
+        int d = distance (base, hql_model_type (i)->name);
+        if (d < best) {
+            best = d;
+            hit = hql_model_type (i)->name;
+        }
+    }
+    if (hit)
+        snprintf (out, n, "; did you mean '%s'?", hit);
+}
+
 /* ---------------------------------------------------------------- sources and joins */
 
 static int
@@ -550,8 +631,11 @@ resolve_path (tr_t *t, qctx_t *c, const hql_node_t *n, int rpflags, val_t *v)
         } else
             snprintf (name, sizeof name, "%s", seg);
         const omr_field_t *f = hql_model_field_poly (s->type, name);
-        if (!f)
-            return terr (t, n->pos, "%s has no property '%s' (in '%s')", s->type->name, name, n->text);
+        if (!f) {
+            char hint[128];
+            suggest_field (s->type, name, hint, sizeof hint);
+            return terr (t, n->pos, "%s has no property '%s' (in '%s')%s", s->type->name, name, n->text, hint);
+        }
         int last = i == nsegs - 1;
         switch (f->kind) {
         case OMR_FIELD_SCALAR:
@@ -691,8 +775,11 @@ class_test (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b)
     if (n->b->kind != HQL_N_PATH)
         return terr (t, n->b->pos, "compare .class with an entity name such as TagAnnotation");
     int ti = hql_model_type_index (n->b->text);
-    if (ti < 0)
-        return terr (t, n->b->pos, "unknown entity '%s'", n->b->text);
+    if (ti < 0) {
+        char hint[128];
+        suggest_type (n->b->text, hint, sizeof hint);
+        return terr (t, n->b->pos, "unknown entity '%s'%s", n->b->text, hint);
+    }
     hql_node_t head = *n->a;
     head.nsegs--;
     head.text = head.segs[0];
@@ -983,8 +1070,11 @@ static int
 add_root (tr_t *t, qctx_t *c, const hql_from_t *f)
 {
     int ti = hql_model_type_index (f->entity);
-    if (ti < 0)
-        return terr (t, f->pos, "unknown entity '%s'", f->entity);
+    if (ti < 0) {
+        char hint[128];
+        suggest_type (f->entity, hint, sizeof hint);
+        return terr (t, f->pos, "unknown entity '%s'%s", f->entity, hint);
+    }
     const omr_type_t *ty = hql_model_type (ti);
     int root = c->nchain;
     sbuf_t *nc = realloc (c->chain, (size_t) (c->nchain + 1) * sizeof *nc);
@@ -1054,8 +1144,11 @@ add_join (tr_t *t, qctx_t *c, const hql_join_t *j, source_t **out, const omr_fie
             *via = coll;
             return 1;   /* counts: handled by fetch_join */
         }
-        if (!f)
-            return terr (t, p->pos, "%s has no property '%s' (in '%s')", s->type->name, name, p->text);
+        if (!f) {
+            char hint[128];
+            suggest_field (s->type, name, hint, sizeof hint);
+            return terr (t, p->pos, "%s has no property '%s' (in '%s')%s", s->type->name, name, p->text, hint);
+        }
         if (i == p->nsegs - 1)
             break;
         if (f->kind != OMR_FIELD_REF)
