@@ -1103,6 +1103,114 @@ a_current_privileges (op_t *op, omr_err_t *err)
     return 0;
 }
 
+/* Privilege names from {"privileges": [...]} into a bitmask; unknown names are refused. */
+static int
+privileges_arg (op_t *op, unsigned *out, omr_err_t *err)
+{
+    json_t *arr = json_object_get (op->body, "privileges");
+    if (!json_is_array (arr))
+        return omr_err_set (err, OMR_E_API, 400, "\"privileges\" (a list of AdminPrivilege names) is needed");
+    unsigned p = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach (arr, i, v) {
+        int k = blz_privilege_index (json_string_value (v));
+        if (k < 0)
+            return omr_err_set (err, OMR_E_API, 400, "unknown AdminPrivilege %s",
+                                json_is_string (v) ? json_string_value (v) : "(not a string)");
+        p |= 1u << k;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Store a restricted administrator's privileges as OMERO does: AdminPrivilege:<Name> = false in
+ * Experimenter.config for each privilege not held. */
+static int
+store_privileges (op_t *op, int64_t uid, unsigned privs, omr_err_t *err)
+{
+    if (op->ctx.privileges != BLZ_ALL_PRIVILEGES)
+        return omr_err_set (err, OMR_E_SECURITY, 403, "only a full administrator may set administrator privileges");
+    if (uid == op->app->root_id)
+        return omr_err_set (err, OMR_E_SECURITY, 403, "root always holds every privilege");
+    char ub[24];
+    BLZ_I64 (ub, uid);
+    if (blz_db_exec (op->db, err,
+                     "DELETE FROM experimenter_config WHERE experimenter_id = $1 AND name LIKE 'AdminPrivilege:%'",
+                     BLZ_P (ub)) < 0)
+        return -1;
+    for (int i = 0; i < BLZ_NPRIVILEGES; i++) {
+        if (privs & (1u << i))
+            continue;
+        char name[64];
+        snprintf (name, sizeof name, "AdminPrivilege:%s", blz_privilege_name (i));
+        if (blz_db_exec (op->db, err,
+                         "INSERT INTO experimenter_config (experimenter_id, name, value, index) VALUES ($1, $2, "
+                         "'false', coalesce((SELECT max(index) + 1 FROM experimenter_config WHERE experimenter_id = $1), 0))",
+                         BLZ_P (ub, name)) < 0)
+            return -1;
+    }
+    return blz_db_log (op->db, "UPDATE", T_EXP, uid, err);
+}
+
+static int
+a_set_admin_privileges (op_t *op, omr_err_t *err)
+{
+    int64_t uid = user_arg (op, "user", false, err);
+    unsigned privs;
+    if (uid < 0 || privileges_arg (op, &privs, err) < 0 || store_privileges (op, uid, privs, err) < 0)
+        return -1;
+    op->call->reply = json_object ();
+    return 0;
+}
+
+static int
+a_create_light_system_user (op_t *op, omr_err_t *err)
+{
+    unsigned privs;
+    if (privileges_arg (op, &privs, err) < 0)
+        return -1;
+    if (create_user (op, json_object_get (op->body, "experimenter"), NULL, NULL, true, err) < 0)
+        return -1;
+    int64_t uid = json_integer_value (json_object_get (op->call->reply, "id"));
+    return store_privileges (op, uid, privs, err);
+}
+
+static int
+a_admins_with_privileges (op_t *op, omr_err_t *err)
+{
+    unsigned want;
+    if (privileges_arg (op, &want, err) < 0)
+        return -1;
+    char gb[24];
+    PGresult *res = blz_db_query (
+        op->db, err,
+        "SELECT e.id, e.omename, e.firstname, e.middlename, e.lastname, e.email, e.institution, e.ldap, "
+        "coalesce((SELECT string_agg(substr(c.name, 16), ',') FROM experimenter_config c WHERE c.experimenter_id = e.id "
+        "AND c.name LIKE 'AdminPrivilege:%' AND lower(c.value) = 'false'), '') "
+        "FROM experimenter e JOIN groupexperimentermap m ON m.child = e.id WHERE m.parent = $1 ORDER BY e.id",
+        BLZ_P (BLZ_I64 (gb, op->app->system_gid)));
+    if (!res)
+        return -1;
+    json_t *arr = json_array ();
+    for (int i = 0; i < PQntuples (res); i++) {
+        unsigned held = BLZ_ALL_PRIVILEGES;
+        char denied[512];
+        snprintf (denied, sizeof denied, "%s", PQgetvalue (res, i, 8));
+        char *save = NULL;
+        for (char *t = strtok_r (denied, ",", &save); t; t = strtok_r (NULL, ",", &save)) {
+            int k = blz_privilege_index (t);
+            if (k >= 0)
+                held &= ~(1u << k);
+        }
+        if ((held & want) == want)
+            json_array_append_new (arr, exp_row (res, i));
+    }
+    PQclear (res);
+    op->call->reply = json_pack ("{s:o}", "data", arr);
+    return 0;
+}
+
 static int
 a_security_roles (op_t *op, omr_err_t *err)
 {
@@ -1155,6 +1263,10 @@ static const struct {
     {"getAdminPrivileges", a_admin_privileges},
     {"getCurrentAdminPrivileges", a_current_privileges},
     {"getSecurityRoles", a_security_roles},
+    {"setAdminPrivileges", a_set_admin_privileges},
+    {"createLightSystemUser", a_create_light_system_user},
+    {"createRestrictedSystemUser", a_create_light_system_user},
+    {"getAdminsWithPrivileges", a_admins_with_privileges},
 };
 
 static int

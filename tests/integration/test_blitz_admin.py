@@ -207,8 +207,18 @@ def test_last_admin_and_root_stay_admins(env):
 
 def test_restricted_administrator(env):
     b, cluster = env["b"], env["cluster"]
-    cluster.sql("INSERT INTO experimenter_config (experimenter_id, name, value, index) VALUES (%d, "
-                "'AdminPrivilege:ModifyUser', 'false', 0)" % env["ids"]["adm2"])
+    root = env["s"]["root"]
+    everything = ok(b.call("IAdmin.getAdminPrivileges", {"user": "root"}, session=root))["data"]
+    assert len(everything) == 15
+    ok(b.call("IAdmin.setAdminPrivileges", {"user": "adm2", "privileges": [p for p in everything if p != "ModifyUser"]},
+              session=root))
+    assert cluster.sql("SELECT name, value FROM experimenter_config WHERE experimenter_id = %d" % env["ids"]["adm2"]) \
+        == [["AdminPrivilege:ModifyUser", "false"]]
+    failed(b.call("IAdmin.setAdminPrivileges", {"user": "root", "privileges": []}, session=root), "SecurityViolation")
+    failed(b.call("IAdmin.setAdminPrivileges", {"user": "adm2", "privileges": ["Fly"]}, session=root),
+           "ApiUsageException")
+    holders = ok(b.call("IAdmin.getAdminsWithPrivileges", {"privileges": ["ModifyUser"]}, session=root))["data"]
+    assert [e["UserName"] for e in holders] == ["root"]
     s = ok(login(b, "adm2", PASSWORDS["adm2"]))["session"]
     ec = ok(b.call("IAdmin.getEventContext", {}, session=s))
     assert ec["isAdmin"] is True and "ModifyUser" not in ec["adminPrivileges"] and "ModifyGroup" in ec["adminPrivileges"]
@@ -222,7 +232,19 @@ def test_restricted_administrator(env):
     r = ok(b.call("ISession.createSessionWithTimeout", {"principal": {"name": "ann"}}, session=s))
     assert r["ctx"]["sudoer"]["userName"] == "adm2"
     assert ok(b.call("IAdmin.getAdminPrivileges", {"user": "adm2"}, session=s))["data"] == ec["adminPrivileges"]
-    cluster.sql("DELETE FROM experimenter_config WHERE experimenter_id = %d" % env["ids"]["adm2"])
+    # Only full administrators set privileges; a restricted one cannot lift its own restriction.
+    failed(b.call("IAdmin.setAdminPrivileges", {"user": "adm2", "privileges": everything}, session=s),
+           "SecurityViolation", 403)
+    # A restricted administrator created in one call (the Importer role: Sudo only).
+    lid = ok(b.call("IAdmin.createLightSystemUser", {"experimenter": {"UserName": "importer", "FirstName": "I",
+                                                                       "LastName": "Mp"},
+                                                     "privileges": ["Sudo"], "password": "imp-Secret-6"},
+                    session=root))["id"]
+    ec = ok(login(b, "importer", "imp-Secret-6"))["eventContext"]
+    assert ec["isAdmin"] is True and ec["adminPrivileges"] == ["Sudo"] and ec["userId"] == lid
+    ok(b.call("IAdmin.setAdminPrivileges", {"user": "adm2", "privileges": everything}, session=root))
+    assert cluster.sql("SELECT count(*) FROM experimenter_config WHERE experimenter_id = %d" % env["ids"]["adm2"]) \
+        == [["0"]]
 
 
 def test_passwords(env):
