@@ -272,6 +272,11 @@ entry_usable (registry_t *r, dir_entry_t *d)
     const reg_server_t *s = reg_deployment_find_server (r->dep, d->id);
     if (!s)
         return false;
+    if (strcmp (s->node, "master") == 0) {
+        /* The hot path of every lookup: read supervision state directly. */
+        sup_proc_t *p = sup_find (r->sup, d->id);
+        return p && p->state == SUP_ACTIVE && p->enabled && p->pid == d->pid;
+    }
     json_t *st = server_status (r, s);
     bool ok = strcmp (json_string_value (json_object_get (st, "state")), "active") == 0
               && json_is_true (json_object_get (st, "enabled"))

@@ -5,6 +5,7 @@
  * Options before the mode: --timeout MS, --count N (repeat, print calls/s), --ctx JSON.
  * Exit 0 on success, 1 on an error reply (printed as {"error":…}), 3 on no answer. */
 #include "omr_config.h"
+#include "omr_curve.h"
 #include "omr_rpc.h"
 #include "omr_util.h"
 #include <stdio.h>
@@ -15,13 +16,15 @@
 int
 main (int argc, char **argv)
 {
-    int timeout = 5000, count = 1, i = 1;
+    int timeout = 5000, count = 1, inflight = 1, i = 1;
     json_t *ctx = NULL;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp (argv[i], "--timeout") && i + 1 < argc)
             timeout = atoi (argv[++i]);
         else if (!strcmp (argv[i], "--count") && i + 1 < argc)
             count = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--inflight") && i + 1 < argc)
+            inflight = atoi (argv[++i]);
         else if (!strcmp (argv[i], "--ctx") && i + 1 < argc)
             ctx = json_loads (argv[++i], 0, NULL);
     }
@@ -74,6 +77,47 @@ main (int argc, char **argv)
     if (!body) {
         fprintf (stderr, "bad JSON body\n");
         return 2;
+    }
+    if (inflight > 1) {
+        /* Throughput: keep `inflight` requests outstanding on one DEALER until count replies. */
+        zsock_t *d = zsock_new (ZMQ_DEALER);
+        zsock_set_sndhwm (d, 0);
+        zsock_set_rcvhwm (d, 0);
+        if (keys && omr_curve_client (d, keys, &err) < 0) {
+            fprintf (stderr, "%s\n", err.msg);
+            return 2;
+        }
+        zsock_connect (d, "%s", endpoint);
+        int sent = 0, got = 0, errors = 0;
+        int64_t t0 = omr_mono_ms ();
+        while (got < count) {
+            while (sent < count && sent - got < inflight) {
+                omr_msg_t *req = omr_msg_new_request (op, json_incref (body));
+                zmsg_t *z = omr_msg_encode (&req, NULL);
+                zmsg_send (&z, d);
+                sent++;
+            }
+            zsock_set_rcvtimeo (d, timeout);
+            zmsg_t *in = zmsg_recv (d);
+            if (!in) {
+                fprintf (stderr, "timeout after %d replies\n", got);
+                zsock_destroy (&d);
+                return 3;
+            }
+            omr_msg_t *m = omr_msg_decode (&in, NULL);
+            if (!m || omr_msg_status (m) != 200)
+                errors++;
+            omr_msg_destroy (&m);
+            got++;
+        }
+        int64_t ms = omr_mono_ms () - t0;
+        fprintf (stderr, "%d calls (%d in flight, %d errors) in %lld ms: %.0f calls/s\n", count, inflight, errors,
+                 (long long) ms, count * 1000.0 / (double) (ms + 1));
+        zsock_destroy (&d);
+        json_decref (body);
+        omr_config_destroy (&cfg);
+        free (omerodir);
+        return errors ? 1 : 0;
     }
     omr_rpc_t *rpc = omr_rpc_new (endpoint, keys, &err);
     int rc = 0;
