@@ -212,13 +212,13 @@ csrf_ok (req_t *r, const json_t *form)
     return same_token (c, sent);
 }
 
+/* A form field as text (JSON bodies may give numbers); buf holds the text of a number. */
 static const char *
-form_str (const json_t *form, const char *key)
+form_str (const json_t *form, const char *key, char buf[24])
 {
     json_t *v = json_object_get (form, key);
     if (json_is_integer (v)) {
-        static __thread char buf[24];
-        snprintf (buf, sizeof buf, "%lld", (long long) json_integer_value (v));
+        snprintf (buf, 24, "%lld", (long long) json_integer_value (v));
         return buf;
     }
     return json_string_value (v);
@@ -234,8 +234,9 @@ post_login (req_t *r)
         json_decref (form);
         return error (r, 403, CSRF_FAILED);
     }
-    const char *server = form_str (form, "server"), *user = form_str (form, "username"),
-               *pass = form_str (form, "password");
+    char b1[24], b2[24], b3[24];
+    const char *server = form_str (form, "server", b1), *user = form_str (form, "username", b2),
+               *pass = form_str (form, "password", b3);
     char msg[256] = "";
     if (!user || !*user)
         strcat (msg, "Username: This field is required. ");
