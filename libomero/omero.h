@@ -41,6 +41,9 @@ typedef struct omero_client_t omero_client_t;
 
 /* Receives downloaded bytes as they arrive; return 0 to continue, -1 to abort the transfer. */
 typedef int (omero_sink_fn) (const void *data, size_t len, void *arg);
+/* Supplies bytes to upload: fill up to `cap` bytes of buf and return how many (0 only at the
+ * end), or -1 to abort the transfer. */
+typedef long (omero_source_fn) (void *buf, size_t cap, void *arg);
 
 /* Create a client for https://host:port (port <= 0 means 4064). Nothing is sent yet.
  * Certificates are verified against $OMERO_CA, else $OMERODIR/etc/certs/ca.pem when that file
@@ -100,6 +103,11 @@ char *omero_client_call_text (omero_client_t *self, const char *service, const c
  * X-OMERO-Args. Returns the JSON reply (new reference) or NULL. */
 json_t *omero_client_upload (omero_client_t *self, const char *service, const char *method,
                              json_t *args, const void *data, size_t len, omero_err_t *err);
+/* The same, streaming exactly `len` bytes from a source instead of a buffer (large files are
+ * never held in memory). */
+json_t *omero_client_upload_stream (omero_client_t *self, const char *service, const char *method,
+                                    json_t *args, omero_source_fn *source, void *source_arg, size_t len,
+                                    omero_err_t *err);
 /* Call a method that returns bytes; they are passed to sink as they arrive. The JSON part of the
  * reply (X-OMERO-Result, or the body when the server answered JSON) goes to *result when result
  * is not NULL (the caller frees it). */

@@ -190,6 +190,10 @@ typedef struct {
     omero_sink_fn *sink;
     void *sink_arg;
     bool sink_failed;
+    omero_source_fn *source;    /* streamed request body, or NULL */
+    void *source_arg;
+    size_t source_len, source_sent;
+    bool source_failed;
 } reply_t;
 
 static int
@@ -260,6 +264,25 @@ on_header (char *ptr, size_t size, size_t nmemb, void *arg)
         r->result_hdr = strndup (v, (size_t) (end - v));
     }
     return n;
+}
+
+static size_t
+on_read (char *buf, size_t size, size_t nmemb, void *arg)
+{
+    reply_t *r = arg;
+    size_t cap = size * nmemb;
+    if (cap > r->source_len - r->source_sent)
+        cap = r->source_len - r->source_sent;
+    if (cap == 0)
+        return 0;
+    long n = r->source (buf, cap, r->source_arg);
+    /* A source that ends early would leave the server waiting for the promised length. */
+    if (n <= 0 || (size_t) n > cap) {
+        r->source_failed = true;
+        return CURL_READFUNC_ABORT;
+    }
+    r->source_sent += (size_t) n;
+    return (size_t) n;
 }
 
 /* Map a failed transfer to OMERO-style transport exceptions. */
@@ -360,8 +383,15 @@ exchange (omero_client_t *self, const char *service, const char *method, const c
     curl_easy_setopt (c, CURLOPT_URL, url);
     curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt (c, CURLOPT_POST, 1L);
-    curl_easy_setopt (c, CURLOPT_POSTFIELDS, body ? body : "");
-    curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? body_len : 0));
+    if (r->source) {
+        curl_easy_setopt (c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt (c, CURLOPT_READDATA, r);
+        curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->source_len);
+    }
+    else {
+        curl_easy_setopt (c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? body_len : 0));
+    }
     curl_easy_setopt (c, CURLOPT_USERAGENT, self->agent);
     curl_easy_setopt (c, CURLOPT_ERRORBUFFER, self->curl_errbuf);
     curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, on_body);
@@ -390,6 +420,9 @@ exchange (omero_client_t *self, const char *service, const char *method, const c
     free (argsline);
     if (r->sink_failed)
         return seterr (err, "ClientError", (int) r->status, "download aborted by the receiver");
+    if (r->source_failed)
+        return seterr (err, "ClientError", 0, "upload aborted: the source gave %zu of %zu bytes", r->source_sent,
+                       r->source_len);
     if (r->body.too_big)
         return seterr (err, "ClientError", (int) r->status, "reply larger than %u MiB",
                        MAX_JSON_REPLY >> 20);
@@ -482,6 +515,25 @@ omero_client_upload (omero_client_t *self, const char *service, const char *meth
     reply_t r = {0};
     json_t *out = NULL;
     if (exchange (self, service, method, data, data ? len : 0, true, hdr, &r, err) == 0)
+        out = parse_json (r.result_hdr ? r.result_hdr : r.body.data, "the reply", err);
+    reply_free (&r);
+    free (hdr);
+    return out;
+}
+
+json_t *
+omero_client_upload_stream (omero_client_t *self, const char *service, const char *method, json_t *args,
+                            omero_source_fn *source, void *source_arg, size_t len, omero_err_t *err)
+{
+    char *hdr = dump_args (args);
+    if (!hdr || !source) {
+        free (hdr);
+        seterr (err, "ApiUsageException", 0, "arguments of %s.%s cannot be encoded as JSON", service, method);
+        return NULL;
+    }
+    reply_t r = {.source = source, .source_arg = source_arg, .source_len = len};
+    json_t *out = NULL;
+    if (exchange (self, service, method, NULL, 0, true, hdr, &r, err) == 0)
         out = parse_json (r.result_hdr ? r.result_hdr : r.body.data, "the reply", err);
     reply_free (&r);
     free (hdr);

@@ -133,6 +133,25 @@ def test_upload_bytes(fake, tmp_path):
     assert json.loads(up["headers"]["X-OMERO-Args"]) == {"name": "caf\u00e9 \n x", "n": 3}
 
 
+def test_streamed_upload(fake, tmp_path):
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    f = tmp_path / "big"
+    f.write_bytes(data)
+    fake.clear()
+    rc, out, err = run(fake, "login", "root", "omero", "-", "stream", "Test", "echo", '{"k": 1}', str(f))
+    assert rc == 0, (out, err)
+    rep = json.loads(out[1])
+    assert rep["len"] == len(data) and rep["sha1"] == hashlib.sha1(data).hexdigest()
+    up = fake.requests("Test/echo")[0]
+    assert up["headers"]["Content-Length"] == str(len(data))
+    assert up["headers"]["Content-Type"] == "application/octet-stream"
+    # A source that ends before the length it promised aborts with a clear error.
+    rc, out, err = run(fake, "login", "root", "omero", "-", "stream", "Test", "echo", "{}", str(f),
+                       str(len(data) + 10))
+    assert rc == 1 and out[-1].startswith("ERROR ClientError 0 upload aborted: the source gave %d of %d bytes"
+                                          % (len(data), len(data) + 10))
+
+
 def test_download_bytes(fake, tmp_path):
     out_file = tmp_path / "down"
     n = 1234567

@@ -4,7 +4,8 @@
  *   omero-clientcall HOST PORT [--insecure] [--ca FILE] STEP…
  *   steps: login USER PASS [GROUP|-] | sudo ADMIN PASS USER | join KEY | session | keepalive |
  *          logout | ec | group ID | call SERVICE METHOD JSON | upload SERVICE METHOD JSON FILE |
- *          download SERVICE METHOD JSON FILE
+ *          download SERVICE METHOD JSON FILE | stream SERVICE METHOD JSON FILE [LEN]
+ * (stream uploads FILE through a read callback in 64 KiB pieces, claiming LEN bytes if given)
  * Each step prints one line (JSON replies compact); a failure prints
  * "ERROR <name> <status> <message>" and ends with status 1. */
 #include "omero.h"
@@ -25,6 +26,15 @@ print_json (json_t *j)
     char *s = json_dumps (j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     printf ("%s\n", s ? s : "null");
     free (s);
+}
+
+static long
+read_file (void *buf, size_t cap, void *arg)
+{
+    if (cap > 65536)
+        cap = 65536;
+    size_t n = fread (buf, 1, cap, arg);
+    return n ? (long) n : -1;
 }
 
 static json_t *
@@ -132,6 +142,31 @@ main (int argc, char **argv)
             free (data);
             json_decref (args);
             i += 4;
+        }
+        else if (!strcmp (s, "stream") && left >= 4) {
+            const char *svc = argv[i + 1], *meth = argv[i + 2], *path = argv[i + 4];
+            json_t *args = parse (argv[i + 3]);
+            i += 4;
+            FILE *f = fopen (path, "rb");
+            size_t len = 0;
+            if (f) {
+                fseek (f, 0, SEEK_END);
+                len = (size_t) ftell (f);
+                fseek (f, 0, SEEK_SET);
+            }
+            if (i + 1 < argc && strspn (argv[i + 1], "0123456789") == strlen (argv[i + 1]))
+                len = (size_t) atoll (argv[++i]);
+            if (!f) {
+                fprintf (stderr, "omero-clientcall: cannot read %s\n", path);
+                rc = 2;
+            }
+            else if (!(r = omero_client_upload_stream (c, svc, meth, args, read_file, f, len, &err)))
+                rc = fail (&err);
+            else
+                print_json (r);
+            if (f)
+                fclose (f);
+            json_decref (args);
         }
         else if (!strcmp (s, "download") && left >= 4) {
             json_t *args = parse (argv[i + 3]);
