@@ -346,3 +346,57 @@ def test_config_semantics(grid, tmp_path):
     assert r.returncode != 0 and "bad:1" in r.stderr
     assert "omero.d=from stdin" in g.omero("config", "get").stdout
     assert os.path.exists(os.path.join(g.dir, "etc", "grid", "config.yaml"))
+
+
+def test_foreground_start_and_sigterm(tgrid):
+    """`omero admin start --foreground` runs the registry in the terminal; SIGTERM stops everything."""
+    import subprocess
+    g = tgrid
+    p = subprocess.Popen([os.path.join(g.bin, "omero"), "admin", "start", "--foreground"], env=g.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: g.omero("admin", "status", check=False).returncode == 0, timeout=60)
+        servers = running_testservers(g)
+        assert len(servers) == 2
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+        assert wait_for(lambda: not any(alive(s) for s in servers))
+    finally:
+        if p.poll() is None:
+            p.kill()
+    out = p.stdout.read()
+    assert "started Test-0" in out and "every server stopped" in out
+
+
+def test_unauthenticated_peer_cannot_use_the_registry(tgrid, tmp_path):
+    """Without the installation's CURVE keys nobody can register, list or stop servers."""
+    import shutil
+    g = tgrid
+    g.omero("admin", "start")
+    other = tmp_path / "other"
+    os.makedirs(other / "etc" / "grid")
+    shutil.copy(os.path.join(g.dir, "etc", "grid", "config.yaml"), other / "etc" / "grid")
+    env = dict(g.env)
+    env["OMERODIR"] = str(other)
+    # Fresh keys of its own: the registry does not know them.
+    import subprocess
+    from conftest import BUILD
+    r = subprocess.run([os.path.join(BUILD, "bin", "omero-gridcall"), "--timeout", "1500", "registry",
+                        "Registry.list"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    keydir = other / "etc" / "grid" / "keys"
+    os.makedirs(keydir / "clients")
+    for f in ("registry.key",):
+        shutil.copy(os.path.join(g.dir, "etc", "grid", "keys", f), keydir / f)
+    # Only the public registry key, and a client key of its own: still refused.
+    import textwrap
+    (keydir / "client.key_secret").write_text(textwrap.dedent("""\
+        metadata
+        curve
+            public-key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+            secret-key = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+        """))
+    r = subprocess.run([os.path.join(BUILD, "bin", "omero-gridcall"), "--timeout", "1500", "registry",
+                        "Registry.shutdown"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert g.omero("admin", "status").returncode == 0
