@@ -19,7 +19,9 @@ def env():
         b0 = Blitz(cluster, "Blitz-0").start()
         # A replica on the same database with a strict login throttle.
         b1 = Blitz(cluster, "Blitz-1", {"omero.security.login_failure_throttle_count": "2",
-                                        "omero.security.login_failure_throttle_time": "1500"}).start()
+                                        "omero.security.login_failure_throttle_time": "1500",
+                                        "omero.sessions.timeout": "900000",
+                                        "omero.sessions.maximum": "7200000"}).start()
         rootpw = root_password(b0)
         root = ok(login(b0, "root", rootpw))["session"]
         # Two users, a group each plus a shared one; carol is a group owner of shared.
@@ -72,6 +74,16 @@ def test_login_success_returns_event_context(env):
                             "JOIN eventtype t ON t.id = e.type WHERE l.entitytype = 'ome.model.meta.Session' "
                             "AND l.entityid = %d" % ec["sessionId"])
     assert ["Sessions", "INSERT"] in ev
+
+
+def test_configured_session_timeouts(env):
+    r = ok(login(env["b1"], "alice", "alice-pw"))
+    assert r["timeToIdle"] == 900000 and r["timeToLive"] == 7200000
+    s = ok(env["b0"].call("ISession.getSession", {"session": r["session"]}))
+    assert s["timeToIdle"] == 900000 and s["timeToLive"] == 7200000
+    # A user asking for more than omero.sessions.max_user_time_to_idle gets that maximum.
+    r = ok(login(env["b0"], "alice", "alice-pw", timeToIdle=10 ** 9))
+    assert r["timeToIdle"] == 6000000
 
 
 def test_login_with_group_and_omero_principal_form(env):
