@@ -208,18 +208,28 @@ new_client (const char *host, const char *port, omero_err_t *err)
     return c;
 }
 
-/* Join a stored session; NULL if it is no longer valid. */
+/* Whether an error means the server was not reached (the session may still be valid). */
+static bool
+unreachable (const omero_err_t *e)
+{
+    return e->status == 0
+           && (!strcmp (e->name, "ConnectionRefusedException") || !strcmp (e->name, "DNSException")
+               || !strcmp (e->name, "TimeoutException") || !strcmp (e->name, "SSLException")
+               || !strcmp (e->name, "ConnectionLostException"));
+}
+
+/* Join a stored session; NULL with err set if it is no longer valid or the server is unreachable. */
 static omero_client_t *
-join_stored (login_t *L, const char *host, const char *name, const char *uuid, const char *port_hint)
+join_stored (login_t *L, const char *host, const char *name, const char *uuid, const char *port_hint,
+             omero_err_t *err)
 {
     cli_props_t p = {0};
     cli_store_get (L->store, host, name, uuid, &p, NULL);
     const char *port = cli_props_get (&p, "omero.port");
     if (!port)
         port = port_hint;
-    omero_err_t err = {0};
-    omero_client_t *c = new_client (host, port, &err);
-    if (c && omero_client_join (c, uuid, &err) < 0)
+    omero_client_t *c = new_client (host, port, err);
+    if (c && omero_client_join (c, uuid, err) < 0)
         omero_client_destroy (&c);
     cli_props_free (&p);
     return c;
@@ -290,7 +300,7 @@ bad_credentials (const omero_err_t *e)
 static int
 creation_failed (login_t *L, const omero_err_t *e, const char *server, const char *port, int *tries)
 {
-    if (bad_credentials (e)) {
+    if (bad_credentials (e) && tries) {
         if (--*tries == 0)
             return cli_die (524, "3 incorrect password attempts");
         fprintf (stderr, "%s\n", e->msg);
@@ -397,7 +407,14 @@ cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool is_login, int *rc
             if (puuid) {
                 char *conflicts = cli_store_conflicts (L.store, phost, puser, puuid, &props, true, true);
                 if (conflicts && !*conflicts) {
-                    client = join_stored (&L, phost, puser, puuid, pport);
+                    omero_err_t jerr = {0};
+                    client = join_stored (&L, phost, puser, puuid, pport, &jerr);
+                    /* An unreachable server says nothing about the session: keep it. */
+                    if (!client && unreachable (&jerr)) {
+                        *rc = creation_failed (&L, &jerr, phost, pport, NULL);
+                        free (conflicts);
+                        goto out;
+                    }
                     if (client) {
                         action = "Using";
                         free (server);
@@ -485,7 +502,8 @@ cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool is_login, int *rc
         if (stored) {
             free (name);
             name = stored;
-            client = join_stored (&L, server, name, a->key, port);
+            omero_err_t jerr = {0};
+            client = join_stored (&L, server, name, a->key, port, &jerr);
         }
         else {
             omero_err_t err = {0};
@@ -513,10 +531,11 @@ cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool is_login, int *rc
                              conflicts);
             }
             else {
-                client = join_stored (&L, server, name, ids[i], port);
+                omero_err_t jerr = {0};
+                client = join_stored (&L, server, name, ids[i], port, &jerr);
                 if (client)
                     action = "Reconnected to";
-                else
+                else if (!unreachable (&jerr))
                     cli_store_remove (L.store, server, name, ids[i]);
             }
             free (conflicts);

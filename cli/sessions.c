@@ -228,9 +228,10 @@ list_one (cli_store_t *store, const cli_store_entry_t *e, void *arg)
             json_decref (s);
         }
         else
-            msg = strcmp (err.name, "ConnectionRefusedException") == 0 ? "Unknown exception" : err.msg;
+            msg = err.status == 0 ? "Unknown exception" : err.msg;
     }
-    if (!alive && L->purge) {
+    /* Sessions of a server that cannot be reached are kept: they may well be valid. */
+    if (!alive && L->purge && !(c && err.status == 0)) {
         cli_store_remove (store, e->host, e->user, e->uuid);
         omero_client_destroy (&c);
         cli_props_free (&p);

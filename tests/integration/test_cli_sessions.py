@@ -379,3 +379,20 @@ def test_sessions_open_and_close(cli, fake):
     assert r.returncode == 2 and "--user-id --user-name is required" in r.stderr
     r = cli("sessions", "open", "--user-name", "nobody")
     assert r.returncode == 156 and r.stderr.endswith("No user found\n")
+
+
+def test_unreachable_server_keeps_stored_session(cli, tmp_path):
+    other = FakeServer(str(tmp_path))
+    conn = "127.0.0.1:%d" % other.port
+    r = cli("login", "root@" + conn, "-w", "omero", env={"OMERO_CA": other.cert})
+    assert r.returncode == 0, r.stderr
+    path = cli("sessions", "file").stdout.strip()
+    other.stop()
+    r = cli("login", env={"OMERO_CA": other.cert})
+    assert r.returncode == 554 % 256
+    assert r.stderr == "Ice.ConnectionRefusedException: %s isn't running\n" % conn
+    assert os.path.exists(path)
+    r = cli("sessions", "list", env={"OMERO_CA": other.cert})
+    rows = [[c.strip() for c in line.split("|")] for line in r.stdout.splitlines()[2:-1]]
+    assert len(rows) == 1 and rows[0][2] == "Unknown" and rows[0][4] == "Logged in"
+    assert os.path.exists(path)
