@@ -331,3 +331,15 @@ def test_current_sessions(env):
     closed = ok(login(b0, "alice", "alice-pw"))["session"]
     ok(b0.call("ISession.closeSession", {"session": closed}))
     assert closed not in [s["uuid"] for s in ok(b0.call("ISession.currentSessions", {}, session=a))["sessions"]]
+
+
+def test_reconnects_after_database_connections_are_lost(env):
+    b0, cluster = env["b0"], env["cluster"]
+    s = ok(login(b0, "alice", "alice-pw"))["session"]
+    killed = cluster.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE application_name = 'omero-blitz' AND pid <> pg_backend_pid()")
+    assert int(killed[0][0]) >= 2
+    # Every worker finds its connection gone and opens a new one; no call fails.
+    for _ in range(8):
+        assert ok(b0.call("IAdmin.getEventContext", {}, session=s))["userName"] == "alice"
+    ok(login(b0, "bob", "bob-pw"))
