@@ -40,15 +40,16 @@ cli_fail_omero (const omero_err_t *err)
 char *
 cli_prompt (const char *prompt, bool hidden)
 {
-    fputs (prompt, stderr);
-    fflush (stderr);
     struct termios old, quiet;
     bool restore = false;
+    /* Echo goes off before the prompt shows, so nothing typed after it is echoed or lost. */
     if (hidden && tcgetattr (STDIN_FILENO, &old) == 0) {
         quiet = old;
         quiet.c_lflag &= (tcflag_t) ~ECHO;
         restore = tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
     }
+    fputs (prompt, stderr);
+    fflush (stderr);
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline (&line, &cap, stdin);
