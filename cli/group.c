@@ -59,10 +59,23 @@ static const char *const sub_help[][2] = {
     {"add", "usage: omero group add [-h] [--ignore-existing]\n"
             "                       [--perms PERMS | --type {private,read-only,read-annotate,read-write}]\n"
             "                       name\n\n"
-            "Add a new group with given permissions\n"},
+            "Add a new group with given permissions\n\n"
+            "Positional Arguments:\n"
+            "  name                  Name of the group\n\n"
+            "Optional Arguments:\n"
+            "  --ignore-existing     Do not fail if user already exists\n"
+            "  --perms PERMS         Group permissions set as string, e.g. 'rw----'\n"
+            "  --type {private,read-only,read-annotate,read-write}\n"
+            "                        Group permissions set symbolically\n"},
     {"perms", "usage: omero group perms [-h] [--id ID | --name NAME]\n"
               "                         [--perms PERMS | --type {private,read-only,read-annotate,read-write}]\n\n"
-              "Modify a group's permissions\n"},
+              "Modify a group's permissions\n\n"
+              "Optional Arguments:\n"
+              "  --id ID               ID of the group\n"
+              "  --name NAME           Name of the group\n"
+              "  --perms PERMS         Group permissions set as string, e.g. 'rw----'\n"
+              "  --type {private,read-only,read-annotate,read-write}\n"
+              "                        Group permissions set symbolically\n"},
     {"list", "usage: omero group list [-h] [--style {csv,json,plain,sql}] [--count | --long]\n"
              "                        [--sort-by-id | --sort-by-name]\n\n"
              "List information about all groups\n\n"
@@ -78,7 +91,13 @@ static const char *const sub_help[][2] = {
              "                        [--style {csv,json,plain,sql}] [--count | --long]\n"
              "                        [--sort-by-id | --sort-by-name]\n"
              "                        [group [group ...]]\n\n"
-             "List information about the group(s). Default to the context group\n"},
+             "List information about the group(s). Default to the context group\n\n"
+             "Group arguments:\n"
+             "  group                 ID or name of the group(s)\n"
+             "  --group-id group [group ...]\n"
+             "                        ID  of the group(s)\n"
+             "  --group-name group [group ...]\n"
+             "                        Name of the group(s)\n"},
     {"listusers", "usage: omero group listusers [-h] [--group-id group [group ...]]\n"
                   "                             [--group-name group [group ...]]\n"
                   "                             [--style {csv,json,plain,sql}] [--long | --count]\n"
@@ -95,12 +114,24 @@ static const char *const sub_help[][2] = {
                 "                           [--user-id user [user ...]]\n"
                 "                           [--user-name user [user ...]] [--as-owner]\n"
                 "                           [user [user ...]]\n\n"
-                "Add one or more users to a group\n"},
+                "Add one or more users to a group\n\n"
+                "Optional Arguments:\n"
+                "  --id ID               ID of the group\n"
+                "  --name NAME           Name of the group\n\n"
+                "User arguments:\n"
+                "  user                  ID or name of the user(s) to add to the group\n"
+                "  --as-owner            Add the users as owners of the group\n"},
     {"removeuser", "usage: omero group removeuser [-h] [--id ID | --name NAME]\n"
                    "                              [--user-id user [user ...]]\n"
                    "                              [--user-name user [user ...]] [--as-owner]\n"
                    "                              [user [user ...]]\n\n"
-                   "Remove one or more users from a group\n"},
+                   "Remove one or more users from a group\n\n"
+                   "Optional Arguments:\n"
+                   "  --id ID               ID of the group\n"
+                   "  --name NAME           Name of the group\n\n"
+                   "User arguments:\n"
+                   "  user                  ID or name of the user(s) to remove from the group\n"
+                   "  --as-owner            Remove the users from the group owner list\n"},
 };
 
 typedef struct {

@@ -88,7 +88,13 @@ static const char *const sub_help[][2] = {
              "                       [--sort-by-id | --sort-by-login | --sort-by-first-name |\n"
              "                        --sort-by-last-name | --sort-by-email]\n"
              "                       [user [user ...]]\n\n"
-             "List information about the user(s). Default to the context user\n"},
+             "List information about the user(s). Default to the context user\n\n"
+             "User arguments:\n"
+             "  user                  ID or name of the user(s)\n"
+             "  --user-id user [user ...]\n"
+             "                        ID of the user(s)\n"
+             "  --user-name user [user ...]\n"
+             "                        Name of the user(s)\n"},
     {"listgroups", "usage: omero user listgroups [-h] [--user-id user [user ...]]\n"
                    "                             [--user-name user [user ...]]\n"
                    "                             [--style {csv,json,plain,sql}] [--count | --long]\n"
