@@ -17,6 +17,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("OMERO_BUILD", os.path.join(REPO, "build"))
+if "OMERO_SAN" not in os.environ and BUILD.rstrip("/").endswith("-asan"):
+    os.environ["OMERO_SAN"] = "1"
 LOCKDIR = "/tmp/omero-test-locks"
 # omero.ports.prefix is prepended to the port numbers as text (4064 -> 14064), so single digits
 # are the prefixes that keep every port valid.
@@ -68,8 +70,8 @@ def installation(tmp_path_factory):
     root = tempfile.mkdtemp(prefix="omero-inst-", dir="/tmp")
     os.chmod(root, 0o755)
     dist = os.path.join(root, "dist")
-    subprocess.run(["make", "-s", "install", "PREFIX=" + dist, "BUILD=" + BUILD], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(["make", "-s", "install", "PREFIX=" + dist, "BUILD=" + BUILD,
+                    "SAN=" + os.environ.get("OMERO_SAN", "")], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     yield dist
     shutil.rmtree(root, ignore_errors=True)
 
