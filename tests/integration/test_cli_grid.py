@@ -127,6 +127,21 @@ def run(grid):
     grid.omero("login", "-k", key, "localhost", "-p", str(port))
     grid.omero("user", "joingroup", "user", "--name=jsmith")
 
+    # An administrator opens and closes a session for the user; copies members between groups.
+    r = grid.omero("sessions", "open", "--user-name", "jsmith", "--group-name", "lab-ra")
+    assert r.stderr.endswith("\n") and "Session created for user jsmith in group lab-ra" in r.stderr
+    opened = r.stdout.strip()
+    r = grid.omero("sessions", "close", opened)
+    assert r.stdout == "Session %s closed.\n" % opened
+    r = grid.omero("login", "localhost", "-p", str(port), "-k", opened, check=False)
+    assert r.returncode == 523 % 256
+    grid.omero("login", "-k", key, "localhost", "-p", str(port))
+    r = grid.omero("group", "copyusers", "lab-ra", "system", "--as-owner")
+    assert r.stdout == "Owners of lab-ra copied to system\n"
+    rows = table(grid.omero("group", "listusers", "lab-private").stdout)
+    assert [row[1] for row in rows[1:]] == ["jsmith"]
+    assert grid.omero("user", "email", "-n", "--all").stdout == '"John Smith" <john@example.org>\n'
+
     # Logout closes the session on the server: its key no longer joins.
     grid.omero("logout")
     r = grid.omero("login", "localhost", "-p", str(port), "-k", key, check=False)
