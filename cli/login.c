@@ -119,6 +119,47 @@ cli_login_arg (cli_login_args_t *a, int argc, char **argv, int *i)
     return 0;
 }
 
+char **
+cli_login_hoist (int argc, char **argv, int *out_argc)
+{
+    char **out = calloc ((size_t) argc + 1, sizeof (char *));
+    char **moved = calloc ((size_t) argc + 1, sizeof (char *));
+    int n = 0, nm = 0, i = 0;
+    if (!out || !moved) {
+        free (out);
+        free (moved);
+        return NULL;
+    }
+    if (argc > 0)
+        out[n++] = argv[i++];
+    cli_login_args_t scratch = {0};
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !strcmp (a, "-") || !strcmp (a, "--"))
+            break;
+        /* -q is a global option of its own; everything else login takes moves. */
+        if (!strcmp (a, "-q") || !strcmp (a, "--quiet")) {
+            out[n++] = argv[i];
+            continue;
+        }
+        int start = i;
+        if (cli_login_arg (&scratch, argc, argv, &i) == 1)
+            for (int k = start; k <= i; k++)
+                moved[nm++] = argv[k];
+        else
+            out[n++] = argv[i];
+    }
+    if (i < argc)
+        out[n++] = argv[i++];
+    for (int k = 0; k < nm; k++)
+        out[n++] = moved[k];
+    for (; i < argc; i++)
+        out[n++] = argv[i];
+    free (moved);
+    *out_argc = n;
+    return out;
+}
+
 void
 cli_login_help (FILE *out)
 {

@@ -18,6 +18,11 @@ typedef struct {
  * Returns 1 if consumed, 0 if argv[*i] is not a login option, -1 if its value is missing
  * (a usage message was printed). Accepts "-s X", "--server X" and "--server=X". */
 int cli_login_arg (cli_login_args_t *a, int argc, char **argv, int *i);
+/* OMERO accepts login arguments before the command name too (`omero -s host -u user login`,
+ * `omero --sudo root -u bob import …`). Returns a new argv (malloc'ed array of the same strings,
+ * NULL-terminated, *out_argc entries) in which login arguments found before the first word that
+ * is not an option follow that word instead; other options (-q, -h) stay in front. */
+char **cli_login_hoist (int argc, char **argv, int *out_argc);
 /* The help block describing the login arguments, as OMERO prints it. */
 void cli_login_help (FILE *out);
 /* Parse "[USER@]SERVER[:PORT]" (the last '@' separates the user) into malloc'ed parts

@@ -227,6 +227,33 @@ test_login_args (void)
 }
 
 static void
+test_hoist (void)
+{
+    char *argv[] = {"omero", "-q", "-s", "host", "--sudo=root", "-u", "bob", "login", "-w", "pw", NULL};
+    int n = 0;
+    char **v = cli_login_hoist (10, argv, &n);
+    CHECK_INT (n, 10);
+    const char *want[] = {"omero", "-q", "login", "-s", "host", "--sudo=root", "-u", "bob", "-w", "pw"};
+    for (int i = 0; i < 10 && i < n; i++)
+        CHECK_STR (v[i], want[i]);
+    CHECK (v[10] == NULL);
+    free (v);
+    /* Nothing to move; an unknown option stays where it is; a trailing option without value too. */
+    char *b[] = {"omero", "config", "set", "-s", NULL};
+    v = cli_login_hoist (4, b, &n);
+    CHECK_INT (n, 4);
+    CHECK_STR (v[1], "config");
+    CHECK_STR (v[3], "-s");
+    free (v);
+    char *c[] = {"omero", "-h", "-g", "grp", NULL};
+    v = cli_login_hoist (4, c, &n);
+    CHECK_INT (n, 4);
+    CHECK_STR (v[1], "-h");
+    CHECK_STR (v[2], "-g");
+    free (v);
+}
+
+static void
 test_parse_conn (void)
 {
     char *u, *s, *p;
@@ -310,6 +337,7 @@ main (void)
     RUN (test_conflicts);
     RUN (test_default_dir);
     RUN (test_login_args);
+    RUN (test_hoist);
     RUN (test_parse_conn);
     RUN (test_json_helpers);
     RUN (test_client_refuses_bad_input);
