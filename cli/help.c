@@ -157,7 +157,7 @@ is_word (const char *s, size_t n)
 }
 
 static void
-add_name (char ***v, int *n, const char *s, size_t len, bool *listed)
+add_name (char ***v, int *n, const char *s, size_t len)
 {
     for (int i = 0; i < *n; i++)
         if (strlen ((*v)[i]) == len && !strncmp ((*v)[i], s, len))
@@ -168,7 +168,6 @@ add_name (char ***v, int *n, const char *s, size_t len, bool *listed)
     *v = g;
     (*v)[(*n)++] = strndup (s, len);
     (*v)[*n] = NULL;
-    (void) listed;
 }
 
 /* Subcommand names of a family (NULL-terminated, malloc'ed); *from_list tells whether they came
@@ -192,7 +191,7 @@ subcommands (cli_t *cli, const cli_command_t *c, bool *from_list)
             const char *w = line + indent;
             size_t wl = strcspn (w, " \n");
             if (indent >= 4 && is_word (w, wl))
-                add_name (&v, &n, w, wl, from_list);
+                add_name (&v, &n, w, wl);
             else if (indent < 4)
                 break;
             if (!eol)
@@ -214,7 +213,7 @@ subcommands (cli_t *cli, const cli_command_t *c, bool *from_list)
                 while (s + wl < close && !isspace ((unsigned char) s[wl]) && s[wl] != '|' && s[wl] != ',')
                     wl++;
                 if (is_word (s, wl))
-                    add_name (&v, &n, s, wl, from_list);
+                    add_name (&v, &n, s, wl);
                 s += wl;
                 while (s < close && *s != '|' && *s != ',')
                     s++;
