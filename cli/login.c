@@ -664,9 +664,16 @@ connected:
         /* An idle timeout asked for with -t applies to the new session. */
         if (a->timeout > 0 && strcmp (action, "Created") == 0) {
             omero_err_t err = {0};
-            if (cli_session_set_timeout (client, uuid, a->timeout, &err) < 0 && !L.quiet)
-                fprintf (stderr, "Invalid session timeout requested when creating session: %s\n",
-                         err.msg);
+            if (cli_session_set_timeout (client, uuid, a->timeout, &err) < 0) {
+                if (!L.quiet)
+                    fprintf (stderr, "Invalid session timeout requested when creating session: %s\n",
+                             err.msg);
+            }
+            else {
+                /* The banner reads the session again: the server may have capped the value. */
+                json_object_del (omero_client_login_reply (client), "timeToIdle");
+                json_object_del (omero_client_login_reply (client), "timeToLive");
+            }
         }
     }
     announce (&L, client, action, ec);
@@ -741,7 +748,7 @@ cli_login_main (cli_t *cli, int argc, char **argv)
             const char *v = arg[2] == '-' && arg[9] == '=' ? arg + 10 : (i + 1 < argc ? argv[++i] : NULL);
             char *end = NULL;
             long t = v ? strtol (v, &end, 10) : 0;
-            if (!v || *end || t <= 0) {
+            if (!v || !*v || *end || t < 0) {
                 login_usage (stderr);
                 fprintf (stderr, "omero login: error: argument -t/--timeout: invalid int value: '%s'\n",
                          v ? v : "");

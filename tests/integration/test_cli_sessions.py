@@ -396,3 +396,13 @@ def test_unreachable_server_keeps_stored_session(cli, tmp_path):
     rows = [[c.strip() for c in line.split("|")] for line in r.stdout.splitlines()[2:-1]]
     assert len(rows) == 1 and rows[0][2] == "Unknown" and rows[0][4] == "Logged in"
     assert os.path.exists(path)
+
+
+def test_login_timeout_option(cli, fake):
+    r = cli("login", "-t", "120", "root@" + cli.conn, "-w", "omero")
+    assert r.returncode == 0, r.stderr
+    assert "Idle timeout: 120 s." in r.stderr
+    key = cli("sessions", "key").stdout.strip()
+    assert fake.state.sessions[key]["tti"] == 120000
+    r = cli("login", "-t", "abc", "root@" + cli.conn, "-w", "omero")
+    assert r.returncode == 2 and "invalid int value: 'abc'" in r.stderr
