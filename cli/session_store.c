@@ -185,10 +185,14 @@ cli_store_new (omr_err_t *err)
 {
     char dir[PATH_MAX];
     const char *sd = getenv ("OMERO_SESSIONDIR");
+    const char *old = getenv ("OMERO_SESSION_DIR");
     const char *ud = getenv ("OMERO_USERDIR");
     const char *home = getenv ("HOME");
     if (sd && *sd)
         snprintf (dir, sizeof dir, "%s", sd);
+    else if (old && *old)
+        /* Deprecated since 5.1.1; it named the parent of omero/sessions. */
+        snprintf (dir, sizeof dir, "%s/omero/sessions", old);
     else if (ud && *ud)
         snprintf (dir, sizeof dir, "%s/sessions", ud);
     else if (home && *home)

@@ -2,7 +2,8 @@
  *   <dir>/<host>/<user>/<uuid>     key=value lines (omero.host, omero.user, omero.sess,
  *                                  omero.port, omero.group, omero.sudo, omero.timeout)
  *   <dir>/._LASTHOST_, <dir>/._LASTPORT_, <dir>/<host>/._LASTUSER_, <dir>/<host>/<user>/._LASTSESS_
- * where <dir> is $OMERO_SESSIONDIR, else $OMERO_USERDIR/sessions, else $HOME/omero/sessions, and
+ * where <dir> is $OMERO_SESSIONDIR, else (deprecated) $OMERO_SESSION_DIR/omero/sessions, else
+ * $OMERO_USERDIR/sessions, else $HOME/omero/sessions, and
  * <host> is percent-encoded. The "current" session is the one those ._LAST files name. */
 #ifndef CLI_SESSION_STORE_H
 #define CLI_SESSION_STORE_H

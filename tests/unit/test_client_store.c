@@ -176,10 +176,16 @@ test_default_dir (void)
     snprintf (want, sizeof want, "%s/sessions", d);
     CHECK (s && !strcmp (cli_store_dir (s), want));
     cli_store_destroy (&s);
+    setenv ("OMERO_SESSION_DIR", d, 1);
+    s = cli_store_new (&err);
+    snprintf (want, sizeof want, "%s/omero/sessions", d);
+    CHECK (s && !strcmp (cli_store_dir (s), want));
+    cli_store_destroy (&s);
     setenv ("OMERO_SESSIONDIR", dir, 1);
     s = cli_store_new (&err);
     CHECK (s && !strcmp (cli_store_dir (s), dir));
     cli_store_destroy (&s);
+    unsetenv ("OMERO_SESSION_DIR");
     unsetenv ("OMERO_SESSIONDIR");
     unsetenv ("OMERO_USERDIR");
     setenv ("HOME", d, 1);
