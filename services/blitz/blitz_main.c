@@ -7,7 +7,9 @@
 #include "iconfig.h"
 #include "jsonapi.h"
 #include "omr_log.h"
+#include "query.h"
 #include "session.h"
+#include "update.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,8 @@ main (int argc, char **argv)
     blz_admin_register (&app);
     blz_iconfig_register (&app);
     blz_jsonapi_register (&app);
+    blz_query_register (&app);
+    blz_update_register (&app);
     rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
     if (rc)
         omr_error ("%s", err.msg);
