@@ -5,8 +5,10 @@
 #include "blitz.h"
 #include "bootstrap.h"
 #include "iconfig.h"
+#include "import.h"
 #include "jsonapi.h"
 #include "omr_log.h"
+#include "rawpixels.h"
 #include "query.h"
 #include "session.h"
 #include "update.h"
@@ -70,6 +72,8 @@ main (int argc, char **argv)
     blz_jsonapi_register (&app);
     blz_query_register (&app);
     blz_update_register (&app);
+    blz_import_register (&app);
+    blz_rawpixels_register (&app);
     rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
     if (rc)
         omr_error ("%s", err.msg);

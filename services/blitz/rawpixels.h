@@ -1,0 +1,23 @@
+/* rawpixels: RawPixelsStore over the grid. Pixels are read from the original files in the
+ * managed repository through formats/ (fmt_fileset_read_region) and returned as OMERO returns
+ * them: big-endian, X fastest, planes in XYZCT order, as the reply's raw frame 0. Every call
+ * names its pixels (`pixelsId`; OMERO's setPixelsId state is carried by the client):
+ *
+ *   getPlane {pixelsId, z, c, t, level?}            getTile {…, x, y, w, h, level?}
+ *   getRow {pixelsId, y, z, c, t}                   getCol {pixelsId, x, z, c, t}
+ *   getStack {pixelsId, c, t}                       getTimepoint {pixelsId, t}
+ *   getHypercube {pixelsId, offset:[x,y,z,c,t], size:[…], step?:[…]}
+ *   getResolutionLevels, getResolutionDescriptions, getTileSize, getByteWidth, isSigned,
+ *   isFloat, getPlaneSize, getRowSize, getStackSize, getTimepointSize, getTotalSize,
+ *   getPixels ({pixelsId} -> {pixelsId, imageId, sizeX … pixelsType, levels})
+ *
+ * `level` 0 is full resolution (getResolutionDescriptions lists the levels from full
+ * resolution down); OMERO's `resolutionLevel` (levels-1 = full resolution) is accepted too.
+ * Pixels the caller may not read are NotFoundException, as if they did not exist. */
+#ifndef BLZ_RAWPIXELS_H
+#define BLZ_RAWPIXELS_H
+#include "blitz.h"
+
+/* Register RawPixelsStore.* on the server. */
+void blz_rawpixels_register (blz_app_t *app);
+#endif
