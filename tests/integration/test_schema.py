@@ -567,3 +567,10 @@ INSERT INTO arc (lightsource_id, type) SELECT 902, id FROM arctype WHERE value =
     # subclass rows are filtered with their root row
     assert as_caller(pg, "SELECT count(*) FROM arc;", uid=BOB) == [["0"]]
     assert as_caller(pg, "SELECT count(*) FROM arc;", uid=ALICE) == [["1"]]
+
+
+def test_hql_case(pg):
+    out, _ = run_hql(pg, "select i.name, case when i.name like '%-priv' then 'private' else 'shared' end "
+                         "from Image i where i.details.owner.id = :u order by case when i.name like '%-priv' "
+                         "then 0 else 1 end, i.name", {"u": BOB}, uid=BOB)
+    assert out == [["bob-priv", "private"], ["bob-ra", "shared"], ["bob-ro", "shared"], ["bob-rw", "shared"]]

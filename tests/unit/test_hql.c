@@ -322,6 +322,20 @@ test_new_map (void)
 }
 
 static void
+test_case (void)
+{
+    hql_query_t *q = ok ("select i.id, case when i.name like 'a%' then 'A' when i.name is null then 'none' else 'other' "
+                         "end from Image i order by case i.series when 0 then 0 else 1 end");
+    CHECK (q && contains (q->sql, "(CASE WHEN (t1.name LIKE $1) THEN $2 WHEN (t1.name IS NULL) THEN $3 ELSE $4 END)"));
+    CHECK (q && contains (q->sql, "ORDER BY (CASE t1.series WHEN $5::int8 THEN $6::int8 ELSE $7::int8 END)"));
+    hql_query_destroy (&q);
+    omr_err_t err;
+    CHECK (hql_translate ("select case end from Image i", &err) == NULL);
+    CHECK (hql_translate ("select case when i.name then 1 end from Image i", &err) == NULL);
+    CHECK (hql_translate ("select case when i.id = 1 then 1 from Image i", &err) == NULL);
+}
+
+static void
 test_size_and_empty (void)
 {
     hql_query_t *q = ok ("select d.name, size(d.imageLinks) from Dataset d where d.projectLinks is empty "
@@ -600,6 +614,7 @@ main (void)
     RUN (test_clauses);
     RUN (test_order_alias_and_permissions);
     RUN (test_new_map);
+    RUN (test_case);
     RUN (test_size_and_empty);
     RUN (test_joined_subclasses);
     RUN (test_ordered_collections);

@@ -935,6 +935,33 @@ expr (tr_t *t, qctx_t *c, const hql_node_t *n, sbuf_t *b, int ctx)
             return -1;
         sb_puts (b, "))");
         return OMR_SCALAR_BOOL;
+    case HQL_N_CASE: {
+        int rt = OMR_SCALAR_NONE;
+        sb_puts (b, "(CASE");
+        if (n->a) {
+            sb_puts (b, " ");
+            if (expr (t, c, n->a, b, 0) < 0)
+                return -1;
+        }
+        for (int i = 0; i + 1 < n->nlist; i += 2) {
+            sb_puts (b, " WHEN ");
+            if ((n->a ? expr (t, c, n->list[i], b, 0) : cond (t, c, n->list[i], b)) < 0)
+                return -1;
+            sb_puts (b, " THEN ");
+            int vt = expr (t, c, n->list[i + 1], b, 0);
+            if (vt < 0)
+                return -1;
+            if (rt == OMR_SCALAR_NONE)
+                rt = vt;
+        }
+        if (n->c) {
+            sb_puts (b, " ELSE ");
+            if (expr (t, c, n->c, b, 0) < 0)
+                return -1;
+        }
+        sb_puts (b, " END)");
+        return rt;
+    }
     case HQL_N_BETWEEN:
         sb_puts (b, "(");
         if (expr (t, c, n->a, b, 0) < 0)

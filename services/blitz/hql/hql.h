@@ -30,6 +30,7 @@
  * and/or/not, [not] like/ilike, [not] in (list | :listParam | subquery), [not] between,
  * is [not] null, [not] exists (subquery), count/sum/min/max/avg (distinct), lower, upper, length,
  * trim, coalesce, abs, sqrt, mod, concat, str, cast(x as text|long|int|double|boolean|timestamp),
+ * case [x] when ... then ... [else ...] end,
  * select new map(x as key, ...), order by a select alias, named parameters :x (positional '?'
  * is refused, as in OMERO). details.permissions can be selected but not filtered on.
  * Unsupported (clean QueryException): union, right/full joins, comments, ';', quoted

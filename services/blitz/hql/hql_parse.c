@@ -510,6 +510,48 @@ parse_primary (parser_t *p)
             fail (p, t.pos, "exists must be used as a condition", NULL);
             break;
         }
+        if (is_kw (&t, "case")) {
+            n = node (p, HQL_N_CASE, t.pos);
+            next (p);
+            if (!n)
+                break;
+            if (!is_kw (&p->tok, "when") && !(n->a = parse_expr (p))) {
+                n = NULL;
+                break;
+            }
+            while (n && is_kw (&p->tok, "when")) {
+                next (p);
+                hql_node_t *w = parse_expr (p);
+                if (!w || expect_kw (p, "then") < 0) {
+                    n = NULL;
+                    break;
+                }
+                hql_node_t *v = parse_expr (p);
+                if (!v) {
+                    n = NULL;
+                    break;
+                }
+                PUSH (p, n->list, n->nlist, w);
+                PUSH (p, n->list, n->nlist, v);
+            }
+            if (!n)
+                break;
+            if (n->nlist == 0) {
+                fail (p, p->tok.pos, "case needs at least one 'when ... then ...'", NULL);
+                n = NULL;
+                break;
+            }
+            if (is_kw (&p->tok, "else")) {
+                next (p);
+                if (!(n->c = parse_expr (p))) {
+                    n = NULL;
+                    break;
+                }
+            }
+            if (expect_kw (p, "end") < 0)
+                n = NULL;
+            break;
+        }
         {
             /* function call? */
             int save_pos = p->pos;

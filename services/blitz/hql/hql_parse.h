@@ -30,7 +30,8 @@ typedef enum {
     HQL_N_CAST,         /* cast(a as type) */
     HQL_N_SUBQUERY,     /* (select ...) as a value */
     HQL_N_STAR,         /* * inside count(*) */
-    HQL_N_ISEMPTY       /* collection is [not] empty */
+    HQL_N_ISEMPTY,      /* collection is [not] empty */
+    HQL_N_CASE          /* case [a] when x then y ... [else c] end: list = x1, y1, x2, y2 ... */
 } hql_node_kind_t;
 
 typedef struct hql_node hql_node_t;
