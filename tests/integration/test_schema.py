@@ -574,3 +574,14 @@ def test_hql_case(pg):
                          "from Image i where i.details.owner.id = :u order by case when i.name like '%-priv' "
                          "then 0 else 1 end, i.name", {"u": BOB}, uid=BOB)
     assert out == [["bob-priv", "private"], ["bob-ra", "shared"], ["bob-ro", "shared"], ["bob-rw", "shared"]]
+
+
+def test_list_parameter_array_literal(pg):
+    values = ["bob-rw", "a,b", 'say "hi"', "back\\slash", "{x}", "x' OR '1'='1"]
+    arr = subprocess.run([HQLTOOL, "--array"] + values, capture_output=True, text=True, check=True).stdout.strip()
+    out = rows(pg.psql("SELECT unnest(%s::text[]);" % lit(arr)).stdout)
+    assert [r[0] for r in out] == values
+    t = translate("select i.name from Image i where i.name in (:names)")
+    assert t["params"] == [{"name": "names", "list": True}]
+    sql = "PREPARE q AS %s;\nEXECUTE q(%s);" % (t["sql"], lit(arr))
+    assert as_caller(pg, sql, uid=BOB) == [["bob-rw"]]

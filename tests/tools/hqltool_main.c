@@ -6,7 +6,8 @@
  *    "cols": [{"role", "field", "object"}]}
  * or {"hql": ..., "error": {"name": ..., "message": ...}} (exit status 1 if any failed).
  * "omero-hqltool --bench N QUERY..." translates the queries N times and prints queries/s;
- * a first argument --perms adds the permissions columns (HQL_WITH_PERMISSIONS). */
+ * a first argument --perms adds the permissions columns (HQL_WITH_PERMISSIONS);
+ * "omero-hqltool --array V..." prints hql_pg_array of the values. */
 #include "../../services/blitz/hql/hql.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -103,6 +104,12 @@ main (int argc, char **argv)
         argc--;
         if (argc < 2)
             return 2;
+    }
+    if (strcmp (argv[1], "--array") == 0) {   /* print hql_pg_array of the other arguments */
+        char *a = hql_pg_array ((const char *const *) argv + 2, argc - 2);
+        puts (a ? a : "");
+        free (a);
+        return a ? 0 : 1;
     }
     if (strcmp (argv[1], "--bench") == 0) {
         if (argc < 4) {

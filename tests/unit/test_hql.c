@@ -322,6 +322,18 @@ test_new_map (void)
 }
 
 static void
+test_pg_array (void)
+{
+    const char *v[] = {"1", "a,b", "say \"hi\"", "back\\slash", NULL, "{x}", ""};
+    char *a = hql_pg_array (v, 7);
+    CHECK_STR (a, "{\"1\",\"a,b\",\"say \\\"hi\\\"\",\"back\\\\slash\",NULL,\"{x}\",\"\"}");
+    free (a);
+    a = hql_pg_array (NULL, 0);
+    CHECK_STR (a, "{}");
+    free (a);
+}
+
+static void
 test_case (void)
 {
     hql_query_t *q = ok ("select i.id, case when i.name like 'a%' then 'A' when i.name is null then 'none' else 'other' "
@@ -614,6 +626,7 @@ main (void)
     RUN (test_clauses);
     RUN (test_order_alias_and_permissions);
     RUN (test_new_map);
+    RUN (test_pg_array);
     RUN (test_case);
     RUN (test_size_and_empty);
     RUN (test_joined_subclasses);

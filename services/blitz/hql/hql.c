@@ -1668,3 +1668,31 @@ hql_type_for_discriminator (const omr_type_t *declared, const char *disc)
     }
     return declared;
 }
+
+char *
+hql_pg_array (const char *const *values, int n)
+{
+    sbuf_t b = {0};
+    sb_putn (&b, "{", 1);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            sb_putn (&b, ",", 1);
+        if (!values[i]) {
+            sb_puts (&b, "NULL");
+            continue;
+        }
+        sb_putn (&b, "\"", 1);
+        for (const char *c = values[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                sb_putn (&b, "\\", 1);
+            sb_putn (&b, c, 1);
+        }
+        sb_putn (&b, "\"", 1);
+    }
+    sb_putn (&b, "}", 1);
+    if (b.oom) {
+        sb_free (&b);
+        return NULL;
+    }
+    return b.s;
+}

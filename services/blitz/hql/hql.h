@@ -138,6 +138,9 @@ hql_query_t *hql_translate_ex (const char *hql, unsigned flags, omr_err_t *err);
 void hql_query_destroy (hql_query_t **self);
 /* Index of the named parameter in q->params (first occurrence), or -1. */
 int hql_param_index (const hql_query_t *q, const char *name);
+/* A PostgreSQL array literal for a list parameter: {"v1","v2",NULL}, every element quoted and
+ * escaped (" and \\), NULL entries as NULL. Malloc'd; NULL when out of memory. */
+char *hql_pg_array (const char *const *values, int n);
 /* The concrete type within `declared`'s hierarchy whose discriminator is `disc`; `declared`
  * itself when disc is NULL or unknown. */
 const omr_type_t *hql_type_for_discriminator (const omr_type_t *declared, const char *disc);
