@@ -7,7 +7,7 @@
  *     if (!q) -> reply err.name ("QueryException") / err.msg ("HQL error at position N: ...")
  *     // bind parameters in order: q->params[k] becomes $k+1
  *     for k: value = q->params[k].name ? client_value(q->params[k].name) : q->params[k].literal
- *            (a list parameter, is_list, is bound as a PostgreSQL array literal '{1,2,3}')
+ *            (a list parameter, is_list, is bound as an array literal: hql_pg_array (values, n))
  *     // paging: append " LIMIT <n> OFFSET <m>" (integers you produced) to q->sql; note that with
  *     // a fetched collection a row is a (parent, child) pair, so page on the parent ids first
  *     PQexecParams (conn, q->sql, nparams, NULL, values, NULL, NULL, 0);
