@@ -387,6 +387,9 @@ cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool is_login, int *rc
     char *pw_owned = NULL;
     cli_props_t props = {0};
     json_t *ec = NULL;
+    /* OMERO prints these notices on stdout for `omero login`; other commands keep stdout for
+     * their own output (`x=$(omero obj new …)`), so there they go to stderr. */
+    FILE *notices = is_login ? stdout : stderr;
     *rc = 0;
 
     L.store = cli_store_new (&oerr);
@@ -466,15 +469,15 @@ cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool is_login, int *rc
                         free (conflicts);
                         goto connected;
                     }
-                    printf ("Previous session expired for %s on %s:%s\n", puser, phost, pport);
+                    fprintf (notices, "Previous session expired for %s on %s:%s\n", puser, phost, pport);
                     cli_store_remove (L.store, phost, puser, puuid);
                     announce_previous = false;
                 }
                 free (conflicts);
             }
             if (announce_previous && !L.quiet)
-                printf ("Previously logged in to %s:%s as %s\n", phost, pport, puser);
-            fflush (stdout);
+                fprintf (notices, "Previously logged in to %s:%s as %s\n", phost, pport, puser);
+            fflush (notices);
         }
     }
 

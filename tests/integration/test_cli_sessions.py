@@ -284,8 +284,12 @@ def test_other_commands_use_the_stored_session(cli, fake):
     # Login arguments on the command itself.
     r = cli("group", "info", "-k", cli("sessions", "key").stdout.strip(), "-s", "127.0.0.1", "-p", str(fake.port))
     assert r.returncode == 0 and r.stderr.startswith("Joined session for root@")
-    r = cli("user", "info", "-C", "alice@" + cli.conn, "-w", "alice-pw")
-    assert "Usage" not in r.stderr
+    # After a logout, a command logging in again keeps its stdout for its own output.
+    cli("logout")
+    r = cli("user", "info", "-s", "127.0.0.1", "-p", str(fake.port), "-u", "root", "-w", "omero")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("Previously logged in to %s as root\nCreated session for root@" % cli.conn)
+    assert r.stdout.startswith(" id | login")
 
 
 def test_prompts_on_a_terminal(cli, fake):
