@@ -334,6 +334,17 @@ def test_errors_are_json(grid):
     assert r.status_code == 503 and r.json()["error"]["name"] == "ServiceUnavailable"
 
 
+def test_request_timeout(fakegrid):
+    g = fakegrid(backends=1, config={"omero.router.timeout": "800"})
+    g.start_router()
+    t0 = time.time()
+    r = post(g, "/rpc/v1/Slow/doSlowly", {"ms": 3000})
+    assert r.status_code == 504 and r.json()["error"]["name"] == "ServiceUnavailable"
+    assert time.time() - t0 < 2.5
+    # The router's loop was never blocked: a quick call right after is answered.
+    assert post(g, "/rpc/v1/IConfig/getVersion").status_code == 200
+
+
 def test_503_when_no_backend(fakegrid):
     g = fakegrid(backends=0)
     g.start_router()
@@ -460,6 +471,23 @@ def test_slow_and_idle_clients_are_disconnected(fakegrid):
     s.close()
     # A fast client on the same router is unaffected.
     assert requests.post(g.url("/rpc/v1/IConfig/getVersion"), json={}, verify=g.ca).status_code == 200
+
+
+def test_max_connections(fakegrid):
+    g = fakegrid(backends=1, config={"omero.router.max_connections": "3"})
+    g.start_router()
+    held = [_tls_socket(g) for _ in range(3)]
+    time.sleep(0.5)
+    # A fourth client waits in the accept queue while three connections are open ...
+    with pytest.raises(requests.exceptions.Timeout):
+        requests.post(g.url("/rpc/v1/IConfig/getVersion"), json={}, verify=g.ca, timeout=1.5)
+    assert "not accepting more" in g.output("router")
+    # ... and is served once one of them closes.
+    held.pop().close()
+    r = requests.post(g.url("/rpc/v1/IConfig/getVersion"), json={}, verify=g.ca, timeout=10)
+    assert r.status_code == 200
+    for s in held:
+        s.close()
 
 
 def test_drain_on_sigterm(grid):
