@@ -400,3 +400,25 @@ def test_unauthenticated_peer_cannot_use_the_registry(tgrid, tmp_path):
                         "Registry.shutdown"], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert g.omero("admin", "status").returncode == 0
+
+
+def test_omero_site_xml_descriptor_with_nodedescriptors(grid):
+    """An OMERO site's etc/grid/default.xml + templates.xml deploys; omero.server.nodedescriptors
+    picks the servers (here the ones this tree builds), parts with no counterpart only warn."""
+    import shutil
+    g = grid
+    src = os.path.join(DATA, "descriptors", "omero")
+    for f in ("default.xml", "templates.xml"):
+        shutil.copy(os.path.join(src, f), os.path.join(g.dir, "etc", "grid", f))
+    os.remove(os.path.join(g.dir, "etc", "grid", "default.yaml"))
+    g.omero("config", "set", "omero.server.nodedescriptors", "master:Blitz-0,Tables-0")
+    r = g.omero("admin", "start")
+    assert "Using etc/grid/default.xml" in r.stdout
+    assert "Warning:" in r.stderr
+    assert g.omero("admin", "ice", "server", "list").stdout.split() == ["OMERO.Glacier2", "Blitz-0", "Tables-0"]
+    assert g.omero("admin", "status").returncode == 0
+    import requests
+    ca = os.path.join(g.dir, "etc", "certs", "ca.pem")
+    v = requests.post("https://localhost:%d/rpc/v1/IConfig/getVersion" % g.port("ssl"), json={}, verify=ca,
+                      timeout=10)
+    assert v.status_code == 200
