@@ -34,6 +34,7 @@ struct rtr_pool_t {
     zhashx_t *backends;         /* endpoint -> rtr_backend_t */
     unsigned next_monitor;
     size_t pending;
+    bool closing;               /* being destroyed: sends fail at once */
 };
 
 static void backend_close (rtr_backend_t *self, const char *why, int status);
@@ -119,7 +120,9 @@ on_monitor (evutil_socket_t fd, short what, void *arg)
         else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED) {
             omr_warn ("%s %s: failing %zu call(s)", be->endpoint,
                       event == ZMQ_EVENT_DISCONNECTED ? "went away" : "is unreachable", zhashx_size (be->calls));
-            backend_close (be, event == ZMQ_EVENT_DISCONNECTED ? "went away" : "is unreachable", 503);
+            /* 502: never connected, so nothing sent was delivered and any call may go elsewhere. */
+            backend_close (be, event == ZMQ_EVENT_DISCONNECTED ? "went away" : "is unreachable",
+                           event == ZMQ_EVENT_DISCONNECTED || be->connected ? 503 : 502);
             return;     /* the monitor socket is gone */
         }
     }
@@ -235,6 +238,16 @@ rtr_pool_destroy (rtr_pool_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    rtr_pool_t *self = *self_p;
+    /* Fail every call while the table is intact: callbacks may look up or send again, and
+     * those sends fail at once now. */
+    self->closing = true;
+    zlist_t *all = zlist_new ();
+    for (rtr_backend_t *be = zhashx_first (self->backends); be; be = zhashx_next (self->backends))
+        zlist_append (all, be);
+    for (rtr_backend_t *be = zlist_first (all); be; be = zlist_next (all))
+        backend_close (be, "closed: router stopping", 503);
+    zlist_destroy (&all);
     zhashx_destroy (&(*self_p)->backends);
     free (*self_p);
     *self_p = NULL;
@@ -277,6 +290,10 @@ int
 rtr_backend_send (rtr_backend_t *self, const char *id, zmsg_t **msg, int timeout_ms, rtr_reply_fn fn, void *arg,
                   omr_err_t *err)
 {
+    if (self->pool->closing) {
+        zmsg_destroy (msg);
+        return omr_err_set (err, OMR_E_UNAVAIL, 503, "router stopping");
+    }
     if (!self->sock && backend_open (self, err) < 0) {
         zmsg_destroy (msg);
         return -1;

@@ -308,7 +308,7 @@ on_reply (zmsg_t *reply, const omr_err_t *err, void *arg)
         return;
     }
     /* 502: the server was unreachable, the request never left; 503: it went away holding it. */
-    bool retry = err->status == 502 || (err->status == 503 && q->x_retry_reads);
+    bool retry = (err->status == 502 || (err->status == 503 && q->x_retry_reads)) && q->r->dir;
     if (retry && q->ntried < MAX_ATTEMPTS && omr_mono_ms () < q->deadline_mono) {
         omr_info ("%s on %s failed (%s): trying another instance", q->route.op, q->server, err->msg);
         exch_lookup (q, false);
@@ -348,7 +348,7 @@ on_service (rtr_service_t *svc, const omr_err_t *err, void *arg)
     }
     int k = rtr_balance_pick (svc->policy, cand, n, &svc->rr, &svc->seed);
     if (k < 0) {
-        if (!q->relooked) {
+        if (!q->relooked && r->dir) {
             /* Every instance we knew of failed: ask the registry again before giving up. */
             q->relooked = true;
             exch_lookup (q, true);

@@ -259,9 +259,10 @@ rtr_router_destroy (rtr_router_t **self_p)
         event_free (r->sigterm);
     if (r->sigint)
         event_free (r->sigint);
-    /* Servers first: evhttp answers nothing more once its requests' callbacks are failed. */
-    rtr_directory_destroy (&r->dir);
+    /* Calls first (their callbacks answer HTTP requests and may consult the directory), then
+     * the directory, then the HTTP servers. */
     rtr_pool_destroy (&r->pool);
+    rtr_directory_destroy (&r->dir);
     rtr_http_destroy (&r->http);
     rtr_session_cache_destroy (&r->sessions);
     if (r->access)
