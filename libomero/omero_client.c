@@ -398,7 +398,9 @@ exchange (omero_client_t *self, const char *service, const char *method, const c
     curl_easy_setopt (c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt (c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+    /* Left at 0 so libcurl ignores SIGPIPE while it writes: a kept-alive connection the router
+     * closed must give an error (and a retry), not kill the program. */
+    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 0L);
     curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, self->timeout_ms);
     curl_easy_setopt (c, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);

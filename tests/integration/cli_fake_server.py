@@ -302,6 +302,11 @@ class Handler(BaseHTTPRequestHandler):
                 n = int(args["n"])
                 data = bytes((i * 7) & 0xFF for i in range(n))
                 return self.reply(200, raw=data, result={"n": n})
+            if parts[3] == "Test" and parts[4] == "drop":
+                # Answer, then close the connection without saying so (as an idle router does).
+                self.reply(200, {"dropped": True})
+                self.close_connection = True
+                return
             if parts[3] == "Test" and parts[4] == "garbage":
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -62,6 +62,16 @@ def test_one_connection_for_many_calls(fake):
     assert reqs[-1]["path"] == "/rpc/v1/ISession/keepAlive"
 
 
+def test_connection_closed_by_server_is_replaced(fake):
+    fake.clear()
+    rc, out, err = run(fake, "login", "root", "omero", "-", "call", "Test", "drop", "{}", "ec",
+                       "call", "Test", "drop", "{}", "keepalive")
+    assert rc == 0, (out, err)
+    assert out[-1] == "alive"
+    ports = [r["port"] for r in fake.requests()]
+    assert len(ports) == 5 and ports[0] == ports[1] and ports[2] != ports[1] and ports[4] != ports[3]
+
+
 def test_group_login_and_switch(fake):
     rc, out, err = run(fake, "login", "root", "omero", "user", "ec", "group", "0", "ec")
     assert rc == 0, (out, err)
