@@ -321,8 +321,9 @@ insert_experimenter (op_t *op, const json_t *e, omr_err_t *err)
         omr_err_set (err, OMR_E_API, 400, "\"experimenter\" must be an object with UserName, FirstName, LastName");
         return -1;
     }
-    const char *name = field (e, "UserName", "omeName"), *first = field (e, "FirstName", "firstName"),
-               *last = field (e, "LastName", "lastName");
+    char namebuf[256];
+    const char *name = blz_app_username (op->app, field (e, "UserName", "omeName"), namebuf, sizeof namebuf),
+               *first = field (e, "FirstName", "firstName"), *last = field (e, "LastName", "lastName");
     if (!name || !*name || strspn (name, " \t") == strlen (name)) {
         omr_err_set (err, OMR_E_VALIDATION, 400, "a user name (UserName) is required");
         return -1;
@@ -437,8 +438,8 @@ a_create_experimenter_pw (op_t *op, omr_err_t *err)
 static int
 update_experimenter (op_t *op, int64_t uid, const json_t *e, bool allow_rename, omr_err_t *err)
 {
-    const char *name = field (e, "UserName", "omeName");
-    char ub[24];
+    char namebuf[256], ub[24];
+    const char *name = blz_app_username (op->app, field (e, "UserName", "omeName"), namebuf, sizeof namebuf);
     PGresult *res = blz_db_query (op->db, err, "SELECT omename FROM experimenter WHERE id = $1 FOR UPDATE",
                                   BLZ_P (BLZ_I64 (ub, uid)));
     if (!res)
@@ -472,10 +473,12 @@ update_experimenter (op_t *op, int64_t uid, const json_t *e, bool allow_rename, 
             return omr_err_set (err, OMR_E_API, 400, "%s must be a string", cols[i][1]);
         if (json_is_null (v) && i < 4 && i != 2)
             return omr_err_set (err, OMR_E_VALIDATION, 400, "%s cannot be removed", cols[i][1]);
-        char sql[160];
+        char sql[160], lower[256];
         snprintf (sql, sizeof sql, "UPDATE experimenter SET %s = $2, version = coalesce(version, 0) + 1 WHERE id = $1",
                   cols[i][0]);
-        if (blz_db_exec (op->db, err, sql, BLZ_P (ub, json_string_value (v))) < 0) {
+        const char *value = i == 0 ? blz_app_username (op->app, json_string_value (v), lower, sizeof lower)
+                                   : json_string_value (v);
+        if (blz_db_exec (op->db, err, sql, BLZ_P (ub, value)) < 0) {
             if (!strcmp (err->name, OMR_E_VALIDATION) && err->status == 409)
                 omr_err_set (err, OMR_E_VALIDATION, 409, "a user named '%s' already exists", json_string_value (v));
             return -1;
@@ -525,7 +528,8 @@ a_get_experimenter (op_t *op, omr_err_t *err)
 static int
 a_lookup_experimenter (op_t *op, omr_err_t *err)
 {
-    const char *name = blz_str (op->body, "name");
+    char namebuf[256];
+    const char *name = blz_app_username (op->app, blz_str (op->body, "name"), namebuf, sizeof namebuf);
     if (!name)
         return omr_err_set (err, OMR_E_API, 400, "lookupExperimenter needs \"name\"");
     json_t *arr = rows_json (op->db, err, exp_row, "SELECT " EXP_COLS " FROM experimenter WHERE omename = $1",

@@ -1,6 +1,7 @@
 /* blitz: shared state accessors, request helpers, object references and permission strings. */
 #include "blitz.h"
 #include "password.h"
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,19 @@ blz_app_configure (blz_app_t *app)
     if (app->hash_iterations < 10000)
         app->hash_iterations = 10000;
     app->password_required = omr_config_get_bool (c, "omero.security.password_required", true);
+    app->ignore_case = omr_config_get_bool (c, "omero.security.ignore_case", false);
+}
+
+const char *
+blz_app_username (blz_app_t *app, const char *name, char *buf, size_t len)
+{
+    if (!name || !app->ignore_case)
+        return name;
+    size_t i = 0;
+    for (; name[i] && i + 1 < len; i++)
+        buf[i] = (char) tolower ((unsigned char) name[i]);
+    buf[i] = 0;
+    return buf;
 }
 
 int

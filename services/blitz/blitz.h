@@ -26,6 +26,7 @@ typedef struct {
     long long throttle_count, throttle_time;
     int hash_iterations;
     bool password_required;
+    bool ignore_case;           /* omero.security.ignore_case: user names are lower-cased */
 } blz_app_t;
 
 /* The database connection of the worker serving a call. */
@@ -35,6 +36,8 @@ void blz_app_configure (blz_app_t *app);
 /* Hash a new password with the configured cost. */
 int blz_app_hash (blz_app_t *app, const char *password, char out[256], omr_err_t *err);
 
+/* A user name as stored: lower-cased when omero.security.ignore_case is set (into buf). */
+const char *blz_app_username (blz_app_t *app, const char *name, char *buf, size_t len);
 /* The caller context of a request; fails with SessionException when there is none. */
 int blz_call_ctx (omr_call_t *call, blz_ctx_t *ctx, omr_err_t *err);
 /* Body accessors: a string/integer member, or NULL/-1 when absent or of another type. */

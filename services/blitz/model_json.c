@@ -884,7 +884,8 @@ ref_value (const omr_type_t *t, const omr_field_t *f, const json_t *v, blz_mj_se
         set->ref = id;
         return 0;
     }
-    if (json_is_object (v) && !only_reference (v)) {
+    bool global = !(hql_model_type (target->root)->flags & OMR_TF_OWNED);
+    if (json_is_object (v) && !only_reference (v) && !(global && json_id (v) >= 0)) {
         int n = decode (v, target, plan, -1, NULL, 0, depth + 1, err);
         if (n < 0)
             return -1;
@@ -967,7 +968,7 @@ decode (const json_t *o, const omr_type_t *hint, blz_mj_plan_t *plan, int parent
         }
         sets = realloc (sets, (nsets + 1) * sizeof *sets);
         blz_mj_set_t *set = &sets[nsets++];
-        *set = (blz_mj_set_t) {.field = f, .node = -1};
+        *set = (blz_mj_set_t) {.field = f, .node = -1, .ref = -1};
         int rc = 0;
         if (json_is_null (v)) {
             if (f->kind == OMR_FIELD_MAP)

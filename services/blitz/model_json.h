@@ -38,7 +38,7 @@ typedef struct {
     char *value;                /* SQL text of a scalar or units value; NULL = SQL NULL */
     char *unit;                 /* units: the unit symbol as stored */
     int node;                   /* reference to a new object of the plan (its index), else -1 */
-    int64_t ref;                /* reference to an existing row (>0), else 0 (NULL when node < 0) */
+    int64_t ref;                /* reference to an existing row (>= 0), else -1 (NULL when node < 0) */
     json_t *map;                /* map field: array of [name, value] (owned) */
 } blz_mj_set_t;
 

@@ -38,8 +38,9 @@ load (rps_t *s, omr_call_t *call, pix_t *px, omr_err_t *err)
         return -1;
     memset (px, 0, sizeof *px);
     px->pixels_id = blz_int (call->req->body, "pixelsId", -1);
-    if (px->pixels_id < 0)
-        return omr_err_set (err, OMR_E_API, 400, "pixelsId missing");
+    int64_t by_image = blz_int (call->req->body, "imageId", -1);
+    if (px->pixels_id < 0 && by_image < 0)
+        return omr_err_set (err, OMR_E_API, 400, "pixelsId (or imageId) missing");
     ctx.group_id = -1;
     blz_db_t *db = blz_app_db (s->app, call);
     if (blz_db_begin (db, &ctx, err) < 0)
@@ -48,15 +49,19 @@ load (rps_t *s, omr_call_t *call, pix_t *px, omr_err_t *err)
     PGresult *r = blz_db_query (db, err,
                                 "SELECT i.id, i.series, i.fileset, (SELECT o.path || o.name FROM filesetentry e JOIN "
                                 "originalfile o ON o.id = e.originalfile WHERE e.fileset = i.fileset ORDER BY e.fileset_index "
-                                "LIMIT 1) FROM pixels p JOIN image i ON i.id = p.image WHERE p.id = $1",
-                                BLZ_P (BLZ_I64 (id, px->pixels_id)));
+                                "LIMIT 1), p.id FROM pixels p JOIN image i ON i.id = p.image WHERE "
+                                "CASE WHEN $2 = 'i' THEN i.id ELSE p.id END = $1::int8",
+                                BLZ_P (BLZ_I64 (id, px->pixels_id >= 0 ? px->pixels_id : by_image),
+                                       px->pixels_id >= 0 ? "p" : "i"));
     blz_db_rollback (db);
     if (!r)
         return -1;
     if (!PQntuples (r) || PQgetisnull (r, 0, 3)) {
         PQclear (r);
-        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no readable Pixels:%s with original files", id);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no readable %s:%s with original files",
+                            px->pixels_id >= 0 ? "Pixels" : "Image", id);
     }
+    px->pixels_id = atoll (PQgetvalue (r, 0, 4));
     px->image_id = atoll (PQgetvalue (r, 0, 0));
     px->series = atoi (PQgetvalue (r, 0, 1));
     px->fileset = atoll (PQgetvalue (r, 0, 2));

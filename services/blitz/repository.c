@@ -516,7 +516,8 @@ blz_repo_join (const char *root, const char *rel, omr_err_t *err)
     char *full = NULL;
     if (asprintf (&full, "%s/%s", root, rel) < 0)
         return NULL;
-    /* the deepest existing ancestor must resolve inside the repository */
+    /* the deepest existing ancestor directory must resolve inside the repository; the last
+     * component itself may be a link (in-place imports link files into the repository) */
     char probe[PATH_MAX], real[PATH_MAX], rroot[PATH_MAX];
     if (!realpath (root, rroot)) {
         omr_err_set (err, OMR_E_RESOURCE, 500, "managed repository %s: %s", root, strerror (errno));
@@ -524,6 +525,12 @@ blz_repo_join (const char *root, const char *rel, omr_err_t *err)
         return NULL;
     }
     snprintf (probe, sizeof probe, "%s", full);
+    size_t pl = strlen (probe);
+    while (pl > 1 && probe[pl - 1] == '/')
+        probe[--pl] = '\0';
+    char *last = strrchr (probe, '/');
+    if (last && last > probe)
+        *last = '\0';
     while (!realpath (probe, real)) {
         char *s = strrchr (probe, '/');
         if (!s || s == probe) {

@@ -317,10 +317,15 @@ choose_group (blz_app_t *app, blz_db_t *db, const blz_ctx_t *user, const json_t 
 }
 
 int
-blz_session_login (blz_app_t *app, blz_db_t *db, const blz_login_t *req, blz_ctx_t *out, omr_err_t *err)
+blz_session_login (blz_app_t *app, blz_db_t *db, const blz_login_t *given, blz_ctx_t *out, omr_err_t *err)
 {
-    if (!req->name || !*req->name || !req->password)
+    if (!given->name || !*given->name || !given->password)
         return omr_err_set (err, OMR_E_API, 400, "a user name and a password are needed");
+    blz_login_t lreq = *given;
+    const blz_login_t *req = &lreq;
+    char namebuf[256], sudobuf[256];
+    lreq.name = blz_app_username (app, given->name, namebuf, sizeof namebuf);
+    lreq.sudo = blz_app_username (app, given->sudo, sudobuf, sizeof sudobuf);
     const char *authname = req->sudo && *req->sudo ? req->sudo : req->name;
     if (begin_internal (db, err) < 0)
         return -1;

@@ -192,7 +192,7 @@ add_sets (uop_t *op, blz_mj_plan_t *plan, blz_mj_node_t *node, const char *table
             continue;
         const char *v = s->value;
         if (f->kind == OMR_FIELD_REF) {
-            v = s->node >= 0 || s->ref > 0 ? bufid (bs, set_ref (plan, s)) : NULL;
+            v = s->node >= 0 || s->ref >= 0 ? bufid (bs, set_ref (plan, s)) : NULL;
         }
         const char *sep = update ? (cols->n ? ", " : "") : ", ";
         int k = sparam (vals ? vals : cols, v);
@@ -256,11 +256,11 @@ add_inverse_set (blz_mj_plan_t *plan, blz_mj_node_t *node)
     for (int i = 0; i < node->nsets; i++)
         if (node->sets[i].field == inv) {
             node->sets[i].node = node->parent;
-            node->sets[i].ref = 0;
+            node->sets[i].ref = -1;
             return;
         }
     node->sets = realloc (node->sets, (node->nsets + 1) * sizeof *node->sets);
-    node->sets[node->nsets++] = (blz_mj_set_t) {.field = inv, .node = node->parent};
+    node->sets[node->nsets++] = (blz_mj_set_t) {.field = inv, .node = node->parent, .ref = -1};
     (void) plan;
 }
 
@@ -313,7 +313,7 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
     add_inverse_set (plan, node);
     for (int i = 0; i < node->nsets; i++) {
         blz_mj_set_t *s = &node->sets[i];
-        if (s->field->kind == OMR_FIELD_REF && (s->node >= 0 || s->ref > 0) && owned
+        if (s->field->kind == OMR_FIELD_REF && (s->node >= 0 || s->ref >= 0) && owned
             && check_reference (op, t, s->field, set_ref (plan, s), group, err) < 0)
             return -1;
     }
@@ -441,7 +441,7 @@ update_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
                                 name, (long long) r.owner);
         for (int i = 0; i < node->nsets; i++) {
             blz_mj_set_t *s = &node->sets[i];
-            if (s->field->kind == OMR_FIELD_REF && (s->node >= 0 || s->ref > 0)
+            if (s->field->kind == OMR_FIELD_REF && (s->node >= 0 || s->ref >= 0)
                 && check_reference (op, t, s->field, set_ref (plan, s), r.group, err) < 0)
                 return -1;
         }

@@ -99,3 +99,19 @@ def test_waits_for_schema_to_be_loaded(cluster):
     finally:
         b.cleanup()
         nb.cleanup()
+
+
+def test_ignore_case_user_names(cluster):
+    b = Blitz(cluster, config={"omero.security.ignore_case": "true"})
+    try:
+        b.start()
+        from test_blitz_support import root_password
+        root = ok(login(b, "ROOT", root_password(b)))["session"]
+        ok(b.call("IAdmin.createUser", {"experimenter": {"UserName": "MixedCase", "FirstName": "M", "LastName": "C"},
+                                        "group": "user", "password": "mc-pw"}, session=root))
+        assert cluster.sql("SELECT omename FROM experimenter WHERE omename ILIKE 'mixedcase'") == [["mixedcase"]]
+        r = ok(login(b, "MIXEDcase", "mc-pw"))
+        assert r["eventContext"]["userName"] == "mixedcase"
+        assert ok(b.call("IAdmin.lookupExperimenter", {"name": "MixedCASE"}, session=root))["UserName"] == "mixedcase"
+    finally:
+        b.cleanup()
