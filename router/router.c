@@ -139,15 +139,15 @@ static void
 on_tick (evutil_socket_t fd, short what, void *arg)
 {
     rtr_router_t *r = arg;
-    const int beat_every = 1000 / TICK_MS;
     rtr_http_tick (r->http);
     rtr_pool_poll (r->pool);
     int64_t now = omr_mono_ms ();
     if (!r->draining) {
         /* Heartbeat once a second, purge expired sessions every five. */
-        if ((now / TICK_MS) % beat_every == 0)
+        r->ticks++;
+        if (r->ticks % (1000 / TICK_MS) == 0)
             heartbeat (r);
-        if ((now / TICK_MS) % (5000 / TICK_MS) == 0)
+        if (r->ticks % (5000 / TICK_MS) == 0)
             rtr_session_cache_purge (r->sessions, now);
     }
     else if (r->inflight == 0 || now >= r->drain_deadline) {
@@ -203,7 +203,14 @@ rtr_router_new (omr_err_t *err)
     }
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
-    r->base = event_base_new ();
+    /* evhttp turns read and write interest on and off around every request; the change list
+     * folds those into one epoll_ctl per descriptor per loop turn. */
+    struct event_config *ecfg = event_config_new ();
+    event_config_set_flag (ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST | EVENT_BASE_FLAG_NOLOCK);
+    r->base = event_base_new_with_config (ecfg);
+    event_config_free (ecfg);
+    if (!r->base)
+        r->base = event_base_new ();
     r->pool = rtr_pool_new (r->base);
     const char *keydir = omr_server_keydir (r->server);
     r->dir = rtr_directory_new (r->pool, omr_server_registry (r->server),

@@ -51,6 +51,7 @@ typedef struct rtr_router_t {
     int64_t drain_deadline;
     unsigned long next_id;
     bool registered;
+    unsigned ticks;             /* count of 200 ms ticks, for once-a-second work */
     struct event *sigterm, *sigint, *tick;
 } rtr_router_t;
 

@@ -203,7 +203,6 @@ rtr_tls_ctx_new (omr_config_t *cfg, const char *omerodir, omr_err_t *err)
     SSL_CTX_set_options (ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_session_id_context (ctx, (const unsigned char *) "omero-router", 12);
-    SSL_CTX_set_mode (ctx, SSL_MODE_RELEASE_BUFFERS);
     if (versions (ctx, cfg, err) < 0)
         goto fail;
     const char *ciphers = omr_config_get_set (cfg, "omero.glacier2.IceSSL.Ciphers");
