@@ -29,6 +29,9 @@ typedef struct node {
     char *sval;
     size_t slen;
     int is_const;
+    int py;                /* a raw Python value (literal or Python-level result), not yet a numexpr node */
+    int pyval;             /* the constant's value is a Python object (else a numpy scalar) */
+    int var;               /* a call variable: a 0-d input to numexpr, never folded */
     /* columns */
     size_t col;
     size_t width;          /* string width */
@@ -73,6 +76,7 @@ typedef struct {
     tbl_cond_t *cond;
     json_t *vars;
     int ncolrefs;
+    int saw_str, saw_bytes;   /* 'x' and b'x' literals: numexpr cannot order them together */
 } parser_t;
 
 static int perr (parser_t *ps, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
@@ -87,8 +91,12 @@ static int perr (parser_t *ps, const char *fmt, ...)
     return -1;
 }
 
-static int lex_string (parser_t *ps, int raw)
+static int lex_string (parser_t *ps, int raw, int bytes)
 {
+    if (bytes)
+        ps->saw_bytes = 1;
+    else
+        ps->saw_str = 1;
     char q = *ps->p++;
     size_t cap = 16, n = 0;
     char *s = malloc (cap);
@@ -155,16 +163,18 @@ static int lex (parser_t *ps)
     /* string literal with optional b/r prefixes */
     {
         const char *q = p;
-        int raw = 0, pre = 0;
+        int raw = 0, pre = 0, bytes = 0;
         while (pre < 2 && (*q == 'b' || *q == 'B' || *q == 'r' || *q == 'R')) {
             if (*q == 'r' || *q == 'R')
                 raw = 1;
+            else
+                bytes = 1;
             q++;
             pre++;
         }
         if (*q == '\'' || *q == '"') {
             ps->p = q;
-            return lex_string (ps, raw);
+            return lex_string (ps, raw, bytes);
         }
     }
     if (isdigit ((unsigned char) *p) || (*p == '.' && isdigit ((unsigned char) p[1]))) {
@@ -286,6 +296,8 @@ static node_t *mkconst_long (parser_t *ps, int64_t v)
     n->type = T_LONG;
     n->ival = v;
     n->is_const = 1;
+    n->py = 1;
+    n->pyval = 1;
     return n;
 }
 
@@ -295,6 +307,8 @@ static node_t *mkconst_double (parser_t *ps, double v)
     n->type = T_DOUBLE;
     n->dval = v;
     n->is_const = 1;
+    n->py = 1;
+    n->pyval = 1;
     return n;
 }
 
@@ -304,6 +318,8 @@ static node_t *mkconst_bool (parser_t *ps, int v)
     n->type = T_BOOL;
     n->ival = v ? 1 : 0;
     n->is_const = 1;
+    n->py = 1;
+    n->pyval = 1;
     return n;
 }
 
@@ -336,10 +352,151 @@ static vtype_t num_common (vtype_t a, vtype_t b)
     return T_LONG;
 }
 
+/* ---------------------------------------------------------------- constant folding
+ * numexpr builds the expression by evaluating the condition as Python code over its nodes: an
+ * operation on two Python literals is done by Python (floor modulo, exact integers, errors on
+ * division by zero, comparisons giving Python bools), one on constant nodes by numpy, and
+ * where() with a constant condition picks its branch while compiling. */
+
+static int foldable (const node_t *n)
+{
+    return n && n->op == N_CONST && !n->var;
+}
+
+static double cval (const node_t *n)
+{
+    return n->type == T_DOUBLE ? n->dval : (double) n->ival;
+}
+
+static node_t *fold_result (parser_t *ps, vtype_t t, int64_t i, double d, int py, int pyval)
+{
+    node_t *n = t == T_DOUBLE ? mkconst_double (ps, d) : t == T_BOOL ? mkconst_bool (ps, (int) i) : mkconst_long (ps, i);
+    n->py = py;
+    n->pyval = pyval;
+    return n;
+}
+
+static int str_op (ntype_t op, const char *a, size_t al, const char *b, size_t bl);
+
+static node_t *fold_bin (parser_t *ps, ntype_t op, node_t *a, node_t *b, const char *sym)
+{
+    int py = a->py && b->py, pv = a->pyval && b->pyval;
+    if (a->type == T_STR || b->type == T_STR) {
+        if (a->type != T_STR || b->type != T_STR || op < N_LT || op > N_GT) {
+            perr (ps, "TypeError: unsupported operand types for '%s' on string constants", sym);
+            return NULL;
+        }
+        return fold_result (ps, T_BOOL, str_op (op, a->sval, a->slen, b->sval, b->slen), 0, py, pv);
+    }
+    int ints = a->type != T_DOUBLE && b->type != T_DOUBLE;
+    int64_t x = a->ival, y = b->ival, r;
+    double p = cval (a), q = cval (b);
+    switch (op) {
+    case N_AND: case N_OR:
+        if (!ints) {
+            perr (ps, "TypeError: unsupported operand type(s) for %s: 'float'", sym);
+            return NULL;
+        }
+        return fold_result (ps, a->type == T_BOOL && b->type == T_BOOL ? T_BOOL : T_LONG,
+                            op == N_AND ? (x & y) : (x | y), 0, py, pv);
+    case N_LT: return fold_result (ps, T_BOOL, ints ? x < y : p < q, 0, py, pv);
+    case N_LE: return fold_result (ps, T_BOOL, ints ? x <= y : p <= q, 0, py, pv);
+    case N_EQ: return fold_result (ps, T_BOOL, ints ? x == y : p == q, 0, py, pv);
+    case N_NE: return fold_result (ps, T_BOOL, ints ? x != y : p != q, 0, py, pv);
+    case N_GE: return fold_result (ps, T_BOOL, ints ? x >= y : p >= q, 0, py, pv);
+    case N_GT: return fold_result (ps, T_BOOL, ints ? x > y : p > q, 0, py, pv);
+    case N_ADD: case N_SUB: case N_MUL:
+        if (ints) {
+            int ovf = op == N_ADD ? __builtin_add_overflow (x, y, &r) : op == N_SUB ? __builtin_sub_overflow (x, y, &r)
+                                                                       : __builtin_mul_overflow (x, y, &r);
+            if (!ovf)
+                return fold_result (ps, T_LONG, r, 0, py, pv);
+        }
+        return fold_result (ps, T_DOUBLE, 0, op == N_ADD ? p + q : op == N_SUB ? p - q : p * q, py, pv);
+    case N_DIV:
+        if (q == 0 && pv) {
+            perr (ps, "ZeroDivisionError: division by zero");
+            return NULL;
+        }
+        return fold_result (ps, T_DOUBLE, 0, p / q, py, pv);
+    case N_MOD:
+        if (ints) {
+            if (y == 0) {
+                if (pv) {
+                    perr (ps, "ZeroDivisionError: integer modulo by zero");
+                    return NULL;
+                }
+                return fold_result (ps, T_LONG, 0, 0, py, pv);
+            }
+            r = y == -1 ? 0 : x % y;
+            if (r != 0 && ((r < 0) != (y < 0)))
+                r += y;
+            return fold_result (ps, T_LONG, r, 0, py, pv);
+        }
+        if (q == 0 && pv) {
+            perr (ps, "ZeroDivisionError: float modulo");
+            return NULL;
+        }
+        {
+            double m = fmod (p, q);
+            if (m != 0 && ((m < 0) != (q < 0)))
+                m += q;
+            return fold_result (ps, T_DOUBLE, 0, m, py, pv);
+        }
+    default:
+        perr (ps, "TypeError: unsupported constant operation");
+        return NULL;
+    }
+}
+
+static node_t *fold_pow (parser_t *ps, node_t *a, node_t *b)
+{
+    int py = a->py && b->py, pv = a->pyval && b->pyval;
+    if (a->type != T_DOUBLE && b->type != T_DOUBLE) {
+        if (b->ival < 0) {
+            if (!pv) {
+                perr (ps, "ValueError: Integers to negative integer powers are not allowed.");
+                return NULL;
+            }
+            return fold_result (ps, T_DOUBLE, 0, pow ((double) a->ival, (double) b->ival), py, pv);
+        }
+        int64_t r = 1, base = a->ival, e = b->ival;
+        int ovf = 0;
+        while (e > 0 && !ovf) {
+            if (e & 1)
+                ovf |= __builtin_mul_overflow (r, base, &r);
+            e >>= 1;
+            if (e > 0)
+                ovf |= __builtin_mul_overflow (base, base, &base);
+        }
+        if (!ovf)
+            return fold_result (ps, T_LONG, r, 0, py, pv);
+        return fold_result (ps, T_DOUBLE, 0, pow ((double) a->ival, (double) b->ival), py, pv);
+    }
+    double x = cval (a), y = cval (b);
+    if (x < 0 && y != floor (y) && pv) {
+        perr (ps, "TypeError: complex numbers are not supported");
+        return NULL;
+    }
+    if (x == 0 && y < 0 && pv) {
+        perr (ps, "ZeroDivisionError: 0.0 cannot be raised to a negative power");
+        return NULL;
+    }
+    return fold_result (ps, T_DOUBLE, 0, pow (x, y), py, pv);
+}
+
 static node_t *binop (parser_t *ps, ntype_t op, node_t *a, node_t *b, const char *sym)
 {
     if (!a || !b)
         return NULL;
+    if ((op == N_AND || op == N_OR) && foldable (a) && a->py && !(foldable (b) && b->py)) {
+        /* Python's bool has no reflected '&' with a numexpr node */
+        perr (ps, "TypeError: unsupported operand type(s) for %s: '%s' and 'OpNode'", sym,
+              a->type == T_BOOL ? "bool" : a->type == T_LONG ? "int" : "float");
+        return NULL;
+    }
+    if (foldable (a) && foldable (b))
+        return fold_bin (ps, op, a, b, sym);
     node_t *n = mknode (ps, op);
     switch (op) {
     case N_AND:
@@ -392,10 +549,12 @@ static node_t *powop (parser_t *ps, node_t *a, node_t *b)
         perr (ps, "TypeError: strings cannot be raised to a power");
         return NULL;
     }
+    if (foldable (a) && foldable (b))
+        return fold_pow (ps, a, b);
     int int_kind = a->type != T_DOUBLE && b->type != T_DOUBLE;
     node_t *n = mknode (ps, N_POW);
     if (int_kind) {
-        if (b->op != N_CONST) {
+        if (!foldable (b)) {
             perr (ps, "TypeError: integer powers need a constant exponent");
             return NULL;
         }
@@ -455,12 +614,19 @@ static node_t *resolve_name (parser_t *ps, const char *name)
     const char *colname = name;
     json_t *v = ps->vars ? json_object_get (ps->vars, name) : NULL;
     if (v) {
+        node_t *n = NULL;
         if (json_is_boolean (v))
-            return mkconst_bool (ps, json_is_true (v));
-        if (json_is_integer (v))
-            return mkconst_long (ps, json_integer_value (v));
-        if (json_is_real (v))
-            return mkconst_double (ps, json_real_value (v));
+            n = mkconst_bool (ps, json_is_true (v));
+        else if (json_is_integer (v))
+            n = mkconst_long (ps, json_integer_value (v));
+        else if (json_is_real (v))
+            n = mkconst_double (ps, json_real_value (v));
+        if (n) {
+            n->py = 0;
+            n->pyval = 0;
+            n->var = 1;
+            return n;
+        }
         if (json_is_string (v))
             colname = json_string_value (v);
         else {
@@ -485,15 +651,6 @@ static node_t *resolve_name (parser_t *ps, const char *name)
         return NULL;
     default: n->type = T_LONG; break;
     }
-    tbl_cond_t *c = ps->cond;
-    int seen = 0;
-    for (size_t i = 0; i < c->ncols; i++)
-        seen |= c->cols[i] == (size_t) ci;
-    if (!seen) {
-        c->cols = realloc (c->cols, (c->ncols + 1) * sizeof (size_t));
-        c->cols[c->ncols++] = (size_t) ci;
-    }
-    ps->ncolrefs++;
     return n;
 }
 
@@ -537,6 +694,11 @@ static node_t *parse_call (parser_t *ps, char *fname)
                 perr (ps, "TypeError: %s of a string", fname);
                 return NULL;
             }
+            if (foldable (args[0])) {      /* numpy on the constant */
+                if (funcs1[i].f == d_abs && args[0]->type != T_DOUBLE)
+                    return fold_result (ps, T_LONG, args[0]->ival < 0 ? (int64_t) (0 - (uint64_t) args[0]->ival) : args[0]->ival, 0, 0, 0);
+                return fold_result (ps, T_DOUBLE, 0, funcs1[i].f (cval (args[0])), 0, 0);
+            }
             node_t *n = mknode (ps, N_FUNC1);
             n->a = cast (ps, args[0], T_DOUBLE);
             n->type = T_DOUBLE;
@@ -548,12 +710,22 @@ static node_t *parse_call (parser_t *ps, char *fname)
             perr (ps, "TypeError: %s takes two numbers", fname);
             return NULL;
         }
+        fn2_t f2 = fname[0] == 'a' ? atan2 : d_fmod;
+        if (foldable (args[0]) && foldable (args[1]))
+            return fold_result (ps, T_DOUBLE, 0, f2 (cval (args[0]), cval (args[1])), 0, 0);
         node_t *n = mknode (ps, N_FUNC2);
         n->a = cast (ps, args[0], T_DOUBLE);
         n->b = cast (ps, args[1], T_DOUBLE);
         n->type = T_DOUBLE;
-        n->f2 = fname[0] == 'a' ? atan2 : d_fmod;
+        n->f2 = f2;
         return n;
+    }
+    if (strcmp (fname, "where") == 0 && nargs == 3 && foldable (args[0])) {
+        /* a constant condition picks its branch at compile time; Python values become constant nodes */
+        node_t *pick = (args[0]->type == T_DOUBLE ? args[0]->dval != 0 : args[0]->ival != 0) ? args[1] : args[2];
+        if (foldable (pick))
+            pick->py = 0;
+        return pick;
     }
     if (strcmp (fname, "where") == 0) {
         if (nargs != 3 || args[0]->type != T_BOOL) {
@@ -686,6 +858,27 @@ static node_t *parse_unary (parser_t *ps)
         node_t *a = parse_unary (ps);
         if (!a)
             return NULL;
+        if (foldable (a) && a->type != T_STR) {
+            /* Python semantics on Python values (bools act as ints), numpy's on constant nodes */
+            if (op == '+')
+                return a->type == T_BOOL && a->pyval ? fold_result (ps, T_LONG, a->ival, 0, a->py, 1) : a;
+            if (op == '~') {
+                if (a->type == T_DOUBLE) {
+                    perr (ps, "TypeError: bad operand type for unary ~: 'float'");
+                    return NULL;
+                }
+                if (a->type == T_BOOL && !a->pyval)
+                    return fold_result (ps, T_BOOL, !a->ival, 0, a->py, 0);
+                return fold_result (ps, T_LONG, ~a->ival, 0, a->py, a->pyval);   /* Python: ~True == -2 */
+            }
+            if (a->type == T_BOOL && !a->pyval) {
+                perr (ps, "TypeError: the numpy boolean negative, the `-` operator, is not supported");
+                return NULL;
+            }
+            if (a->type == T_DOUBLE)
+                return fold_result (ps, T_DOUBLE, 0, -a->dval, a->py, a->pyval);
+            return fold_result (ps, T_LONG, (int64_t) (0 - (uint64_t) a->ival), 0, a->py, a->pyval);
+        }
         if (op == '+')
             return a;
         if (op == '~') {
@@ -693,8 +886,6 @@ static node_t *parse_unary (parser_t *ps)
                 perr (ps, "NotImplementedError: '~' needs a boolean operand, got %s", tname (a->type));
                 return NULL;
             }
-            if (a->op == N_CONST)
-                return mkconst_bool (ps, !a->ival);
             node_t *n = mknode (ps, N_NOT);
             n->a = a;
             n->type = T_BOOL;
@@ -704,8 +895,6 @@ static node_t *parse_unary (parser_t *ps)
             perr (ps, "NotImplementedError: unary minus of a %s", tname (a->type));
             return NULL;
         }
-        if (a->op == N_CONST)
-            return a->type == T_LONG ? mkconst_long (ps, (int64_t) (0 - (uint64_t) a->ival)) : mkconst_double (ps, -a->dval);
         node_t *n = mknode (ps, N_NEG);
         n->a = a;
         n->type = a->type;
@@ -807,6 +996,27 @@ static node_t *parse_expr (parser_t *ps)
 
 /* ---------------------------------------------------------------- compile */
 
+/* The columns the final tree reads (branches dropped by folding do not count). */
+static void collect_cols (tbl_cond_t *c, node_t *n, int *refs)
+{
+    if (!n)
+        return;
+    if (n->op == N_COL) {
+        (*refs)++;
+        int seen = 0;
+        for (size_t i = 0; i < c->ncols; i++)
+            seen |= c->cols[i] == n->col;
+        if (!seen) {
+            c->cols = realloc (c->cols, (c->ncols + 1) * sizeof (size_t));
+            c->cols[c->ncols++] = n->col;
+        }
+        return;
+    }
+    collect_cols (c, n->a, refs);
+    collect_cols (c, n->b, refs);
+    collect_cols (c, n->c, refs);
+}
+
 static size_t vsize (vtype_t t)
 {
     return t == T_BOOL ? 1 : 8;
@@ -831,8 +1041,12 @@ tbl_cond_t *tbl_cond_compile (const char *expr, json_t *vars, const tbl_store_t 
             root = (perr (&ps, "SyntaxError: invalid syntax at '%s'", ps.tok.kind == K_OP ? ps.tok.op : ps.tok.text ? ps.tok.text : "?"), NULL);
     }
     free (ps.tok.text);
+    if (root && ps.saw_str && ps.saw_bytes)
+        root = (perr (&ps, "TypeError: str and bytes literals cannot be mixed in one condition"), NULL);
     if (root && root->type != T_BOOL)
         root = (perr (&ps, "TypeError: condition ``%s`` does not have a boolean type", expr), NULL);
+    if (root)
+        collect_cols (c, root, &ps.ncolrefs);
     if (root && ps.ncolrefs == 0)
         root = (perr (&ps, "ValueError: there are no columns taking part in condition ``%s``", expr), NULL);
     if (!root) {
@@ -903,23 +1117,38 @@ void tbl_cond_free (tbl_cond_t *c)
 
 /* ---------------------------------------------------------------- evaluation */
 
-/* numexpr string comparison: byte-wise, the shorter string padded with NULs. */
-static int str_cmp (const char *a, size_t al, const char *b, size_t bl)
+/* numexpr's stringcmp: bytes compared as (signed) char, the shorter string padded with NULs;
+ * a zero-width operand (the literal b'') only checks the other's first byte. */
+static int str_cmp (const char *s1, size_t maxlen1, const char *s2, size_t maxlen2)
 {
-    size_t n = al > bl ? al : bl;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = i < al ? (unsigned char) a[i] : 0, y = i < bl ? (unsigned char) b[i] : 0;
-        if (x != y)
-            return x < y ? -1 : 1;
+    static const char null = 0;
+    if (maxlen2 == 0)
+        return maxlen1 == 0 ? 0 : *s1 != null;
+    if (maxlen1 == 0)
+        return *s2 != null;
+    size_t maxlen = maxlen1 > maxlen2 ? maxlen1 : maxlen2;
+    for (size_t nextpos = 1; nextpos <= maxlen; nextpos++) {
+        if ((signed char) *s1 < (signed char) *s2)
+            return -1;
+        if ((signed char) *s1 > (signed char) *s2)
+            return +1;
+        s1 = nextpos >= maxlen1 ? &null : s1 + 1;
+        s2 = nextpos >= maxlen2 ? &null : s2 + 1;
     }
     return 0;
 }
 
-static size_t str_len (const char *s, size_t w)
+/* A string comparison as numexpr compiles it: a < b is gt(b, a) and a <= b is ge(b, a). */
+static int str_op (ntype_t op, const char *a, size_t al, const char *b, size_t bl)
 {
-    while (w > 0 && s[w - 1] == 0)
-        w--;
-    return w;
+    switch (op) {
+    case N_LT: return str_cmp (b, bl, a, al) > 0;
+    case N_LE: return str_cmp (b, bl, a, al) >= 0;
+    case N_EQ: return str_cmp (a, al, b, bl) == 0;
+    case N_NE: return str_cmp (a, al, b, bl) != 0;
+    case N_GE: return str_cmp (a, al, b, bl) >= 0;
+    default: return str_cmp (a, al, b, bl) > 0;
+    }
 }
 
 static int64_t lmod (int64_t a, int64_t b)
@@ -1040,7 +1269,7 @@ static void eval_node (node_t *n, const unsigned char *rows, const tbl_rowfmt_t 
     case N_CONTAINS:
         for (size_t i = 0; i < cnt; i++) {
             const char *s = a->sbase + i * a->sstride, *t = b->sbase + i * b->sstride;
-            size_t sl = str_len (s, a->width), tl = str_len (t, b->width);
+            size_t sl = strnlen (s, a->width), tl = strnlen (t, b->width);   /* up to the first NUL, as numexpr */
             ob[i] = tl == 0 || (tl <= sl && memmem (s, sl, t, tl) != NULL);
         }
         break;
@@ -1056,11 +1285,8 @@ static void eval_node (node_t *n, const unsigned char *rows, const tbl_rowfmt_t 
             case N_GE: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] >= y[i]; break; \
             default: for (size_t i = 0; i < cnt; i++) ob[i] = x[i] > y[i]; break; } } while (0)
         if (a->type == T_STR) {
-            for (size_t i = 0; i < cnt; i++) {
-                int r = str_cmp (a->sbase + i * a->sstride, a->width, b->sbase + i * b->sstride, b->width);
-                ob[i] = op == N_LT ? r < 0 : op == N_LE ? r <= 0 : op == N_EQ ? r == 0 :
-                        op == N_NE ? r != 0 : op == N_GE ? r >= 0 : r > 0;
-            }
+            for (size_t i = 0; i < cnt; i++)
+                ob[i] = (uint8_t) str_op (op, a->sbase + i * a->sstride, a->width, b->sbase + i * b->sstride, b->width);
         } else if (a->type == T_BOOL)
             CMP_LOOPS (uint8_t);
         else if (a->type == T_LONG)
