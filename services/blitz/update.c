@@ -244,6 +244,25 @@ sub_tables (const omr_type_t *t, const char **out, int max)
     return n;
 }
 
+/* Say which field a NOT NULL violation is about, in the model's names. */
+static void
+explain_db_error (const omr_type_t *t, omr_err_t *err)
+{
+    const char *p = strstr (err->msg, "null value in column \"");
+    if (!p || !strstr (err->msg, "not-null"))
+        return;
+    char col[64];
+    if (sscanf (p + 22, "%63[^\"]", col) != 1)
+        return;
+    const char *field = col;
+    for (int i = 0; i < t->nfields; i++) {
+        const omr_field_t *f = hql_model_field_at (t->first_field + i);
+        if (f->column && !strcmp (f->column, col))
+            field = f->name;
+    }
+    omr_err_set (err, OMR_E_VALIDATION, 400, "%s.%s is required: give it a value", t->name, field);
+}
+
 /* Turn a collection member's back reference into a set of its own (checked like the others). */
 static void
 add_inverse_set (blz_mj_plan_t *plan, blz_mj_node_t *node)
@@ -352,8 +371,10 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
     if (add_sets (op, plan, node, root->table, c, v, bs, false, err) < 0)
         goto done;
     sadd (c, "%s)", v->sql);
-    if (blz_db_exec (op->db, err, c->sql, v->n, v->vals) < 0)
+    if (blz_db_exec (op->db, err, c->sql, v->n, v->vals) < 0) {
+        explain_db_error (t, err);
         goto done;
+    }
     const char *subs[8];
     int nsub = sub_tables (t, subs, 8);
     for (int k = 0; k < nsub; k++) {
@@ -364,8 +385,10 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
         if (add_sets (op, plan, node, subs[k], c, v, bs, false, err) < 0)
             goto done;
         sadd (c, "%s)", v->sql);
-        if (blz_db_exec (op->db, err, c->sql, v->n, v->vals) < 0)
+        if (blz_db_exec (op->db, err, c->sql, v->n, v->vals) < 0) {
+            explain_db_error (t, err);
             goto done;
+        }
     }
     for (int i = 0; i < node->nsets; i++)
         if (node->sets[i].field->kind == OMR_FIELD_MAP
