@@ -445,6 +445,17 @@ set_result_header (struct evkeyvalq *out, zframe_t *body)
     json_decref (j);
 }
 
+/* Servers name sessions whose contexts changed (logout, group switch …) in "invalidate". */
+static void
+drop_invalidated (rtr_router_t *r, json_t *body)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach (json_object_get (body, "invalidate"), i, v)
+        if (json_is_string (v))
+            rtr_session_cache_drop (r->sessions, json_string_value (v));
+}
+
 static void
 done_web (req_t *q, zmsg_t *reply)
 {
@@ -461,6 +472,7 @@ done_web (req_t *q, zmsg_t *reply)
         respond_error (q, 502, OMR_E_INTERNAL, "%s answered without a status object", q->route.op);
         return;
     }
+    drop_invalidated (q->r, b);
     int status = (int) json_integer_value (json_object_get (b, "status"));
     if (status < 100 || status > 599)
         status = 200;
@@ -517,6 +529,11 @@ done_call (req_t *q, zmsg_t *reply, const omr_err_t *err)
     zframe_t *raw = zmsg_pop (reply);
     zmsg_destroy (&reply);
     zframe_destroy (&hf);
+    if (bf && memmem (zframe_data (bf), zframe_size (bf), "\"invalidate\"", 12)) {
+        json_t *b = json_loadb ((const char *) zframe_data (bf), zframe_size (bf), 0, NULL);
+        drop_invalidated (r, b);
+        json_decref (b);
+    }
     struct evbuffer *body = evbuffer_new ();
     const char *ctype = "application/json";
     if (raw) {

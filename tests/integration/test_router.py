@@ -273,6 +273,22 @@ def test_session_resolve_is_cached(grid):
     assert 1 <= n <= 3
 
 
+def test_invalidated_sessions_are_resolved_again(grid):
+    def resolves():
+        return sum(len(open(os.path.join(grid.counts, f)).read()) for f in os.listdir(grid.counts))
+
+    assert post(grid, "/rpc/v1/Echo/getThing", session="sess-bob").status_code == 200
+    assert post(grid, "/rpc/v1/Echo/getThing", session="sess-alice").status_code == 200
+    before = resolves()
+    assert post(grid, "/rpc/v1/Echo/getThing", session="sess-bob").status_code == 200
+    assert resolves() == before
+    # alice closes bob's session: the reply names it in "invalidate", so the router forgets it.
+    r = post(grid, "/rpc/v1/ISession/closeSession", {"session": "sess-bob"}, session="sess-alice")
+    assert r.status_code == 200 and r.json()["invalidate"] == ["sess-bob"]
+    assert post(grid, "/rpc/v1/Echo/getThing", session="sess-bob").status_code == 200
+    assert resolves() == before + 1
+
+
 def test_raw_bytes_both_ways(grid):
     data = os.urandom(3 * 1024 * 1024 + 17)
     r = requests.post(grid.url("/rpc/v1/Echo/readBack"), data=data, verify=grid.ca, timeout=30,

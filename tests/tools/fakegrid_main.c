@@ -259,7 +259,9 @@ h_session (omr_call_t *call, omr_err_t *err, void *arg)
         return omr_err_set (err, OMR_E_SECURITY, 403, "wrong user name or password");
     }
     if (!strcmp (op, "ISession.closeSession")) {
-        call->reply = json_object ();
+        /* As Blitz: routers drop the cached contexts of sessions named in "invalidate". */
+        const char *key = json_string_value (json_object_get (b, "session"));
+        call->reply = json_pack ("{s:b,s:[s]}", "closed", 1, "invalidate", key ? key : "");
         return 0;
     }
     return omr_err_set (err, OMR_E_API, 404, "fake backend has no %s", op);
