@@ -115,6 +115,9 @@ def test_login_benchmark(env):
     ok(r)
     print("\nBENCH login with PBKDF2-SHA256 (100000 iterations): mean %.1f ms, min %.1f ms per createSession"
           % (r["ms"], r["ms_min"]))
+    r = env["b0"].call("ISession.resolve", {"session": r["body"]["session"]}, repeat=100)
+    ok(r)
+    print("BENCH ISession.resolve (what a router does per uncached request): mean %.2f ms" % r["ms"])
 
 
 def test_throttling_after_repeated_failures(env):
