@@ -581,9 +581,27 @@ tbl_store_t *tbl_store_open (const char *path, int writable, int create, double 
             return NULL;
         }
     } else {
-        st->fid = H5Fopen (path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+        /* HDF5's own flock fails at once while another program (PyTables) has the file open for
+         * writing: an HDF5 file that does not open is retried until the timeout */
+        unsigned char sig[8] = { 0 };
+        static const unsigned char hdf5_sig[8] = { 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n' };
+        int is_hdf5 = pread (fd, sig, 8, 0) == 8 && memcmp (sig, hdf5_sig, 8) == 0;
+        struct timespec t0, now;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
+        for (;;) {
+            st->fid = H5Fopen (path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+            if (st->fid >= 0 || !is_hdf5)
+                break;
+            clock_gettime (CLOCK_MONOTONIC, &now);
+            if ((double) (now.tv_sec - t0.tv_sec) + (double) (now.tv_nsec - t0.tv_nsec) / 1e9 >= timeout_s)
+                break;
+            usleep (20000);
+        }
         if (st->fid < 0) {
-            omr_err_set (err, OMR_E_VALIDATION, 400, "HDFStorage initialized with bad path: %s: not an HDF5 file or locked by another program", path);
+            if (is_hdf5)
+                omr_err_set (err, TBL_E_LOCK, 503, "Cannot open %s within %.1f s: locked by another program", path, timeout_s);
+            else
+                omr_err_set (err, OMR_E_VALIDATION, 400, "HDFStorage initialized with bad path: %s: not an HDF5 file", path);
             tbl_store_close (st);
             return NULL;
         }

@@ -778,3 +778,12 @@ def test_random_conditions_equal_pytables(cond_table):
             assert ours == ref, cond
             agree += 1
     assert agree > 100 and errors > 3
+
+
+def test_file_held_by_pytables_writer_gives_lock_timeout(small):
+    """HDF5's own file lock keeps us out while PyTables has the file open for writing."""
+    with tables.open_file(str(small), "a"):
+        with pytest.raises(TableError) as e:
+            call(small, "getNumberOfRows", opts=("--timeout", "0.4"))
+        assert e.value.name == "LockTimeout"
+    assert call(small, "getNumberOfRows") == 3
