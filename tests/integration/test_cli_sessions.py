@@ -345,6 +345,17 @@ def test_prompts_on_a_terminal(cli, fake):
     expect("Created session for root@")
     os.waitpid(pid, 0)
     os.close(fd)
+    # With --sudo the prompt asks for the administrator's password.
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(OMERO, [OMERO, "login", "-C", "--sudo", "root", "alice@" + cli.conn], cli.env)
+    out, seen = b"", 0
+    expect("Password for root:")
+    os.write(fd, b"omero\n")
+    expect("Created session for alice@")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.WEXITSTATUS(status) == 0
 
 
 def test_sessions_usage(cli):
