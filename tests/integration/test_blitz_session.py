@@ -346,3 +346,22 @@ def test_reconnects_after_database_connections_are_lost(env):
     for _ in range(8):
         assert ok(b0.call("IAdmin.getEventContext", {}, session=s))["userName"] == "alice"
     ok(login(b0, "bob", "bob-pw"))
+
+
+def test_concurrent_logins_and_calls(env):
+    """Workers share nothing but the database: parallel logins, resolves and admin reads from
+    many clients on both replicas all succeed and see their own session."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        b = env["b0"] if i % 2 else env["b1"]
+        user = ("alice", "bob", "carol")[i % 3]
+        r = ok(login(b, user, user + "-pw"))
+        ctx = ok(b.call("ISession.resolve", {"session": r["session"]}))
+        ec = ok(b.call("IAdmin.getEventContext", {}, session=r["session"]))
+        ok(b.call("ISession.closeSession", {"session": r["session"]}))
+        return ctx["userName"] == user and ec["userName"] == user and ec["sessionUuid"] == r["session"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(one, range(24)))
+    assert all(results)
