@@ -363,6 +363,25 @@ creation_failed (login_t *L, const omero_err_t *e, const char *server, const cha
                     e->msg);
 }
 
+typedef struct {
+    const char *uuid;
+    char *host, *port;
+} key_host_t;
+
+static void
+find_key_host (cli_store_t *store, const cli_store_entry_t *e, void *arg)
+{
+    key_host_t *k = arg;
+    if (k->host || strcmp (e->uuid, k->uuid) != 0)
+        return;
+    cli_props_t p = {0};
+    cli_store_get (store, e->host, e->user, e->uuid, &p, NULL);
+    k->host = strdup (e->host);
+    const char *port = cli_props_get (&p, "omero.port");
+    k->port = port ? strdup (port) : NULL;
+    cli_props_free (&p);
+}
+
 static char *
 default_user (const char *previous)
 {
@@ -481,6 +500,18 @@ cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool is_login, int *rc
         }
     }
 
+    /* A key this store holds names its server: no need to ask (scripts run without a terminal). */
+    if (!server && a->key) {
+        key_host_t kh = {.uuid = a->key};
+        cli_store_walk (L.store, NULL, NULL, find_key_host, &kh);
+        if (kh.host) {
+            server = kh.host;
+            if (!port)
+                port = kh.port;
+            else
+                free (kh.port);
+        }
+    }
     /* Ask for what is still missing. */
     if (!server) {
         char hb[1024], pb[64];

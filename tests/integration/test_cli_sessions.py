@@ -151,6 +151,14 @@ def test_join_by_key(cli, fake):
     assert r.returncode == 0, r.stderr
     assert r.stderr.startswith("Joined session for root@127.0.0.1:%d." % fake.port)
     assert other("sessions", "key").stdout.strip() == key
+    # A key the store already holds needs no server.
+    r = cli("login", "-k", key)
+    assert r.returncode == 0 and r.stderr.startswith("Joined session for root@127.0.0.1:%d." % fake.port)
+    r = cli("user", "info", "-k", key)
+    assert r.returncode == 0 and r.stderr.startswith("Joined session for root@")
+    third = Cli(fake, os.path.join(cli.root, "third"))
+    r = third("login", "-k", key)
+    assert r.returncode == 564 % 256 and "cannot request server" in r.stderr
     r = other("login", "127.0.0.1", "-p", str(fake.port), "-k", "00000000-0000-0000-0000-000000000000")
     assert r.returncode == 523 % 256
     assert r.stderr == "Bad session key. Cannot join 00000000-0000-0000-0000-000000000000 on 127.0.0.1:%d.\n" % fake.port
