@@ -161,7 +161,24 @@ typedef struct {
     fill_t *fills;
     int nfills, capfills;
     json_t *sorts;              /* collections holding ordered children to sort */
+    struct mapfill {
+        json_t *obj;
+        const omr_field_t *f;
+        int64_t id;
+    } *maps;                    /* map fields to read from their side tables */
+    int nmaps, capmaps;
 } enc_t;
+
+/* Remember that obj's map field f is to be read. */
+static void
+add_map (enc_t *e, json_t *obj, const omr_field_t *f, int64_t id)
+{
+    if (e->nmaps == e->capmaps) {
+        e->capmaps = e->capmaps ? 2 * e->capmaps : 16;
+        e->maps = realloc (e->maps, e->capmaps * sizeof *e->maps);
+    }
+    e->maps[e->nmaps++] = (struct mapfill) {obj, f, id};
+}
 
 static void
 add_fill (enc_t *e, json_t *obj, int type, int64_t id)
@@ -343,6 +360,11 @@ object_at (enc_t *e, int row, int o, bool *fresh)
         else
             json_object_set_new (obj, key_, value_json (e->res, row, c, f->scalar));
     }
+    for (int i = 0; i < t->nfields; i++) {
+        const omr_field_t *mf = hql_model_field_at (t->first_field + i);
+        if (mf->kind == OMR_FIELD_MAP && mf->side_table)
+            add_map (e, obj, mf, id);
+    }
     json_object_set_new (e->seen, key, obj);    /* the tree takes another reference below */
     *fresh = true;
     return obj;
@@ -482,6 +504,55 @@ fill_all (enc_t *e, omr_err_t *err)
     return rc;
 }
 
+/* Read the map fields of the objects: one query per side table, entries in list order. */
+static int
+fill_maps (enc_t *e, omr_err_t *err)
+{
+    bool *done = calloc (e->nmaps + 1, sizeof *done);
+    int rc = 0;
+    for (int i = 0; i < e->nmaps && rc == 0; i++) {
+        if (done[i])
+            continue;
+        const omr_field_t *f = e->maps[i].f;
+        size_t cap = 64, off = 0;
+        char *ids = malloc (cap);
+        off += snprintf (ids, cap, "{");
+        for (int k = i; k < e->nmaps; k++) {
+            if (strcmp (e->maps[k].f->side_table, f->side_table))
+                continue;
+            if (off + 32 > cap) {
+                cap *= 2;
+                ids = realloc (ids, cap);
+            }
+            off += snprintf (ids + off, cap - off, "%s%lld", off > 1 ? "," : "", (long long) e->maps[k].id);
+        }
+        snprintf (ids + off, cap - off, "}");
+        char sql[512], kb[128];
+        snprintf (sql, sizeof sql, "SELECT %s, name, value FROM %s WHERE %s = ANY ($1::int8[]) ORDER BY 1, \"index\"",
+                  f->inverse_column, f->side_table, f->inverse_column);
+        const char *params[] = {ids};
+        PGresult *res = blz_db_query (e->db, err, sql, 1, params);
+        free (ids);
+        if (!res) {
+            rc = -1;
+            break;
+        }
+        for (int k = i; k < e->nmaps; k++) {
+            if (strcmp (e->maps[k].f->side_table, f->side_table))
+                continue;
+            done[k] = true;
+            json_t *arr = json_array ();
+            for (int r = 0; r < PQntuples (res); r++)
+                if (atoll (PQgetvalue (res, r, 0)) == e->maps[k].id)
+                    json_array_append_new (arr, json_pack ("[s,s]", PQgetvalue (res, r, 1), PQgetvalue (res, r, 2)));
+            json_object_set_new (e->maps[k].obj, blz_mj_key (e->maps[k].f, kb, sizeof kb), arr);
+        }
+        PQclear (res);
+    }
+    free (done);
+    return rc;
+}
+
 /* The JSON of item i of a row (rows mode). */
 static json_t *
 item_json (enc_t *e, int row, int i)
@@ -570,11 +641,14 @@ blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, bool rows, lon
     }
     sort_collections (&e);
     int rc = fill_all (&e, err);
+    if (rc == 0)
+        rc = fill_maps (&e, err);
     json_decref (e.seen);
     json_decref (e.links);
     json_decref (e.sorts);
     json_decref (roots);
     free (e.fills);
+    free (e.maps);
     if (rc < 0) {
         json_decref (out);
         return NULL;

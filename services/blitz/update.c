@@ -48,9 +48,10 @@ row_rights (uop_t *op, const omr_type_t *t, int64_t id, bool lock, row_t *out, o
     const omr_type_t *root = root_of (t);
     char sql[512], b[24], name[160];
     bool versioned = hql_model_field (root, "version") != NULL;
-    snprintf (sql, sizeof sql, "SELECT owner_id, group_id, omero_rights(owner_id, group_id), %s FROM %s WHERE id = $1%s%s",
-              versioned ? "version" : "NULL", root->table, t->disc_in && root->discriminator ? " AND discriminator IN " : "",
-              t->disc_in && root->discriminator ? t->disc_in : "");
+    bool disc = t->disc_in && (root->flags & OMR_TF_DISC);
+    snprintf (sql, sizeof sql, "SELECT owner_id, group_id, omero_rights(owner_id, group_id), %s FROM %s WHERE id = $1%s%s%s",
+              versioned ? "version" : "NULL", root->table, disc ? " AND discriminator IN (" : "",
+              disc ? t->disc_in : "", disc ? ")" : "");
     if (lock)
         snprintf (sql + strlen (sql), sizeof sql - strlen (sql), " FOR UPDATE");
     PGresult *res = blz_db_query (op->db, err, sql, BLZ_P (BLZ_I64 (b, id)));

@@ -329,3 +329,85 @@ def test_documented_queries(env):
     assert ok(hql(env, "alice", Q[16][0], method="projection"))["data"].count(["3"]) >= 1
     assert mapann["@id"] in [m["@id"] for m in ok(hql(env, "alice", Q[19][0]))["data"]]
     assert ds is None or ds["Name"] == "test"
+
+
+def cli_login(env, user):
+    g = env["g"]
+    home = {"OMERO_SESSIONDIR": g.root + "/sessions-" + user}
+    g.omero("login", "-s", "localhost", "-p", str(g.port("ssl")), "-u", user, "-w", PW[user], env=home)
+    return lambda *args, **kw: g.omero(*args, env=home, **kw)
+
+
+def test_cli_obj(env):
+    om = cli_login(env, "alice")
+    ds = om("obj", "new", "Dataset", "name=NewDVSet").stdout.strip()
+    assert ds.startswith("Dataset:") and ds.split(":")[1].isdigit()
+    assert om("obj", "update", ds, "description=A dataset for new DV images").stdout.strip() == ds
+    pr = om("obj", "new", "Project", "name=NewImages").stdout.strip()
+    link = om("obj", "new", "ProjectDatasetLink", "parent=" + pr, "child=" + ds).stdout.strip()
+    assert link.startswith("ProjectDatasetLink:")
+    assert om("obj", "get", ds, "name").stdout == "NewDVSet\n"
+    assert om("obj", "get", ds, "description", "name").stdout == "A dataset for new DV images\nNewDVSet\n"
+    assert om("obj", "get", link, "parent").stdout.strip() == pr
+    lines = om("obj", "get", ds).stdout.splitlines()
+    assert "name=NewDVSet" in lines and "id=%s" % ds.split(":")[1] in lines and lines == sorted(lines)
+    assert om("obj", "null", ds, "description").stdout.strip() == ds
+    assert om("obj", "get", ds, "description").stdout == "\n"
+    c = om("obj", "new", "CommentAnnotation", "textValue=Hello World!").stdout.strip()
+    assert c.startswith("CommentAnnotation:")
+    assert om("obj", "new", "DatasetAnnotationLink", "parent=" + ds, "child=" + c).stdout.startswith(
+        "DatasetAnnotationLink:")
+    m = om("obj", "new", "MapAnnotation", "ns=test").stdout.strip()
+    assert om("obj", "map-set", m, "mapValue", "a", "1").stdout.strip() == m
+    assert om("obj", "map-set", m, "mapValue", "--", "b", "+read,-write").stdout.strip() == m
+    assert om("obj", "map-get", m, "mapValue", "b").stdout == "+read,-write\n"
+    assert om("obj", "list-get", m, "mapValue", "0").stdout == "a=1\n"
+    om("obj", "map-set", m, "mapValue", "a")
+    assert om("obj", "map-get", m, "mapValue", "a").stdout == ""
+    assert om("obj", "list-get", m, "mapValue", "0").stdout == "b=+read,-write\n"
+    # Several commands from stdin, later ones referring to earlier results.
+    out = om("obj", "-", input="new Project name='p from stdin'\nnew Dataset name=d\n"
+                                "new ProjectDatasetLink parent=ref:0 child=ref:1\n").stdout.split()
+    assert [x.split(":")[0] for x in out] == ["Project", "Dataset", "ProjectDatasetLink"]
+    assert om("obj", "get", out[0], "name").stdout == "p from stdin\n"
+    # Errors are printed plainly with OMERO's exception names and change nothing.
+    r = om("obj", "new", "Dataset", "nmae=x", check=False)
+    assert r.returncode == 1 and r.stdout == "" and "ValidationException" in r.stderr and "nmae" in r.stderr
+    r = om("obj", "update", "Dataset:notanid", "name=x", check=False)
+    assert r.returncode == 2
+    r = om("obj", "frobnicate", check=False)
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+    bob = cli_login(env, "bob")
+    r = bob("obj", "update", ds, "name=stolen", check=False)
+    assert r.returncode == 1 and "SecurityViolation" in r.stderr
+    assert om("obj", "get", ds, "name").stdout == "NewDVSet\n"
+
+
+def test_cli_hql(env):
+    om = cli_login(env, "alice")
+    for i in range(3):
+        om("obj", "new", "Screen", "name=screen-%d" % i, "description=d%d" % i)
+    r = om("hql", "-q", "--limit=10", "select s.name, s.description from Screen s order by s.name")
+    lines = r.stdout.splitlines()
+    assert lines[0].split("|")[0].strip() == "#" and [c.strip() for c in lines[0].split("|")] == ["#", "Col1", "Col2"]
+    assert [c.strip() for c in lines[2].split("|")] == ["0", "screen-0", "d0"]
+    assert lines[-1] == "(3 rows)"
+    r = om("hql", "-q", "--limit", "1", "--offset", "1", "select s from Screen s order by s.name")
+    lines = r.stdout.splitlines()
+    header = [c.strip() for c in lines[0].split("|")]
+    assert header[:3] == ["#", "Class", "Id"] and "name" in header and "description" in header
+    row = dict(zip(header, [c.strip() for c in lines[2].split("|")]))
+    assert row["#"] == "1" and row["Class"] == "ScreenI" and row["name"] == "screen-1"
+    assert lines[-1] == "(1 row)"
+    r = om("hql", "-q", "--style", "csv", "select s.name from Screen s where s.name = 'screen-2'")
+    assert r.stdout.splitlines() == ["#,Col1", "0,screen-2"]
+    r = om("hql", "-q", "--style=json", "select count(s) from Screen s")
+    assert '"Col1": "3"' in r.stdout.replace("'", '"') or '"Col1":"3"' in r.stdout
+    r = om("hql", "-q", "select s from Screen s wher s.id = 1", check=False)
+    assert r.returncode == 1 and "QueryException" in r.stderr
+    # Eve sees none of it, in any of her groups.
+    eve = cli_login(env, "eve")
+    assert eve("hql", "-q", "--all", "select s from Screen s").stdout.strip().endswith("(0 rows)")
+    r = om("hql", "-q", "--all", input="select count(s) from Screen s\n", check=False)
+    r = om("hql", "-q", "-", input="select count(s) from Screen s\n")
+    assert [c.strip() for c in r.stdout.splitlines()[2].split("|")] == ["0", "3"]
