@@ -62,10 +62,14 @@ class FakeGrid:
                         FAKEGRID_COUNTS=self.counts)
         self.procs = {}
         self.policy = policy
-        self.start_registry()
-        for i in range(backends):
-            self.start_backend("Blitz-%d" % i)
         self.router = None
+        try:
+            self.start_registry()
+            for i in range(backends):
+                self.start_backend("Blitz-%d" % i)
+        except BaseException:
+            self.close()
+            raise
 
     def write_config(self, cfg):
         with open(os.path.join(self.dir, "etc", "grid", "config.yaml"), "w") as f:
