@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define MAX_SERVICES 1024
+
 typedef struct {
     rtr_lookup_fn fn;
     void *arg;
@@ -197,11 +199,31 @@ fetch (rtr_directory_t *self, rtr_service_t *s)
     }
 }
 
+/* Clients name services in URLs: keep the table bounded by forgetting idle entries, those
+ * the registry knows no server for first. */
+static void
+trim (rtr_directory_t *self)
+{
+    if (zhashx_size (self->services) < MAX_SERVICES)
+        return;
+    for (int pass = 0; pass < 2 && zhashx_size (self->services) >= MAX_SERVICES / 2; pass++) {
+        zlist_t *idle = zlist_new ();
+        zlist_autofree (idle);
+        for (rtr_service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services))
+            if (!s->fetching && !s->waiters && (pass == 1 || s->nservers == 0))
+                zlist_append (idle, (void *) zhashx_cursor (self->services));
+        for (char *k = zlist_first (idle); k; k = zlist_next (idle))
+            zhashx_delete (self->services, k);
+        zlist_destroy (&idle);
+    }
+}
+
 void
 rtr_directory_lookup (rtr_directory_t *self, const char *service, bool force, rtr_lookup_fn fn, void *arg)
 {
     rtr_service_t *s = zhashx_lookup (self->services, service);
     if (!s) {
+        trim (self);
         s = calloc (1, sizeof *s);
         s->name = strdup (service);
         s->seed = (unsigned) (omr_now_ms () ^ getpid ());

@@ -365,6 +365,18 @@ def test_request_timeout(fakegrid):
     assert post(g, "/rpc/v1/IConfig/getVersion").status_code == 200
 
 
+def test_many_unknown_services_keep_the_router_bounded(grid):
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = grid.ca
+    s.headers["X-OMERO-Session"] = "sess-alice"
+    for i in range(1100):
+        assert s.post(grid.url("/rpc/v1/Nope%d/getIt" % i), json={}).status_code == 503
+    rss = int([l for l in open("/proc/%d/status" % grid.router.pid) if l.startswith("VmRSS")][0].split()[1])
+    assert rss < 200 * 1024
+    assert s.post(grid.url("/rpc/v1/IConfig/getVersion"), json={}).status_code == 200
+
+
 def test_503_when_no_backend(fakegrid):
     g = fakegrid(backends=0)
     g.start_router()
