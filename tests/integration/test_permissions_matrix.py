@@ -1,0 +1,119 @@
+"""OMERO's permission matrix through the real API (router -> Blitz -> PostgreSQL row-level
+security): the four group levels x {owner, other member, group owner, administrator, restricted
+administrator with and without the WriteOwned/DeleteOwned privileges, non-member} x {read,
+annotate, edit, link, delete}. Every cell is checked twice: the action itself (IQuery/IUpdate
+succeed or fail with SecurityViolation) and, for readers, the canX flag of omero:details."""
+import pytest
+
+from qu_support import make_group, make_user, ok, start_grid
+
+LEVELS = {"private": "rw----", "read-only": "rwr---", "read-annotate": "rwra--", "read-write": "rwrw--"}
+ACTORS = ["owner", "member", "pi", "admin", "radmin", "rnone", "outsider"]
+PW = {a: "%s-Pw-9" % a for a in ACTORS}
+
+Y, N = True, False
+# OMERO's matrix (api-model.md 3.4 with the own-data rules): expected[actor][level] =
+# (read, annotate, edit, link, delete)
+EXPECTED = {
+    "owner": {lvl: (Y, Y, Y, Y, Y) for lvl in LEVELS},
+    "member": {"private": (N, N, N, N, N), "read-only": (Y, N, N, N, N),
+               "read-annotate": (Y, Y, N, N, N), "read-write": (Y, Y, Y, Y, Y)},
+    "pi": {"private": (Y, N, Y, N, Y), "read-only": (Y, Y, Y, Y, Y),
+           "read-annotate": (Y, Y, Y, Y, Y), "read-write": (Y, Y, Y, Y, Y)},
+    "admin": {"private": (Y, N, Y, N, Y), "read-only": (Y, Y, Y, Y, Y),
+              "read-annotate": (Y, Y, Y, Y, Y), "read-write": (Y, Y, Y, Y, Y)},
+    "radmin": {"private": (Y, N, Y, N, Y), "read-only": (Y, Y, Y, Y, Y),
+               "read-annotate": (Y, Y, Y, Y, Y), "read-write": (Y, Y, Y, Y, Y)},
+    "rnone": {lvl: (Y, N, N, N, N) for lvl in LEVELS},
+    "outsider": {lvl: (N, N, N, N, N) for lvl in LEVELS},
+}
+
+
+@pytest.fixture(scope="module")
+def env(installation):
+    g, api, root, _ = start_grid(installation)
+    try:
+        gids = {lvl: make_group(api, root, "m-" + lvl, perms) for lvl, perms in LEVELS.items()}
+        elsewhere = make_group(api, root, "m-elsewhere", "rwr---")
+        names = ["m-" + lvl for lvl in LEVELS]
+        uids = {}
+        uids["owner"] = make_user(api, root, "owner", names[0], PW["owner"], names[1:])
+        uids["member"] = make_user(api, root, "member", names[0], PW["member"], names[1:])
+        uids["pi"] = make_user(api, root, "pi", names[0], PW["pi"], names[1:])
+        for gid in gids.values():
+            ok(api.raw("IAdmin", "setGroupOwner", {"group": gid, "user": uids["pi"]}, root))
+        uids["outsider"] = make_user(api, root, "outsider", "m-elsewhere", PW["outsider"])
+        ok(api.raw("IAdmin", "createSystemUser", {"experimenter": {"UserName": "admin", "FirstName": "A",
+                                                                   "LastName": "Dmin"}, "password": PW["admin"]}, root))
+        for name, privs in (("radmin", ["WriteOwned", "DeleteOwned"]), ("rnone", [])):
+            ok(api.raw("IAdmin", "createLightSystemUser", {"experimenter": {"UserName": name, "FirstName": "R",
+                                                                            "LastName": "Admin"},
+                                                           "privileges": privs, "password": PW[name]}, root))
+        s = {a: api.login(a, PW[a]) for a in ACTORS}
+        # The owner's objects: one project per level to read/annotate/edit/link, one per actor to delete.
+        objs = {}
+        for lvl, gid in gids.items():
+            objs[lvl] = ok(api.raw("IUpdate", "saveAndReturnObject", {
+                "object": {"@type": "Project", "Name": "shared-" + lvl}, "group": gid}, s["owner"]))["data"]["@id"]
+            for a in ACTORS:
+                objs[(lvl, a)] = ok(api.raw("IUpdate", "saveAndReturnIds", {
+                    "objects": [{"@type": "Project", "Name": "del-%s-%s" % (lvl, a)}], "group": gid},
+                    s["owner"]))["data"][0]
+        assert elsewhere > 0
+        yield {"api": api, "s": s, "gids": gids, "objs": objs}
+    finally:
+        g.cleanup()
+
+
+def attempt(env, actor, service, method, body):
+    st, j = env["api"].raw(service, method, body, env["s"][actor])
+    if st == 200:
+        return True
+    assert j["error"]["name"] == "SecurityViolation", (actor, method, body, j)
+    return False
+
+
+@pytest.mark.parametrize("level", list(LEVELS))
+@pytest.mark.parametrize("actor", ACTORS)
+def test_matrix(env, actor, level):
+    read, annotate, edit, link, delete = EXPECTED[actor][level]
+    gid, pid = env["gids"][level], env["objs"][level]
+    api, s = env["api"], env["s"][actor]
+    got = ok(api.raw("IQuery", "find", {"type": "Project", "id": pid, "group": -1}, s))["data"]
+    assert (got is not None) == read, (actor, level, got)
+    if got is not None:
+        p = got["omero:details"]["permissions"]
+        assert p["perm"] == LEVELS[level]
+        assert (p["canAnnotate"], p["canEdit"], p["canLink"], p["canDelete"]) == (annotate, edit, link, delete), \
+            (actor, level, p)
+    # annotate: a new comment of the actor's, linked to the owner's project, in that group
+    did = attempt(env, actor, "IUpdate", "saveObject", {"group": gid, "object": {
+        "@type": "ProjectAnnotationLink", "parent": "Project:%d" % pid,
+        "child": {"@type": "CommentAnnotation", "Value": "by " + actor}}})
+    assert did == annotate, ("annotate", actor, level)
+    # edit: rename the owner's project
+    did = attempt(env, actor, "IUpdate", "saveObject", {"group": -1, "object": {
+        "@type": "Project", "@id": pid, "Description": "edited by " + actor}})
+    assert did == edit, ("edit", actor, level)
+    # link (mix data): put a new dataset of the actor's into the owner's project
+    did = attempt(env, actor, "IUpdate", "saveObject", {"group": gid, "object": {
+        "@type": "ProjectDatasetLink", "parent": {"@type": "Project", "@id": pid},
+        "child": {"@type": "Dataset", "Name": "of " + actor}}})
+    assert did == link, ("link", actor, level)
+    # delete: the owner's project kept for this actor
+    did = attempt(env, actor, "IUpdate", "deleteObject", {"group": -1,
+                                                          "object": "Project:%d" % env["objs"][(level, actor)]})
+    assert did == delete, ("delete", actor, level)
+    still = ok(api.raw("IQuery", "find", {"type": "Project", "id": env["objs"][(level, actor)], "group": -1},
+                       env["s"]["owner"]))["data"]
+    assert (still is None) == delete
+
+
+def test_refused_changes_left_nothing(env):
+    """Refused annotations and links created nothing (each call is one transaction)."""
+    api, s = env["api"], env["s"]["admin"]
+    rows = ok(api.raw("IQuery", "projection", {"query": "select c.textValue from CommentAnnotation c", "group": -1},
+                      s))["data"]
+    authors = sorted(r[0][3:] for r in rows)
+    expected = sorted(a for a in ACTORS for lvl in LEVELS if EXPECTED[a][lvl][1])
+    assert authors == expected
