@@ -787,3 +787,21 @@ def test_file_held_by_pytables_writer_gives_lock_timeout(small):
             call(small, "getNumberOfRows", opts=("--timeout", "0.4"))
         assert e.value.name == "LockTimeout"
     assert call(small, "getNumberOfRows") == 3
+
+
+def test_v1_file_reads_but_refuses_metadata(tmp_path):
+    """OMERO.tables v1 files mark themselves with attribute version='v1'; metadata needs v2."""
+    p = tmp_path / "v1.h5"
+    with tables.open_file(str(p), "w", title="OMERO HDF Measurement Storage") as f:
+        ome = f.create_group("/", "OME")
+        t = f.create_table(ome, "Measurements", {"Id": tables.Int64Col(pos=0)})
+        f.create_array(ome, "ColumnTypes", ["::omero::grid::LongColumn"])
+        f.create_array(ome, "ColumnDescriptions", [""])
+        t.attrs["version"] = "v1"
+        t.append([(5,), (6,)])
+    assert call(p, "read", {"colNumbers": [0], "start": 0, "stop": 2})["columns"][0]["values"] == [5, 6]
+    before = sha(p)
+    with pytest.raises(TableError) as e:
+        call(p, "setMetadata", {"key": "a", "value": 1})
+    assert e.value.message == "Tables metadata is only supported for OMERO.tables >= 2"
+    assert sha(p) == before
