@@ -1095,6 +1095,11 @@ runner (void *arg)
     for (;;) {
         int64_t claimed = -1;
         err = (omr_err_t) {0};
+        /* row-level security shows rows only inside a transaction with a context */
+        if (blz_db_begin (db, &ctx, &err) < 0) {
+            sleep (1);
+            continue;
+        }
         PGresult *r = blz_db_query (db, &err,
                                     "SELECT j.id FROM job j JOIN jobstatus s ON s.id = j.status WHERE j.discriminator = "
                                     "'MetadataImportJob' AND s.value IN ('Waiting', 'Running') ORDER BY j.id LIMIT 20",
@@ -1125,11 +1130,7 @@ runner (void *arg)
         }
         if (r)
             PQclear (r);
-        else if (err.msg[0]) {
-            /* connection trouble: blz_db_begin reconnects */
-            if (blz_db_begin (db, &ctx, &err) == 0)
-                blz_db_rollback (db);
-        }
+        blz_db_rollback (db);   /* the advisory lock is the session's: it outlives the transaction */
         if (claimed < 0) {
             usleep (200000);
             continue;

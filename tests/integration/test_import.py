@@ -1,0 +1,172 @@
+"""Import end to end through a real grid (router + Blitz + embedded PostgreSQL): `omero import`
+uploads into the managed repository, the server imports in the background, and every plane read
+back through RawPixelsStore over HTTPS equals what tifffile reads from the same file. Also the
+CLI options, `omero fs`, `omero download`, `omero export`, and bad input (each must fail with a
+message naming the file and leave no Fileset, OriginalFile or file behind).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import requests
+import tifffile
+
+from conftest import Grid, take_prefix
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _samples_dir():
+    for cand in (os.environ.get("OMERO_SAMPLES"), os.path.join(HERE, "..", "..", "..", "shared", "samples"),
+                 "/work/shared/samples"):
+        if cand and os.path.isdir(cand):
+            return os.path.abspath(cand)
+    return None
+
+
+SAMPLES = _samples_dir()
+needs_samples = pytest.mark.skipif(SAMPLES is None, reason="shared/samples not present")
+
+BE = {"int8": ">i1", "uint8": ">u1", "int16": ">i2", "uint16": ">u2", "int32": ">i4", "uint32": ">u4",
+      "float": ">f4", "double": ">f8", "bit": ">u1"}
+
+
+class Api:
+    """HTTPS calls through the router as one logged-in user."""
+
+    def __init__(self, g, user, password):
+        self.g = g
+        self.base = "https://localhost:%d/rpc/v1/" % g.port("ssl")
+        self.ca = os.path.join(g.dir, "etc", "certs", "ca.pem")
+        r = requests.post(self.base + "ISession/createSession", json={"username": user, "password": password},
+                          verify=self.ca, timeout=30)
+        assert r.status_code == 200, r.text
+        self.session = r.json()["session"]
+
+    def call(self, service, method, status=200, **args):
+        r = requests.post(self.base + "%s/%s" % (service, method), json=args, verify=self.ca, timeout=60,
+                          headers={"X-OMERO-Session": self.session})
+        assert r.status_code == status, "%s.%s: %d %s" % (service, method, r.status_code, r.text)
+        return r.json()
+
+    def raw(self, service, method, status=200, **args):
+        r = requests.post(self.base + "%s/%s" % (service, method), data=b"", verify=self.ca, timeout=60,
+                          headers={"X-OMERO-Session": self.session, "X-OMERO-Args": json.dumps(args),
+                                   "Content-Type": "application/octet-stream"})
+        assert r.status_code == status, "%s.%s: %d %s" % (service, method, r.status_code, r.text)
+        return r.content
+
+    def upload(self, service, method, data, **args):
+        return requests.post(self.base + "%s/%s" % (service, method), data=data, verify=self.ca, timeout=60,
+                             headers={"X-OMERO-Session": self.session, "X-OMERO-Args": json.dumps(args),
+                                      "Content-Type": "application/octet-stream"})
+
+
+@pytest.fixture(scope="module")
+def g(installation):
+    prefix, lock = take_prefix()
+    grid = Grid(installation, prefix, lock)
+    try:
+        grid.omero("config", "set", "omero.fs.repo.path", "%user%_%userId%//%year%-%month%/%day%/%time%")
+        grid.omero("admin", "start", timeout=300)
+        grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
+        grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
+        grid.api = Api(grid, "root", grid.root_pw)
+        yield grid
+    finally:
+        grid.cleanup()
+
+
+def repo_dir(g):
+    return os.path.join(g.data, "ManagedRepository")
+
+
+def repo_files(g):
+    out = []
+    for d, _, files in os.walk(repo_dir(g)):
+        out += [os.path.join(d, f) for f in files]
+    return sorted(out)
+
+
+def import_ok(g, *args):
+    r = g.omero("import", *args, timeout=300)
+    ids = [int(l.split(":")[1]) for l in r.stdout.split() if l.startswith("Image:")]
+    assert ids, r.stdout + r.stderr
+    assert "==> Summary" in r.stderr
+    return ids, r
+
+
+def pixels_of(g, image_id):
+    return g.api.call("RawPixelsStore", "getPixels", imageId=image_id)
+
+
+def read_planes(g, info, level=0):
+    """(T, C, Z, Y, X) array through getPlane, decoded from OMERO's big-endian bytes."""
+    lv = info["levels"][level]
+    dt = np.dtype(BE[info["pixelsType"]])
+    out = np.zeros((info["sizeT"], info["sizeC"], info["sizeZ"], lv["sizeY"], lv["sizeX"]), dt.newbyteorder("="))
+    for t in range(info["sizeT"]):
+        for c in range(info["sizeC"]):
+            for z in range(info["sizeZ"]):
+                b = g.api.raw("RawPixelsStore", "getPlane", pixelsId=info["pixelsId"], z=z, c=c, t=t, level=level)
+                assert len(b) == lv["sizeX"] * lv["sizeY"] * dt.itemsize
+                out[t, c, z] = np.frombuffer(b, dt).reshape(lv["sizeY"], lv["sizeX"])
+    return out
+
+
+def to_tczyx(arr, axes):
+    """tifffile array with axes like 'TZYX' or 'YXS' as (T, C, Z, Y, X); samples become channels."""
+    arr = np.asarray(arr)
+    axes = list(axes)
+    for a in "TCSZ":
+        if a not in axes:
+            arr = arr[..., np.newaxis]
+            axes.append(a)
+    axes = [{"I": "Z", "Q": "Z"}.get(a, a) for a in axes]
+    perm = [axes.index(a) for a in "TCSZYX"]
+    arr = np.transpose(arr, perm)
+    t, c, s, z, y, x = arr.shape
+    return arr.reshape(t, c * s, z, y, x)
+
+
+def tifffile_ref(path, series=0, level=0):
+    with tifffile.TiffFile(path) as tf:
+        s = tf.series[series]
+        lv = s.levels[level]
+        arr = lv.asarray().reshape(lv.get_shape(False))
+        return to_tczyx(arr, lv.get_axes(False)), len(tf.series), len(s.levels)
+
+
+def assert_same(ours, ref, what):
+    ref = np.ascontiguousarray(ref)
+    if ref.dtype == bool:
+        ref = ref.astype(np.uint8)
+    assert ours.shape == ref.shape, "%s: shape %s != %s" % (what, ours.shape, ref.shape)
+    assert ours.tobytes() == ref.astype(ref.dtype.newbyteorder("=")).tobytes(), "%s: pixels differ" % what
+
+
+# ---------------------------------------------------------------- the first path: one TIFF end to end
+
+def test_single_tiff_end_to_end(g, tmp_path):
+    data = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 7)
+    f = tmp_path / "plane.tif"
+    tifffile.imwrite(str(f), data)
+    ids, r = import_ok(g, str(f))
+    assert len(ids) == 1
+    assert "1 file uploaded, 1 fileset created, 1 image imported, 0 errors" in r.stderr
+    info = pixels_of(g, ids[0])
+    assert (info["sizeX"], info["sizeY"], info["sizeZ"], info["sizeC"], info["sizeT"]) == (64, 48, 1, 1, 1)
+    assert info["pixelsType"] == "uint16"
+    b = g.api.raw("RawPixelsStore", "getPlane", pixelsId=info["pixelsId"], z=0, c=0, t=0)
+    assert b == data.astype(">u2").tobytes()
+    # the file is in the managed repository under the template path, byte for byte
+    files = [p for p in repo_files(g) if p.endswith("/plane.tif")]
+    assert len(files) == 1 and open(files[0], "rb").read() == f.read_bytes()
+    rel = os.path.relpath(files[0], repo_dir(g))
+    parts = rel.split("/")
+    assert parts[0].startswith("root_0") and len(parts) == 5, rel
