@@ -64,5 +64,22 @@ def test_tables_server_on_grid(grid, tmp_path):
         assert rc == 1 and out["error"]["name"] == "ApiUsageException"
         with tables.open_file(path) as f:
             assert f.root.OME.Measurements.col("Uid").tolist() == [1, 2, 3, 4]
+        # concurrent calls on the server's worker threads: writers queue on the file lock
+        import subprocess
+        procs = []
+        for w in range(3):
+            body = {"fileId": 1234, "columns": [{"type": "LongColumn", "values": list(range(100 + 10 * w, 110 + 10 * w))},
+                                                {"type": "StringColumn", "values": ["w%d" % w] * 10}]}
+            procs.append(subprocess.Popen([os.path.join(BUILD, "bin", "omero-gridcall"), "endpoint", ep, "Table.addData",
+                                           json.dumps(body)], env=grid.env, stdout=subprocess.PIPE))
+            procs.append(subprocess.Popen([os.path.join(BUILD, "bin", "omero-gridcall"), "endpoint", ep,
+                                           "Table.getWhereList", json.dumps({"fileId": 1234, "condition": "Uid > 0",
+                                                                             "step": 1})],
+                                          env=grid.env, stdout=subprocess.PIPE))
+        for p in procs:
+            out, _ = p.communicate(timeout=60)
+            assert p.returncode == 0, out
+        out, rc = call(grid, ep, "Table.getNumberOfRows", {"fileId": 1234})
+        assert out == 34
     finally:
         grid.omero("admin", "stop", check=False)
