@@ -5,6 +5,7 @@
 #include "context.h"
 #include "db.h"
 #include "omr_server.h"
+#include <stdatomic.h>
 
 #define BLZ_OMERO_VERSION "5.6.10"
 #define BLZ_DB_VERSION "OMERO5.4"
@@ -27,6 +28,7 @@ typedef struct {
     int hash_iterations;
     bool password_required;
     bool ignore_case;           /* omero.security.ignore_case: user names are lower-cased */
+    atomic_int throttle_sleepers; /* workers delaying a failed login right now */
 } blz_app_t;
 
 /* The database connection of the worker serving a call. */

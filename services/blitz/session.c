@@ -191,6 +191,12 @@ fail:
 /* Count a failed login for a name (in its own transaction, so it survives the failed one) and
  * delay the answer once the count reaches omero.security.login_failure_throttle_count, as
  * OMERO's LoginAttemptListener does. */
+static int
+sleeper_cap (blz_app_t *app)
+{
+    return app->nworkers > 1 ? app->nworkers / 2 : 1;
+}
+
 static void
 throttle_failure (blz_app_t *app, blz_db_t *db, const char *name)
 {
@@ -220,9 +226,32 @@ throttle_failure (blz_app_t *app, blz_db_t *db, const char *name)
             blz_db_rollback (db);
     }
     if (app->throttle_count > 0 && failures >= app->throttle_count && app->throttle_time > 0) {
-        omr_info ("login failure #%ld for a user name: answering after %lld ms", failures, app->throttle_time);
-        usleep ((useconds_t) (app->throttle_time * 1000));
+        /* At most half of the workers wait at a time, so failed logins cannot stall the server;
+         * beyond that, throttle_locked refuses further attempts on the name unchecked. */
+        if (atomic_fetch_add (&app->throttle_sleepers, 1) < sleeper_cap (app)) {
+            omr_info ("login failure #%ld for a user name: answering after %lld ms", failures, app->throttle_time);
+            usleep ((useconds_t) (app->throttle_time * 1000));
+        }
+        atomic_fetch_sub (&app->throttle_sleepers, 1);
     }
+}
+
+/* While workers are busy delaying failed logins, a name that failed within the throttle time
+ * is refused without checking its password: no guess is tested and no worker waits. */
+static bool
+throttle_locked (blz_app_t *app, blz_db_t *db, const char *name)
+{
+    if (app->throttle_count <= 0 || app->throttle_time <= 0
+        || atomic_load (&app->throttle_sleepers) < sleeper_cap (app))
+        return false;
+    char tb[24], cb[24];
+    PGresult *res = blz_db_query (db, NULL,
+                                  "SELECT 1 FROM blitz_login_failure WHERE name = $1 AND failures >= $2::int4 "
+                                  "AND last_failure > now() - make_interval(secs => $3::float8 / 1000)",
+                                  BLZ_P (name, BLZ_I64 (cb, app->throttle_count), BLZ_I64 (tb, app->throttle_time)));
+    bool locked = res && PQntuples (res) > 0;
+    PQclear (res);
+    return locked;
 }
 
 /* Check name + password; returns the user id, or -1 (the same error for every failure). */
@@ -329,6 +358,12 @@ blz_session_login (blz_app_t *app, blz_db_t *db, const blz_login_t *given, blz_c
     const char *authname = req->sudo && *req->sudo ? req->sudo : req->name;
     if (begin_internal (db, err) < 0)
         return -1;
+    if (throttle_locked (app, db, authname)) {
+        blz_db_rollback (db);
+        throttle_failure (app, db, authname);
+        omr_info ("login refused unchecked: repeated failures for a user name while the throttle is saturated");
+        return omr_err_set (err, "PermissionDeniedException", 403, LOGIN_FAILED);
+    }
     int64_t authid = authenticate (app, db, authname, req->password, err);
     if (authid == -2)
         goto fail;

@@ -115,3 +115,43 @@ def test_ignore_case_user_names(cluster):
         assert ok(b.call("IAdmin.lookupExperimenter", {"name": "MixedCASE"}, session=root))["UserName"] == "mixedcase"
     finally:
         b.cleanup()
+
+
+def test_failed_login_flood_does_not_stall_the_server(cluster):
+    """OMERO delays failed logins; at most half of the workers wait at a time, and while they do,
+    further attempts on the flooded name are refused without testing the password."""
+    from concurrent.futures import ThreadPoolExecutor
+    from test_blitz_support import root_password
+    b = Blitz(cluster, config={"omero.threads.min_threads": "4",
+                               "omero.security.login_failure_throttle_count": "1",
+                               "omero.security.login_failure_throttle_time": "4000"})
+    try:
+        b.start()
+        root = ok(login(b, "root", root_password(b)))["session"]
+        for name in ("victim", "other"):
+            ok(b.call("IAdmin.createUser", {"experimenter": {"UserName": name, "FirstName": "V", "LastName": "T"},
+                                            "group": "user", "password": name + "-pw"}, session=root))
+        failed(login(b, "victim", "guess-0"), "PermissionDeniedException")
+
+        def attempt(i):
+            t0 = time.time()
+            r = login(b, "victim", "guess-%d" % i)
+            return r, time.time() - t0
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            flood = [pool.submit(attempt, i) for i in range(1, 9)]
+            time.sleep(1.0)
+            t0 = time.time()
+            ok(login(b, "other", "other-pw"))
+            ok(b.call("IConfig.getVersion"))
+            served = time.time() - t0
+            results = [f.result() for f in flood]
+        assert served < 3.5, "other users waited %.1f s behind the throttle" % served
+        for r, _ in results:
+            failed(r, "PermissionDeniedException", 403)
+        assert min(t for _, t in results) < 3.5 and max(t for _, t in results) >= 4.0
+        assert "refused unchecked" in b.log()
+        time.sleep(4.5)
+        ok(login(b, "victim", "victim-pw"))
+    finally:
+        b.cleanup()
