@@ -134,7 +134,7 @@ unit: all
 	@tests/run-unit $(BUILD)
 
 integration: all
-	@OMERO_BUILD=$(abspath $(BUILD)) OMERO_SAN=$(SAN) $(PY) -m pytest -q -x -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	@OMERO_BUILD=$(abspath $(BUILD)) OMERO_SAN=$(SAN) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: unit integration
 
