@@ -422,3 +422,33 @@ def test_omero_site_xml_descriptor_with_nodedescriptors(grid):
     v = requests.post("https://localhost:%d/rpc/v1/IConfig/getVersion" % g.port("ssl"), json={}, verify=ca,
                       timeout=10)
     assert v.status_code == 200
+
+
+def test_server_logs_rotate_by_size(tgrid):
+    g = tgrid
+    g.omero("config", "set", "omero.logging.logsize", "4000")
+    g.omero("config", "set", "omero.logging.lognum", "2")
+    g.omero("admin", "start")
+    ep = json.loads(g.gridcall("registry", "Registry.lookup", '{"id":"Test-0"}').stdout)["servers"][0]["endpoint"]
+    assert json.loads(g.gridcall("endpoint", ep, "Test.log", '{"lines": 300}').stdout)["lines"] == 300
+    logdir = os.path.join(g.dir, "var", "log")
+    names = sorted(n for n in os.listdir(logdir) if n.startswith("Test-0.log"))
+    assert names == ["Test-0.log", "Test-0.log.1", "Test-0.log.2"]
+    assert os.path.getsize(os.path.join(logdir, "Test-0.log")) <= 4200
+    assert "log line 299" in g.log("Test-0.log")
+
+
+def test_installation_works_without_omerodir(grid):
+    """DIR/bin/omero called directly finds its installation."""
+    import subprocess
+    env = dict(grid.env)
+    env.pop("OMERODIR")
+    r = subprocess.run([os.path.join(grid.bin, "omero"), "config", "get", "omero.ports.prefix"], env=env,
+                       capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0 and r.stdout.strip() == grid.prefix
+    for sub in ("bin/omero-registry", "bin/omero-node", "bin/omero-router", "bin/omero-blitz", "lib/libomero.so",
+                "lib/libomero.a", "lib/pkgconfig/omero.pc", "include/omero/omero.h", "etc/grid/default.yaml",
+                "share/omero/schema.sql"):
+        assert os.path.exists(os.path.join(grid.dir, sub)), sub
+    pc = open(os.path.join(grid.dir, "lib", "pkgconfig", "omero.pc")).read()
+    assert "-lomero" in pc

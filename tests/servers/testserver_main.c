@@ -1,5 +1,5 @@
 /* omero-testserver: a tiny grid server for supervision tests (never installed).
- * Serves Test.echo, Test.whoami, Test.sleep {ms}, Test.exit {code}; with --exit-now CODE it
+ * Serves Test.echo, Test.whoami, Test.sleep {ms}, Test.log {lines}, Test.exit {code}; with --exit-now CODE it
  * exits at start (a server crashing in a loop), with --crash-after MS it exits 1 later. */
 #include "omr_log.h"
 #include "omr_server.h"
@@ -41,6 +41,16 @@ sleeper (omr_call_t *call, omr_err_t *err, void *arg)
 }
 
 static int
+do_log (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    int n = (int) json_integer_value (json_object_get (call->req->body, "lines"));
+    for (int i = 0; i < n; i++)
+        omr_info ("log line %d asked for by a test, padded to make the file grow quickly .........", i);
+    call->reply = json_pack ("{s:i}", "lines", n);
+    return 0;
+}
+
+static int
 do_exit (omr_call_t *call, omr_err_t *err, void *arg)
 {
     _exit ((int) json_integer_value (json_object_get (call->req->body, "code")));
@@ -77,6 +87,7 @@ main (int argc, char **argv)
     omr_server_on (srv, "Test.whoami", whoami, NULL);
     omr_server_on (srv, "Test.sleep", sleeper, NULL);
     omr_server_on (srv, "Test.exit", do_exit, NULL);
+    omr_server_on (srv, "Test.log", do_log, NULL);
     int rc = omr_server_run (srv, &err);
     if (rc < 0)
         omr_error ("%s", err.msg);
