@@ -266,6 +266,41 @@ heartbeat_body (omr_server_t *self)
                       "endpoint", self->endpoint, "pid", (int) getpid (), "load", self->load, "services", svcs);
 }
 
+/* The heartbeat thread: registers, reports load every second, unregisters at the end. */
+static void *
+heartbeat_main (void *arg)
+{
+    omr_server_t *self = arg;
+    omr_rpc_t *reg = omr_rpc_new (self->registry, access (self->keydir, R_OK) == 0 ? self->keydir : NULL, NULL);
+    int registered = 0;
+    while (reg && !got_signal && !atomic_load (&self->stopping)) {
+        omr_err_t herr = {0};
+        double busy = atomic_load (&self->busy);
+        self->load = 0.7 * self->load + 0.3 * (busy / self->nworkers);
+        json_t *ok = omr_rpc_call_json (reg, "Registry.heartbeat", heartbeat_body (self), 1000, &herr);
+        if (ok && !registered) {
+            omr_info ("registered with the registry at %s", self->registry);
+            registered = 1;
+        }
+        else if (!ok && herr.status == 409)
+            omr_error ("registry refused %s: %s", self->id, herr.msg);
+        else if (!ok && registered) {
+            omr_warn ("registry at %s not answering: %s", self->registry, herr.msg);
+            registered = 0;
+        }
+        json_decref (ok);
+        for (int i = 0; i < HEARTBEAT_MS / 50 && !got_signal && !atomic_load (&self->stopping); i++)
+            usleep (50000);
+    }
+    if (reg) {
+        json_t *ok = omr_rpc_call_json (reg, "Registry.unregister",
+                                        json_pack ("{s:s,s:i}", "id", self->id, "pid", (int) getpid ()), 500, NULL);
+        json_decref (ok);
+    }
+    omr_rpc_destroy (&reg);
+    return NULL;
+}
+
 int
 omr_server_run (omr_server_t *self, omr_err_t *err)
 {
@@ -300,33 +335,13 @@ omr_server_run (omr_server_t *self, omr_err_t *err)
     }
     omr_info ("%s (%s) serving on %s with %d workers", self->id, self->kind, self->endpoint, self->nworkers);
 
-    omr_rpc_t *reg = omr_rpc_new (self->registry, access (self->keydir, R_OK) == 0 ? self->keydir : NULL, NULL);
+    /* Heartbeats run on a thread of their own: a slow or absent registry never delays requests. */
+    pthread_t hb;
+    pthread_create (&hb, NULL, heartbeat_main, self);
     zlist_t *idle = zlist_new ();       /* zframe_t identities of idle workers */
     zpoller_t *poller = zpoller_new (back, front, NULL);
-    int64_t next_beat = 0;
-    int registered = 0, inflight = 0;
+    int inflight = 0;
     while (!got_signal && !atomic_load (&self->stopping)) {
-        int64_t now = omr_mono_ms ();
-        if (now >= next_beat && reg) {
-            /* Heartbeats are cheap and short; a missing registry only means we retry later. */
-            omr_err_t herr = {0};
-            json_t *ok = omr_rpc_call_json (reg, "Registry.heartbeat", heartbeat_body (self), 500, &herr);
-            if (ok && !registered) {
-                omr_info ("registered with the registry at %s", self->registry);
-                registered = 1;
-            }
-            else if (!ok && registered) {
-                omr_warn ("registry at %s not answering: %s", self->registry, herr.msg);
-                registered = 0;
-            }
-            else if (!ok && herr.status == 409) {
-                omr_error ("registry refused %s: %s", self->id, herr.msg);
-            }
-            json_decref (ok);
-            double busy = atomic_load (&self->busy);
-            self->load = 0.7 * self->load + 0.3 * (busy / self->nworkers);
-            next_beat = omr_mono_ms () + HEARTBEAT_MS;
-        }
         /* Only take client requests when a worker is idle (back-pressure stays in ZeroMQ). */
         zsock_t *which;
         if (zlist_size (idle) > 0)
@@ -384,12 +399,7 @@ omr_server_run (omr_server_t *self, omr_err_t *err)
     atomic_store (&self->stopping, 2);
     for (int i = 0; i < self->nworkers; i++)
         pthread_join (self->workers[i].thread, NULL);
-    if (reg) {
-        json_t *ok = omr_rpc_call_json (reg, "Registry.unregister",
-                                        json_pack ("{s:s,s:i}", "id", self->id, "pid", (int) getpid ()), 500, NULL);
-        json_decref (ok);
-    }
-    omr_rpc_destroy (&reg);
+    pthread_join (hb, NULL);
     zpoller_destroy (&poller);
     zframe_t *f;
     while ((f = zlist_pop (idle)))
