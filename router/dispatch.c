@@ -395,7 +395,7 @@ exch_start (req_t *q, const char *service, const char *op, json_t *ctx, zframe_t
             bool retry_reads, exch_done_fn done)
 {
     rtr_router_t *r = q->r;
-    snprintf (q->id, sizeof q->id, "%d-%lu", (int) getpid (), r->next_id++);
+    snprintf (q->id, sizeof q->id, "%d-%d-%lu", (int) getpid (), r->index, r->next_id++);
     int64_t now = omr_now_ms ();
     json_t *h = json_pack ("{s:i,s:s,s:s,s:o,s:I}", "v", OMR_PROTOCOL_VERSION, "id", q->id, "op", op, "ctx", ctx,
                            "deadline", (json_int_t) (now + (q->deadline_mono - omr_mono_ms ())));
@@ -799,7 +799,9 @@ rtr_dispatch_request (rtr_router_t *r, struct evhttp_request *ev)
     explicit_bzero (key, sizeof key);
     json_t *ctx = rtr_session_cache_get (r->sessions, q->session, omr_mono_ms ());
     if (ctx) {
-        call (q, ctx);
+        json_t *c = request_ctx (q, ctx);
+        json_decref (ctx);
+        exch_start (q, q->route.service, q->route.op, c, q->body, q->raw, q->idempotent, done_call);
         return;
     }
     json_t *body = json_pack ("{s:s}", "session", q->session);

@@ -35,6 +35,8 @@ struct rtr_http_t {
     rtr_router_t *r;
     struct evhttp *tls, *plain;
     struct evconnlistener *listeners[2];
+    struct evhttp_bound_socket *bound[2];
+    struct evhttp *owner[2];
     int nlisteners;
     bool paused;                /* listeners disabled at max_connections */
     bool stopped;
@@ -79,7 +81,9 @@ on_input (struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 static void
 set_listening (rtr_http_t *self)
 {
-    bool want = !self->stopped && self->nconns < self->r->set.max_conns;
+    /* Each loop takes its share of omero.router.max_connections. */
+    int cap = self->r->set.max_conns / (self->r->set.threads > 0 ? self->r->set.threads : 1);
+    bool want = !self->stopped && self->nconns < (cap > 0 ? cap : 1);
     if (want == !self->paused)
         return;
     for (int i = 0; i < self->nlisteners; i++) {
@@ -260,13 +264,18 @@ new_server (rtr_http_t *self, bool tls, int port, omr_err_t *err)
     struct evconnlistener *lev = NULL;
     if (evutil_getaddrinfo (set->host, portstr, &hints, &ai) == 0 && ai) {
         lev = evconnlistener_new_bind (self->r->base, NULL, NULL,
-                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 4096,
+                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC
+                                           | (set->threads > 1 ? LEV_OPT_REUSEABLE_PORT : 0),
+                                       4096,
                                        ai->ai_addr, (int) ai->ai_addrlen);
         evutil_freeaddrinfo (ai);
     }
     struct evhttp_bound_socket *bound = lev ? evhttp_bind_listener (h, lev) : NULL;
-    self->listeners[self->nlisteners++] = evhttp_bound_socket_get_listener (bound);
-    omr_info ("listening on %s://%s:%d", tls ? "https" : "http", set->host, port);
+    self->listeners[self->nlisteners] = evhttp_bound_socket_get_listener (bound);
+    self->bound[self->nlisteners] = bound;
+    self->owner[self->nlisteners++] = h;
+    if (self->r->index == 0)
+        omr_info ("listening on %s://%s:%d", tls ? "https" : "http", set->host, port);
     return h;
 }
 
@@ -299,7 +308,11 @@ void
 rtr_http_stop_accepting (rtr_http_t *self)
 {
     self->stopped = true;
-    set_listening (self);
+    /* Close the listening sockets so that new clients are refused at once (and, with several
+     * loops on one port, are not queued to a loop that will never accept them). */
+    for (int i = 0; i < self->nlisteners; i++)
+        evhttp_del_accept_socket (self->owner[i], self->bound[i]);
+    self->nlisteners = 0;
     rtr_http_tick (self);
 }
 

@@ -87,6 +87,10 @@ rtr_settings_load (rtr_settings_t *set, omr_config_t *cfg, const char *omerodir,
             set->max_conns = cap;
         }
     }
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    if (get_ms (cfg, "omero.router.threads", cpus < 1 ? 1 : cpus > 4 ? 4 : cpus, 1, &v, err) < 0)
+        return -1;
+    set->threads = v > 64 ? 64 : (int) v;
     const char *idem = omr_config_get (cfg, "omero.router.idempotent");
     snprintf (set->idempotent, sizeof set->idempotent, "%s", idem ? idem : "");
     const char *log = omr_config_get (cfg, "omero.router.access_log");
@@ -135,6 +139,8 @@ heartbeat (rtr_router_t *r)
     }
 }
 
+static void begin_drain (rtr_router_t *r);
+
 static void
 on_tick (evutil_socket_t fd, short what, void *arg)
 {
@@ -142,19 +148,29 @@ on_tick (evutil_socket_t fd, short what, void *arg)
     rtr_http_tick (r->http);
     rtr_pool_poll (r->pool);
     int64_t now = omr_mono_ms ();
+    if (!r->draining && r->index > 0 && atomic_load (r->stop))
+        begin_drain (r);
     if (!r->draining) {
-        /* Heartbeat once a second, purge expired sessions every five. */
+        /* Heartbeat (first loop) once a second, purge expired sessions every five. */
         r->ticks++;
-        if (r->ticks % (1000 / TICK_MS) == 0)
+        if (r->index == 0 && r->ticks % (1000 / TICK_MS) == 0)
             heartbeat (r);
         if (r->ticks % (5000 / TICK_MS) == 0)
             rtr_session_cache_purge (r->sessions, now);
     }
     else if (r->inflight == 0 || now >= r->drain_deadline) {
         if (r->inflight)
-            omr_warn ("drain time over with %d request(s) unanswered", r->inflight);
+            omr_warn ("drain time over with %d request(s) unanswered", (int) r->inflight);
         event_base_loopexit (r->base, NULL);
     }
+}
+
+static void
+begin_drain (rtr_router_t *r)
+{
+    r->draining = true;
+    r->drain_deadline = omr_mono_ms () + r->set.drain_ms;
+    rtr_http_stop_accepting (r->http);
 }
 
 static void
@@ -163,17 +179,69 @@ on_signal (evutil_socket_t sig, short what, void *arg)
     rtr_router_t *r = arg;
     if (r->draining)
         return;
-    omr_info ("signal %d: not accepting connections; draining %d request(s) (up to %d ms)", (int) sig, r->inflight,
+    int inflight = r->inflight;
+    for (int i = 0; i < r->npeers; i++)
+        inflight += atomic_load (&r->peers[i]->inflight);
+    omr_info ("signal %d: not accepting connections; draining %d request(s) (up to %d ms)", (int) sig, inflight,
               r->set.drain_ms);
-    r->draining = true;
-    r->drain_deadline = omr_mono_ms () + r->set.drain_ms;
-    rtr_http_stop_accepting (r->http);
+    atomic_store (r->stop, 1);
+    begin_drain (r);
+}
+
+/* The per-loop parts: event base, connections to servers, directory, sessions, listeners. */
+static int
+loop_init (rtr_router_t *r, omr_err_t *err)
+{
+    /* evhttp turns read and write interest on and off around every request; the change list
+     * folds those into one epoll_ctl per descriptor per loop turn. */
+    struct event_config *ecfg = event_config_new ();
+    event_config_set_flag (ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST | EVENT_BASE_FLAG_NOLOCK);
+    r->base = event_base_new_with_config (ecfg);
+    event_config_free (ecfg);
+    if (!r->base)
+        r->base = event_base_new ();
+    r->pool = rtr_pool_new (r->base);
+    const char *keydir = omr_server_keydir (r->server);
+    r->dir = rtr_directory_new (r->pool, omr_server_registry (r->server),
+                                keydir && access (keydir, R_OK) == 0 ? keydir : NULL, r->set.lookup_ttl_ms,
+                                r->set.registry_timeout_ms);
+    if (!r->sessions)
+        r->sessions = rtr_session_cache_new (r->set.session_ttl_ms, 100000);
+    r->http = rtr_http_new (r, err);
+    if (!r->http)
+        return -1;
+    r->tick = event_new (r->base, -1, EV_PERSIST, on_tick, r);
+    struct timeval tv = {0, TICK_MS * 1000};
+    event_add (r->tick, &tv);
+    return 0;
+}
+
+static void
+loop_fini (rtr_router_t *r)
+{
+    if (r->tick)
+        event_free (r->tick);
+    if (r->sigterm)
+        event_free (r->sigterm);
+    if (r->sigint)
+        event_free (r->sigint);
+    /* Calls first (their callbacks answer HTTP requests and may consult the directory), then
+     * the directory, then the HTTP servers. */
+    rtr_pool_destroy (&r->pool);
+    rtr_directory_destroy (&r->dir);
+    rtr_http_destroy (&r->http);
+    if (r->index == 0)
+        rtr_session_cache_destroy (&r->sessions);
+    if (r->base)
+        event_base_free (r->base);
+    r->base = NULL;
 }
 
 rtr_router_t *
 rtr_router_new (omr_err_t *err)
 {
     rtr_router_t *r = calloc (1, sizeof *r);
+    r->stop = calloc (1, sizeof (atomic_int));
     r->server = omr_server_new ("router", err);
     if (!r->server)
         goto fail;
@@ -203,42 +271,59 @@ rtr_router_new (omr_err_t *err)
     }
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
-    /* evhttp turns read and write interest on and off around every request; the change list
-     * folds those into one epoll_ctl per descriptor per loop turn. */
-    struct event_config *ecfg = event_config_new ();
-    event_config_set_flag (ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST | EVENT_BASE_FLAG_NOLOCK);
-    r->base = event_base_new_with_config (ecfg);
-    event_config_free (ecfg);
-    if (!r->base)
-        r->base = event_base_new ();
-    r->pool = rtr_pool_new (r->base);
-    const char *keydir = omr_server_keydir (r->server);
-    r->dir = rtr_directory_new (r->pool, omr_server_registry (r->server),
-                                keydir && access (keydir, R_OK) == 0 ? keydir : NULL, r->set.lookup_ttl_ms,
-                                r->set.registry_timeout_ms);
-    r->sessions = rtr_session_cache_new (r->set.session_ttl_ms, 100000);
-    r->http = rtr_http_new (r, err);
-    if (!r->http)
+    if (loop_init (r, err) < 0)
         goto fail;
+    r->peers = calloc ((size_t) r->set.threads, sizeof (rtr_router_t *));
+    for (int i = 1; i < r->set.threads; i++) {
+        rtr_router_t *p = calloc (1, sizeof *p);
+        p->index = i;
+        p->stop = r->stop;
+        p->server = r->server;
+        p->set = r->set;
+        p->ssl = r->ssl;
+        p->access = r->access;
+        p->access_to_server_log = r->access_to_server_log;
+        p->sessions = r->sessions;      /* shared, so invalidations reach every loop */
+        r->peers[r->npeers++] = p;
+        if (loop_init (p, err) < 0)
+            goto fail;
+    }
     return r;
 fail:
     rtr_router_destroy (&r);
     return NULL;
 }
 
+static void *
+peer_main (void *arg)
+{
+    rtr_router_t *p = arg;
+    event_base_dispatch (p->base);
+    return NULL;
+}
+
 int
 rtr_router_run (rtr_router_t *r, omr_err_t *err)
 {
+    /* Signals go to this thread only: the other loops learn of SIGTERM through r->stop. */
+    sigset_t block, old;
+    sigemptyset (&block);
+    sigaddset (&block, SIGTERM);
+    sigaddset (&block, SIGINT);
+    pthread_sigmask (SIG_BLOCK, &block, &old);
+    for (int i = 0; i < r->npeers; i++)
+        pthread_create (&r->peers[i]->thread, NULL, peer_main, r->peers[i]);
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
     r->sigterm = evsignal_new (r->base, SIGTERM, on_signal, r);
     r->sigint = evsignal_new (r->base, SIGINT, on_signal, r);
     event_add (r->sigterm, NULL);
     event_add (r->sigint, NULL);
-    r->tick = event_new (r->base, -1, EV_PERSIST, on_tick, r);
-    struct timeval tv = {0, TICK_MS * 1000};
-    event_add (r->tick, &tv);
-    omr_info ("%s ready (registry %s)", omr_server_id (r->server), omr_server_registry (r->server));
+    omr_info ("%s ready with %d event loop(s) (registry %s)", omr_server_id (r->server), r->npeers + 1,
+              omr_server_registry (r->server));
     heartbeat (r);
     event_base_dispatch (r->base);
+    for (int i = 0; i < r->npeers; i++)
+        pthread_join (r->peers[i]->thread, NULL);
     /* Leave the directory at once rather than waiting for the registry to time us out. */
     const char *keydir = omr_server_keydir (r->server);
     omr_rpc_t *reg = omr_rpc_new (omr_server_registry (r->server), keydir && access (keydir, R_OK) == 0 ? keydir : NULL,
@@ -260,25 +345,18 @@ rtr_router_destroy (rtr_router_t **self_p)
     if (!self_p || !*self_p)
         return;
     rtr_router_t *r = *self_p;
-    if (r->tick)
-        event_free (r->tick);
-    if (r->sigterm)
-        event_free (r->sigterm);
-    if (r->sigint)
-        event_free (r->sigint);
-    /* Calls first (their callbacks answer HTTP requests and may consult the directory), then
-     * the directory, then the HTTP servers. */
-    rtr_pool_destroy (&r->pool);
-    rtr_directory_destroy (&r->dir);
-    rtr_http_destroy (&r->http);
-    rtr_session_cache_destroy (&r->sessions);
+    for (int i = 0; i < r->npeers; i++) {
+        loop_fini (r->peers[i]);
+        free (r->peers[i]);
+    }
+    free (r->peers);
+    loop_fini (r);
     if (r->access)
         fclose (r->access);
     if (r->ssl)
         SSL_CTX_free (r->ssl);
-    if (r->base)
-        event_base_free (r->base);
     omr_server_destroy (&r->server);
+    free (r->stop);
     free (r);
     *self_p = NULL;
 }

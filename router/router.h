@@ -9,6 +9,8 @@
 #include "session_cache.h"
 #include <event2/event.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -31,11 +33,20 @@ typedef struct {
     int registry_timeout_ms;    /* omero.router.registry_timeout (2000) */
     char idempotent[2048];      /* omero.router.idempotent: more ops to retry ("Svc.op,Svc2.*") */
     char access_log[4096];      /* omero.router.access_log: file, "server" (into the log) or "off" */
+    int threads;                /* omero.router.threads: event loops (default: CPUs, at most 4) */
 } rtr_settings_t;
 
 typedef struct rtr_http_t rtr_http_t;
 
+/* One event loop. The first (index 0) owns the process-wide parts (identity, TLS context,
+ * access log, signals, registry heartbeat); the others share them read-only and have their own
+ * listener (SO_REUSEPORT), connections to servers, directory and session cache. */
 typedef struct rtr_router_t {
+    int index;                  /* 0 for the first loop */
+    struct rtr_router_t **peers;    /* loops 1..npeers (first loop only) */
+    int npeers;
+    atomic_int *stop;           /* set by the first loop on SIGTERM; shared */
+    pthread_t thread;
     omr_server_t *server;       /* identity (id, node, registry, keydir) and configuration */
     rtr_settings_t set;
     struct event_base *base;
@@ -46,7 +57,7 @@ typedef struct rtr_router_t {
     rtr_session_cache_t *sessions;
     FILE *access;               /* access log file, NULL when into the server log or off */
     bool access_to_server_log;
-    int inflight;               /* HTTP requests not yet answered */
+    atomic_int inflight;        /* HTTP requests not yet answered */
     bool draining;
     int64_t drain_deadline;
     unsigned long next_id;

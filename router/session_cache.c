@@ -1,6 +1,7 @@
 /* session_cache: a CZMQ hash of session keys with expiry times. */
 #include "session_cache.h"
 #include <czmq.h>
+#include <pthread.h>
 
 typedef struct {
     json_t *ctx;
@@ -8,6 +9,7 @@ typedef struct {
 } entry_t;
 
 struct rtr_session_cache_t {
+    pthread_mutex_t lock;
     zhashx_t *map;
     int64_t ttl;
     size_t max;
@@ -28,6 +30,7 @@ rtr_session_cache_t *
 rtr_session_cache_new (int64_t ttl_ms, size_t max_entries)
 {
     rtr_session_cache_t *self = calloc (1, sizeof *self);
+    pthread_mutex_init (&self->lock, NULL);
     self->map = zhashx_new ();
     zhashx_set_destructor (self->map, entry_free);
     self->ttl = ttl_ms;
@@ -41,6 +44,7 @@ rtr_session_cache_destroy (rtr_session_cache_t **self_p)
     if (!self_p || !*self_p)
         return;
     zhashx_destroy (&(*self_p)->map);
+    pthread_mutex_destroy (&(*self_p)->lock);
     free (*self_p);
     *self_p = NULL;
 }
@@ -48,23 +52,27 @@ rtr_session_cache_destroy (rtr_session_cache_t **self_p)
 json_t *
 rtr_session_cache_get (rtr_session_cache_t *self, const char *key, int64_t now_ms)
 {
+    pthread_mutex_lock (&self->lock);
     entry_t *e = zhashx_lookup (self->map, key);
-    if (!e)
-        return NULL;
-    if (e->expires <= now_ms) {
+    json_t *ctx = NULL;
+    if (e && e->expires <= now_ms)
         zhashx_delete (self->map, key);
-        return NULL;
-    }
-    return e->ctx;
+    else if (e)
+        ctx = json_incref (e->ctx);
+    pthread_mutex_unlock (&self->lock);
+    return ctx;
 }
+
+static size_t purge_locked (rtr_session_cache_t *self, int64_t now_ms);
 
 void
 rtr_session_cache_put (rtr_session_cache_t *self, const char *key, json_t *ctx, int64_t now_ms)
 {
     if (self->ttl <= 0 || !ctx)
         return;
+    pthread_mutex_lock (&self->lock);
     if (!zhashx_lookup (self->map, key) && zhashx_size (self->map) >= self->max) {
-        rtr_session_cache_purge (self, now_ms);
+        purge_locked (self, now_ms);
         if (zhashx_size (self->map) >= self->max) {
             const char *victim = NULL;
             int64_t soonest = INT64_MAX;
@@ -84,16 +92,28 @@ rtr_session_cache_put (rtr_session_cache_t *self, const char *key, json_t *ctx, 
     e->ctx = json_incref (ctx);
     e->expires = now_ms + self->ttl;
     zhashx_update (self->map, key, e);
+    pthread_mutex_unlock (&self->lock);
 }
 
 void
 rtr_session_cache_drop (rtr_session_cache_t *self, const char *key)
 {
+    pthread_mutex_lock (&self->lock);
     zhashx_delete (self->map, key);
+    pthread_mutex_unlock (&self->lock);
 }
 
 size_t
 rtr_session_cache_purge (rtr_session_cache_t *self, int64_t now_ms)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t n = purge_locked (self, now_ms);
+    pthread_mutex_unlock (&self->lock);
+    return n;
+}
+
+static size_t
+purge_locked (rtr_session_cache_t *self, int64_t now_ms)
 {
     zlist_t *dead = zlist_new ();
     zlist_autofree (dead);
@@ -110,5 +130,8 @@ rtr_session_cache_purge (rtr_session_cache_t *self, int64_t now_ms)
 size_t
 rtr_session_cache_size (rtr_session_cache_t *self)
 {
-    return zhashx_size (self->map);
+    pthread_mutex_lock (&self->lock);
+    size_t n = zhashx_size (self->map);
+    pthread_mutex_unlock (&self->lock);
+    return n;
 }

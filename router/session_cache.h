@@ -1,5 +1,7 @@
 /* session_cache: session key -> caller context (the answer of ISession.resolve), kept a few
- * seconds so that a busy client costs Blitz one resolve per TTL, not one per request. */
+ * seconds so that a busy client costs Blitz one resolve per TTL, not one per request.
+ * Thread-safe: the router's event loops share one cache, so a session a server invalidates is
+ * forgotten by all of them. */
 #ifndef RTR_SESSION_CACHE_H
 #define RTR_SESSION_CACHE_H
 #include <jansson.h>
@@ -12,7 +14,7 @@ typedef struct rtr_session_cache_t rtr_session_cache_t;
 rtr_session_cache_t *rtr_session_cache_new (int64_t ttl_ms, size_t max_entries);
 /* Free the cache and every entry. */
 void rtr_session_cache_destroy (rtr_session_cache_t **self);
-/* The context cached for key at time now_ms (borrowed), or NULL when absent or expired. */
+/* The context cached for key at time now_ms (a new reference), or NULL when absent or expired. */
 json_t *rtr_session_cache_get (rtr_session_cache_t *self, const char *key, int64_t now_ms);
 /* Cache ctx (a new reference is taken) for key from now_ms. When full, expired entries are
  * dropped first, then the entry closest to expiry. */

@@ -506,7 +506,7 @@ def test_slow_and_idle_clients_are_disconnected(fakegrid):
 
 
 def test_max_connections(fakegrid):
-    g = fakegrid(backends=1, config={"omero.router.max_connections": "3"})
+    g = fakegrid(backends=1, config={"omero.router.max_connections": "3", "omero.router.threads": "1"})
     g.start_router()
     held = [_tls_socket(g) for _ in range(3)]
     time.sleep(0.5)

@@ -86,7 +86,9 @@ test_session_cache (void)
     json_t *b = json_pack ("{s:i}", "userId", 3);
     json_t *d = json_pack ("{s:i}", "userId", 4);
     rtr_session_cache_put (c, "ka", a, 0);
-    CHECK (rtr_session_cache_get (c, "ka", 500) == a);
+    json_t *got = rtr_session_cache_get (c, "ka", 500);
+    CHECK (got == a);
+    json_decref (got);
     CHECK (rtr_session_cache_get (c, "ka", 1000) == NULL);     /* expired */
     CHECK (rtr_session_cache_get (c, "nope", 0) == NULL);
     rtr_session_cache_put (c, "ka", a, 100);
@@ -94,7 +96,9 @@ test_session_cache (void)
     rtr_session_cache_put (c, "kd", d, 300);                   /* full: the oldest (ka) goes */
     CHECK_INT (rtr_session_cache_size (c), 2);
     CHECK (rtr_session_cache_get (c, "ka", 300) == NULL);
-    CHECK (rtr_session_cache_get (c, "kb", 300) == b);
+    got = rtr_session_cache_get (c, "kb", 300);
+    CHECK (got == b);
+    json_decref (got);
     rtr_session_cache_drop (c, "kb");
     CHECK (rtr_session_cache_get (c, "kb", 300) == NULL);
     CHECK_INT (rtr_session_cache_purge (c, 5000), 1);
