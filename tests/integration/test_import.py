@@ -119,27 +119,12 @@ def read_planes(g, info, level=0):
     return out
 
 
-def to_tczyx(arr, axes):
-    """tifffile array with axes like 'TZYX' or 'YXS' as (T, C, Z, Y, X); samples become channels."""
-    arr = np.asarray(arr)
-    axes = list(axes)
-    for a in "TCSZ":
-        if a not in axes:
-            arr = arr[..., np.newaxis]
-            axes.append(a)
-    axes = [{"I": "Z", "Q": "Z"}.get(a, a) for a in axes]
-    perm = [axes.index(a) for a in "TCSZYX"]
-    arr = np.transpose(arr, perm)
-    t, c, s, z, y, x = arr.shape
-    return arr.reshape(t, c * s, z, y, x)
-
-
 def tifffile_ref(path, series=0, level=0):
+    """(T, C, Z, Y, X) reference from tifffile, with test_formats' axis handling."""
+    from test_formats import series_tczyx
     with tifffile.TiffFile(path) as tf:
         s = tf.series[series]
-        lv = s.levels[level]
-        arr = lv.asarray().reshape(lv.get_shape(False))
-        return to_tczyx(arr, lv.get_axes(False)), len(tf.series), len(s.levels)
+        return series_tczyx(s, level), len(tf.series), len(s.levels)
 
 
 def assert_same(ours, ref, what):
@@ -170,3 +155,83 @@ def test_single_tiff_end_to_end(g, tmp_path):
     rel = os.path.relpath(files[0], repo_dir(g))
     parts = rel.split("/")
     assert parts[0].startswith("root_0") and len(parts) == 5, rel
+
+
+# ---------------------------------------------------------------- every sample
+
+def query(g, hql, **params):
+    return g.api.call("IQuery", "projection", query=hql, params=params, group=-1)["data"]
+
+
+def image_meta(g, image_id):
+    row = query(g, "select p.sizeX, p.sizeY, p.sizeZ, p.sizeC, p.sizeT, p.pixelsType.value, p.physicalSizeX, "
+                   "p.dimensionOrder.value, i.name, i.fileset.id from Pixels p join p.image i where i.id = :id",
+                id=image_id)
+    assert len(row) == 1, row
+    sx, sy, sz, sc, st, pt, psx, order, name, fs = row[0]
+    nch = query(g, "select count(c.id) from Channel c where c.pixels.image.id = :id", id=image_id)[0][0]
+    return {"size": (sx, sy, sz, sc, st), "type": pt, "psx": psx, "order": order, "name": name, "fileset": fs,
+            "channels": nch}
+
+
+def _sample_imports():
+    """(what to import, the SAMPLE_EXPECT key describing it) for every sample fileset."""
+    from test_formats import SAMPLE_EXPECT
+    out = []
+    for rel in sorted(SAMPLE_EXPECT):
+        if "multifile" in rel:
+            continue
+        out.append((rel, rel))
+    out.append(("ometiff-jl/multifile-master", "ometiff-jl/multifile-master/multifile-Z1.ome.tiff"))
+    out.append(("ometiff-jl/multifile-companion", "ometiff-jl/multifile-companion/multifile.companion.ome"))
+    return out
+
+
+def pil_reference(path):
+    from PIL import Image, ImageSequence
+    with Image.open(path) as im:
+        frames = [np.array(f) for f in ImageSequence.Iterator(im)]
+    return [np.transpose(f if f.ndim == 3 else f[..., None], (2, 0, 1))[None, :, None] for f in frames]
+
+
+@needs_samples
+@pytest.mark.parametrize("what,key", _sample_imports() if SAMPLES else [])
+def test_sample_imports_and_reads_back(g, what, key):
+    from test_formats import SAMPLE_EXPECT
+    fmt, images, psx = SAMPLE_EXPECT[key]
+    path = os.path.join(SAMPLES, what)
+    ids, r = import_ok(g, path)
+    assert len(ids) == len(images), r.stdout + r.stderr
+    assert "%d image" % len(images) in r.stderr and "0 errors" in r.stderr
+    filesets = set()
+    for image_id, (sx, sy, sz, sc, st, pt, nl) in zip(ids, images):
+        m = image_meta(g, image_id)
+        filesets.add(m["fileset"])
+        assert m["size"] == (sx, sy, sz, sc, st)
+        assert m["type"] == pt and m["channels"] == sc
+        info = pixels_of(g, image_id)
+        assert len(info["levels"]) == nl
+    assert len(filesets) == 1     # one fileset holds all images of a file
+    m0 = image_meta(g, ids[0])
+    if psx is None:
+        assert m0["psx"] is None
+    else:
+        assert m0["psx"]["value"] == pytest.approx(psx, rel=1e-6) and m0["psx"]["symbol"] == "µm"
+    # pixels: every plane of every image and level equals the reference byte for byte
+    if what.endswith(".svs"):
+        refs = pil_reference(path)
+        for image_id, ref in zip(ids, refs):
+            assert_same(read_planes(g, pixels_of(g, image_id)), ref, "%s Image:%d" % (what, image_id))
+    elif "multifile" in what:
+        tiffs = [os.path.join(path, "multifile-Z%d.ome.tiff" % k) for k in range(1, 6)]
+        ref = np.stack([tifffile.TiffFile(f).pages[0].asarray() for f in tiffs])[None, None]
+        assert_same(read_planes(g, pixels_of(g, ids[0])), ref, what)
+    else:
+        with tifffile.TiffFile(path) as tf:
+            assert len(tf.series) == len(ids)
+        for i, image_id in enumerate(ids):
+            info = pixels_of(g, image_id)
+            for lvl in range(len(info["levels"])):
+                ref, _, nlev = tifffile_ref(path, i, lvl)
+                assert nlev == len(info["levels"])
+                assert_same(read_planes(g, info, lvl), ref, "%s Image:%d level %d" % (what, image_id, lvl))
