@@ -8,6 +8,7 @@
 #include "import.h"
 #include "jsonapi.h"
 #include "omr_log.h"
+#include "rawfile.h"
 #include "rawpixels.h"
 #include "query.h"
 #include "session.h"
@@ -74,6 +75,7 @@ main (int argc, char **argv)
     blz_update_register (&app);
     blz_import_register (&app);
     blz_rawpixels_register (&app);
+    blz_rawfile_register (&app);
     rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
     if (rc)
         omr_error ("%s", err.msg);
