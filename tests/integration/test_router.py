@@ -255,6 +255,17 @@ def test_round_robin_over_replicas(grid):
     assert grid.registered()["lookups"] < 10
 
 
+def test_ordered_policy_and_fail_over(fakegrid):
+    g = fakegrid(backends=2, policy="ordered")
+    g.start_router()
+    first = {post(g, "/rpc/v1/IConfig/getVersion").json()["server"] for _ in range(10)}
+    assert first == {"Blitz-0"}
+    g.kill("Blitz-0")
+    after = [post(g, "/rpc/v1/IConfig/getVersion") for _ in range(10)]
+    assert all(r.status_code == 200 for r in after)
+    assert {r.json()["server"] for r in after} == {"Blitz-1"}
+
+
 def test_sessions_at_the_edge(grid):
     r = post(grid, "/rpc/v1/Echo/getThing", session=None)
     assert r.status_code == 403 and r.json()["error"]["name"] == "SessionException"
