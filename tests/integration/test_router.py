@@ -502,6 +502,23 @@ def test_slow_and_idle_clients_are_disconnected(fakegrid):
         closed = _closed(s, 2)
     assert closed and time.time() - start < 5
     s.close()
+    # A client trickling its body after a complete head.
+    s = _tls_socket(g)
+    s.send(b"POST /rpc/v1/Echo/readBack HTTP/1.1\r\nHost: localhost\r\nX-OMERO-Session: sess-alice\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n")
+    start = time.time()
+    closed = False
+    while time.time() - start < 6:
+        try:
+            s.send(b"0123456789")
+        except (OSError, ssl.SSLError):
+            closed = True
+            break
+        if _closed(s, 0.2):
+            closed = True
+            break
+    assert closed and time.time() - start < 5
+    s.close()
     # An idle keep-alive connection is closed after omero.router.idle_timeout.
     s = _tls_socket(g)
     s.send(b"POST /rpc/v1/IConfig/getVersion HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
