@@ -167,6 +167,8 @@ typedef struct {
         int64_t id;
     } *maps;                    /* map fields to read from their side tables */
     int nmaps, capmaps;
+    json_t *shared;             /* "type:id" of users, groups, enumeration values, and permission
+                                   texts -> one JSON object shared by every row that names it */
 } enc_t;
 
 /* Remember that obj's map field f is to be read. */
@@ -197,9 +199,19 @@ ref_json (enc_t *e, int type, int64_t id)
     char uri[160];
     const omr_type_t *t = hql_model_type (type);
     blz_mj_type_uri (t, uri, sizeof uri);
+    bool fill = t && ((t->flags & OMR_TF_ENUM) || type == OMR_TYPE_Experimenter || type == OMR_TYPE_ExperimenterGroup);
+    char key[64];
+    if (fill) {
+        snprintf (key, sizeof key, "%d:%lld", type, (long long) id);
+        json_t *o = json_object_get (e->shared, key);
+        if (o)
+            return json_incref (o);
+    }
     json_t *o = json_pack ("{s:I,s:s}", "@id", (json_int_t) id, "@type", uri);
-    if (t && ((t->flags & OMR_TF_ENUM) || type == OMR_TYPE_Experimenter || type == OMR_TYPE_ExperimenterGroup))
+    if (fill) {
         add_fill (e, o, type, id);
+        json_object_set (e->shared, key, o);
+    }
     return o;
 }
 
@@ -320,11 +332,17 @@ object_at (enc_t *e, int row, int o, bool *fresh)
         if (col->role == HQL_COL_PERMISSIONS) {
             if (PQgetisnull (e->res, row, c))
                 continue;
-            json_t *p = json_loads (PQgetvalue (e->res, row, c), 0, NULL);
-            if (p) {
+            /* rows share a handful of distinct permission objects: parse each once */
+            const char *text = PQgetvalue (e->res, row, c);
+            json_t *p = json_object_get (e->shared, text);
+            if (!p) {
+                p = json_loads (text, 0, NULL);
+                if (!p)
+                    continue;
                 json_object_set_new (p, "@type", json_string ("TBD#Permissions"));
-                json_object_set_new (details_of (obj), "permissions", p);
+                json_object_set_new (e->shared, text, p);
             }
+            json_object_set (details_of (obj), "permissions", p);
             continue;
         }
         if (col->role == HQL_COL_INDEX) {
@@ -587,7 +605,8 @@ item_json (enc_t *e, int row, int i)
 json_t *
 blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, bool rows, long offset, long limit, omr_err_t *err)
 {
-    enc_t e = {.db = db, .q = q, .res = res, .seen = json_object (), .links = json_object (), .sorts = json_array ()};
+    enc_t e = {.db = db, .q = q, .res = res, .seen = json_object (), .links = json_object (), .sorts = json_array (),
+               .shared = json_object ()};
     json_t *out = json_array ();
     json_t *roots = json_object ();
     long distinct = 0;
@@ -646,6 +665,7 @@ blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, bool rows, lon
     json_decref (e.seen);
     json_decref (e.links);
     json_decref (e.sorts);
+    json_decref (e.shared);
     json_decref (roots);
     free (e.fills);
     free (e.maps);

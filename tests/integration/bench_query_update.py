@@ -1,0 +1,80 @@
+"""Benchmark (figures printed, nothing asserted): IQuery.findAllByQuery of 10,000 images of one
+dataset with owner and group fetched, through the router, against the floor of the same SQL
+(as the HQL translator writes it) run directly with psql under the same caller context; and
+the HQL translation rate. Run: bench/query_bench.sh (or pytest -s on this file)."""
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+
+from qu_support import make_group, make_user, ok, start_grid
+
+N = int(os.environ.get("QUERY_BENCH_IMAGES", "10000"))
+HQL = ("select i from Image i join fetch i.details.owner join fetch i.details.group "
+       "join i.datasetLinks l where l.parent.id = :did")
+
+
+def db_props(g):
+    props = {}
+    for line in open(os.path.join(g.dir, "var", "master", "db.yaml")):
+        m = re.match(r'\s*"?([\w.]+)"?\s*:\s*"?([^"]*)"?\s*$', line)
+        if m:
+            props[m.group(1)] = m.group(2)
+    return props
+
+
+def psql(g, sql, user_id, gids):
+    p = db_props(g)
+    env = dict(os.environ, PGPASSWORD=p["omero.db.pass"])
+    script = ("\\timing on\nBEGIN;\nSELECT set_config('omero.uid', '%d', true), set_config('omero.gids', '%s', true), "
+              "set_config('omero.owned_gids', '', true), set_config('omero.admin', 'false', true), "
+              "set_config('omero.group', '-1', true), set_config('omero.privileges', '', true);\n%s;\nROLLBACK;\n"
+              % (user_id, gids, sql))
+    r = subprocess.run(["psql", "-X", "-q", "-h", p["omero.db.host"], "-p", p["omero.db.port"], "-U",
+                        p["omero.db.user"], "-d", p["omero.db.name"], "-o", "/dev/null", "-v", "ON_ERROR_STOP=1"],
+                       input=script, env=env, capture_output=True, text=True, check=True)
+    times = [float(x) for x in re.findall(r"Time: ([\d.]+) ms", r.stdout + r.stderr)]
+    return times[-2] / 1000.0     # the query (the last one is ROLLBACK)
+
+
+def test_benchmark_find_all_by_query(installation):
+    g, api, root, _ = start_grid(installation)
+    try:
+        gid = make_group(api, root, "bench", "rwr---")
+        uid = make_user(api, root, "bencher", "bench", "bench-Pw-1")
+        s = api.login("bencher", "bench-Pw-1")
+        ds = ok(api.raw("IUpdate", "saveAndReturnObject", {"object": {"@type": "Dataset", "Name": "big"}}, s))["data"]
+        ev = ds["omero:details"].get("creationEvent", {}).get("@id")
+        p = db_props(g)
+        env = dict(os.environ, PGPASSWORD=p["omero.db.pass"])
+        fill = ("SELECT set_config('omero.admin', 'true', false);\n"
+                "INSERT INTO image (id, permissions, owner_id, group_id, creation_id, update_id, name, series) "
+                "SELECT nextval('seq_image'), -56, %d, %d, %d, %d, 'img-' || n, 0 FROM generate_series(1, %d) n;\n"
+                "INSERT INTO datasetimagelink (id, permissions, owner_id, group_id, creation_id, update_id, parent, child) "
+                "SELECT nextval('seq_datasetimagelink'), -56, %d, %d, %d, %d, %d, id FROM image WHERE owner_id = %d;\n"
+                "ANALYZE;\n" % (uid, gid, ev, ev, N, uid, gid, ev, ev, ds["@id"], uid))
+        subprocess.run(["psql", "-X", "-q", "-h", p["omero.db.host"], "-p", p["omero.db.port"], "-U",
+                        p["omero.db.user"], "-d", p["omero.db.name"], "-v", "ON_ERROR_STOP=1"], input=fill, env=env,
+                       capture_output=True, text=True, check=True)
+        api_times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            st, j = api.raw("IQuery", "findAllByQuery", {"query": HQL, "params": {"did": ds["@id"]}}, s)
+            api_times.append(time.perf_counter() - t0)
+            assert st == 200 and len(j["data"]) == N, j if st != 200 else len(j["data"])
+        tool = os.path.join(os.environ.get("OMERO_BUILD", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                                       "build")), "bin", "omero-hqltool")
+        sql = json.loads(subprocess.run([tool, "--perms", HQL], capture_output=True, text=True,
+                                        check=True).stdout)["sql"].replace("$1", str(ds["@id"]))
+        floor = [psql(g, sql, uid, "%d,1" % gid) for _ in range(5)]
+        a, f = statistics.median(api_times), statistics.median(floor)
+        print("\nBENCH IQuery.findAllByQuery, %d images with owner and group fetched, through the router: "
+              "median %.3f s; the same SQL in psql: %.3f s; ratio %.2f (aim <= 2)" % (N, a, f, a / f))
+        rate = json.loads(subprocess.run([tool, "--bench", "20000", HQL], capture_output=True, text=True,
+                                         check=True).stdout)
+        print("BENCH HQL translation of that query: %.0f/s (%.0f per CPU second; aim >= 50000/s)"
+              % (rate["queries_per_second"], rate["queries_per_cpu_second"]))
+    finally:
+        g.cleanup()
