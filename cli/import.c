@@ -659,6 +659,8 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
                          json_string (alg ? alg : "SHA1-160,MD5-128,Murmur3-128,Murmur3-32,CRC-32,Adler-32,File-Size-64"));
     if (a->name)
         json_object_set_new (args, "name", json_string (a->name));
+    if (a->transfer)
+        json_object_set_new (args, "transfer", json_string (a->transfer));
     if (a->description)
         json_object_set_new (args, "description", json_string (a->description));
     if (target)

@@ -434,7 +434,8 @@ op_import_fileset (omr_call_t *call, omr_err_t *err, void *arg)
         || (dataset > 0 && add_info (db, err, job, n++, "import.dataset", BLZ_I64 (ds, dataset)) < 0)
         || (jstr (body, "name") && add_info (db, err, job, n++, "import.name", jstr (body, "name")) < 0)
         || (jstr (body, "description") && add_info (db, err, job, n++, "import.description", jstr (body, "description")) < 0)
-        || (skips[0] && add_info (db, err, job, n++, "import.skip", skips) < 0))
+        || (skips[0] && add_info (db, err, job, n++, "import.skip", skips) < 0)
+        || (jstr (body, "transfer") && add_info (db, err, job, n++, "import.transfer", jstr (body, "transfer")) < 0))
         goto rollback;
     if (blz_db_commit (db, err) < 0)
         goto undo_dir;
@@ -753,6 +754,476 @@ op_repositories (omr_call_t *call, omr_err_t *err, void *arg)
     call->reply = json_pack ("{s:[{s:I, s:s, s:s, s:s}]}", "data", "id", (json_int_t) im->repo_id, "uuid", im->uuid,
                              "type", "Managed", "path", im->root);
     return 0;
+}
+
+/* ------------------------------------------------------------------ repository listings (omero fs) */
+
+/* Begin a read-only transaction as the caller across all their groups. */
+static blz_db_t *
+begin_read (imp_t *im, omr_call_t *call, blz_ctx_t *ctx, omr_err_t *err)
+{
+    if (blz_call_ctx (call, ctx, err) < 0)
+        return NULL;
+    ctx->group_id = -1;
+    blz_db_t *db = blz_app_db (im->app, call);
+    return blz_db_begin (db, ctx, err) < 0 ? NULL : db;
+}
+
+/* Rows of a query as arrays of strings/ints per column types: 'i' integer, 's' text. */
+static json_t *
+rows_json (PGresult *r, const char *types, const char *const *names)
+{
+    json_t *out = json_array ();
+    for (int i = 0; i < PQntuples (r); i++) {
+        json_t *o = json_object ();
+        for (int c = 0; types[c]; c++) {
+            json_t *v = PQgetisnull (r, i, c) ? json_null ()
+                        : types[c] == 'i'     ? json_integer (atoll (PQgetvalue (r, i, c)))
+                                              : json_string (PQgetvalue (r, i, c));
+            json_object_set_new (o, names[c], v);
+        }
+        json_array_append_new (out, o);
+    }
+    return out;
+}
+
+static const char *
+order_sql (json_t *body, const char *prefix_col)
+{
+    const char *o = jstr (body, "order");
+    if (o && !strcmp (o, "oldest"))
+        return "ASC";
+    if (o && !strcmp (o, "prefix"))
+        return prefix_col;
+    return "DESC";
+}
+
+static int
+op_list_filesets (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    blz_db_t *db = begin_read (im, call, &ctx, err);
+    if (!db)
+        return -1;
+    json_t *b = call->req->body;
+    char lim[24], off[24];
+    BLZ_I64 (lim, blz_int (b, "limit", 25));
+    BLZ_I64 (off, blz_int (b, "offset", 0));
+    const char *ord = order_sql (b, "prefix");
+    bool without = json_is_true (json_object_get (b, "withoutImages"));
+    const char *tr = jstr (b, "withTransfer");
+    char *sql = NULL;
+    if (asprintf (&sql,
+                  "WITH s AS (SELECT f.id, f.templateprefix AS prefix, "
+                  "(SELECT count(*) FROM image i WHERE i.fileset = f.id) AS images, "
+                  "(SELECT count(*) FROM filesetentry e WHERE e.fileset = f.id) AS files, "
+                  "coalesce((SELECT v.value FROM filesetjoblink l JOIN metadataimportjob_versioninfo v ON "
+                  "v.metadataimportjob_id = l.child WHERE l.parent = f.id AND v.name = 'import.transfer' LIMIT 1), 'upload') "
+                  "AS transfer, f.owner_id FROM fileset f) "
+                  "SELECT id, prefix, images, files, transfer, owner_id, count(*) OVER () FROM s WHERE ($3 = 'f' OR images = 0) "
+                  "AND ($4::text IS NULL OR transfer = $4) ORDER BY %s LIMIT $1 OFFSET $2",
+                  !strcmp (ord, "prefix") ? "prefix, id" : !strcmp (ord, "ASC") ? "id ASC" : "id DESC") < 0)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    PGresult *r = blz_db_query (db, err, sql, BLZ_P (lim, off, without ? "t" : "f", tr));
+    free (sql);
+    if (!r) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    static const char *const names[] = {"id", "prefix", "images", "files", "transfer", "owner"};
+    json_int_t total = PQntuples (r) ? atoll (PQgetvalue (r, 0, 6)) : 0;
+    call->reply = json_pack ("{s:o, s:I}", "data", rows_json (r, "isiisi", names), "total", total);
+    PQclear (r);
+    blz_db_rollback (db);
+    return 0;
+}
+
+static int
+op_list_images (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    blz_db_t *db = begin_read (im, call, &ctx, err);
+    if (!db)
+        return -1;
+    json_t *b = call->req->body;
+    char lim[24], off[24];
+    BLZ_I64 (lim, blz_int (b, "limit", 25));
+    BLZ_I64 (off, blz_int (b, "offset", 0));
+    const char *ord = order_sql (b, "prefix");
+    char *sql = NULL;
+    if (asprintf (&sql,
+                  "SELECT i.id, i.name, i.fileset, (SELECT count(*) FROM filesetentry e WHERE e.fileset = i.fileset), "
+                  "(SELECT coalesce(sum(o.\"size\"), 0) FROM filesetentry e JOIN originalfile o ON o.id = e.originalfile "
+                  "WHERE e.fileset = i.fileset), count(*) OVER () FROM image i ORDER BY %s LIMIT $1 OFFSET $2",
+                  !strcmp (ord, "ASC") ? "i.id ASC" : "i.id DESC") < 0)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    PGresult *r = blz_db_query (db, err, sql, BLZ_P (lim, off));
+    free (sql);
+    if (!r) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    static const char *const names[] = {"id", "name", "fileset", "files", "size"};
+    json_int_t total = PQntuples (r) ? atoll (PQgetvalue (r, 0, 5)) : 0;
+    call->reply = json_pack ("{s:o, s:I}", "data", rows_json (r, "isiii", names), "total", total);
+    PQclear (r);
+    blz_db_rollback (db);
+    return 0;
+}
+
+/* The entries of a repository directory that the caller may see (through their files' rows). */
+static int
+op_list_dir (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    const char *path = jstr (call->req->body, "path");
+    char *norm = NULL;
+    if (path && *path && strcmp (path, "/") && !(norm = blz_repo_check_path (path[0] == '/' ? path + 1 : path, "", err)))
+        return -1;
+    char prefix[PATH_MAX];
+    snprintf (prefix, sizeof prefix, "%s%s", norm ? norm : "", norm ? "/" : "");
+    free (norm);
+    blz_db_t *db = begin_read (im, call, &ctx, err);
+    if (!db)
+        return -1;
+    PGresult *r = blz_db_query (db, err,
+                                "WITH f AS (SELECT substr(path || name, length($2) + 1) AS rest, \"size\", mimetype "
+                                "FROM originalfile WHERE repo = $1 AND starts_with(path || name, $2) "
+                                "AND length(path || name) > length($2)) "
+                                "SELECT split_part(rest, '/', 1) AS entry, bool_or(position('/' IN rest) > 0 OR mimetype = "
+                                "'Directory') AS dir, sum(\"size\") FROM f GROUP BY 1 ORDER BY 1",
+                                BLZ_P (im->uuid, prefix));
+    if (!r) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    json_t *data = json_array ();
+    for (int i = 0; i < PQntuples (r); i++)
+        json_array_append_new (data, json_pack ("{s:s, s:s, s:I}", "name", PQgetvalue (r, i, 0), "type",
+                                                !strcmp (PQgetvalue (r, i, 1), "t") ? "dir" : "file", "size",
+                                                (json_int_t) atoll (PQgetvalue (r, i, 2))));
+    PQclear (r);
+    blz_db_rollback (db);
+    call->reply = json_pack ("{s:s, s:o}", "path", prefix, "data", data);
+    return 0;
+}
+
+/* Disk usage of the caller's files, or of the files of the given objects ("Image:1" …). */
+static int
+op_usage (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    blz_db_t *db = begin_read (im, call, &ctx, err);
+    if (!db)
+        return -1;
+    json_t *objs = json_object_get (call->req->body, "objects");
+    /* the fileset files, and other original files, of what was asked */
+    char *ids = NULL;
+    size_t idlen = 0;
+    FILE *m = open_memstream (&ids, &idlen);
+    size_t k;
+    json_t *o;
+    int n = 0;
+    json_array_foreach (objs, k, o)
+    {
+        const char *spec = json_string_value (o);
+        const char *colon = spec ? strchr (spec, ':') : NULL;
+        if (!colon) {
+            fclose (m);
+            free (ids);
+            blz_db_rollback (db);
+            return omr_err_set (err, OMR_E_API, 400, "objects are given as Class:ID, not '%s'", spec ? spec : "");
+        }
+        char cls[32];
+        snprintf (cls, sizeof cls, "%.*s", (int) (colon - spec), spec);
+        char *list = strdup (colon + 1), *save = NULL;
+        for (char *id = strtok_r (list, ",", &save); id; id = strtok_r (NULL, ",", &save)) {
+            long long v = atoll (id);
+            const char *q = !strcmp (cls, "Image")      ? "SELECT fileset FROM image WHERE id = %lld"
+                            : !strcmp (cls, "Fileset")  ? "SELECT %lld"
+                            : !strcmp (cls, "Dataset")  ? "SELECT i.fileset FROM datasetimagelink l JOIN image i ON i.id = l.child WHERE l.parent = %lld"
+                            : !strcmp (cls, "Project")  ? "SELECT i.fileset FROM projectdatasetlink p JOIN datasetimagelink l ON l.parent = p.child JOIN image i ON i.id = l.child WHERE p.parent = %lld"
+                                                        : NULL;
+            if (!q) {
+                free (list);
+                fclose (m);
+                free (ids);
+                blz_db_rollback (db);
+                return omr_err_set (err, OMR_E_API, 400, "usage of %s is not counted (Image, Fileset, Dataset, Project)", cls);
+            }
+            fprintf (m, "%s", n++ ? " UNION " : "");
+            fprintf (m, q, v);
+        }
+        free (list);
+    }
+    fclose (m);
+    PGresult *r;
+    char uid[24];
+    if (n) {
+        char *sql = NULL;
+        if (asprintf (&sql,
+                      "SELECT 'FilesetEntry', coalesce(sum(o.\"size\"), 0), count(o.id) FROM originalfile o WHERE o.id IN "
+                      "(SELECT e.originalfile FROM filesetentry e WHERE e.fileset IN (%s))", ids) < 0)
+            sql = NULL;
+        r = sql ? blz_db_query (db, err, sql, 0, NULL) : NULL;
+        free (sql);
+    } else
+        r = blz_db_query (db, err,
+                          "SELECT CASE WHEN repo IS NOT NULL THEN 'FilesetEntry' ELSE 'OriginalFile' END, "
+                          "coalesce(sum(\"size\"), 0), count(*) FROM originalfile WHERE owner_id = $1 AND "
+                          "coalesce(mimetype, '') NOT IN ('Repository', 'Directory') GROUP BY 1 ORDER BY 1",
+                          BLZ_P (BLZ_I64 (uid, ctx.user_id)));
+    free (ids);
+    if (!r) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    json_t *comp = json_array ();
+    long long total = 0, files = 0;
+    for (int i = 0; i < PQntuples (r); i++) {
+        long long b = atoll (PQgetvalue (r, i, 1)), f = atoll (PQgetvalue (r, i, 2));
+        if (!f)
+            continue;
+        total += b;
+        files += f;
+        json_array_append_new (comp, json_pack ("{s:s, s:I, s:I}", "component", PQgetvalue (r, i, 0), "size",
+                                                (json_int_t) b, "files", (json_int_t) f));
+    }
+    PQclear (r);
+    blz_db_rollback (db);
+    call->reply = json_pack ("{s:I, s:I, s:o}", "size", (json_int_t) total, "files", (json_int_t) files, "components",
+                             comp);
+    return 0;
+}
+
+/* Wall-clock times of a fileset's upload and import. */
+static int
+op_import_time (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    blz_db_t *db = begin_read (im, call, &ctx, err);
+    if (!db)
+        return -1;
+    char f[24];
+    BLZ_I64 (f, blz_int (call->req->body, "fileset", -1));
+    PGresult *r = blz_db_query (db, err,
+                                "SELECT j.discriminator, s.value, extract(epoch FROM j.submitted) * 1000, "
+                                "extract(epoch FROM j.started) * 1000, extract(epoch FROM j.finished) * 1000 "
+                                "FROM filesetjoblink l JOIN job j ON j.id = l.child JOIN jobstatus s ON s.id = j.status "
+                                "WHERE l.parent = $1 ORDER BY j.id", BLZ_P (f));
+    if (!r) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    if (!PQntuples (r)) {
+        PQclear (r);
+        blz_db_rollback (db);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no readable Fileset:%s with import jobs", f);
+    }
+    json_t *jobs = json_array ();
+    for (int i = 0; i < PQntuples (r); i++) {
+        json_t *j = json_pack ("{s:s, s:s}", "type", PQgetvalue (r, i, 0), "status", PQgetvalue (r, i, 1));
+        static const char *const k[] = {"submitted", "started", "finished"};
+        for (int c = 0; c < 3; c++)
+            json_object_set_new (j, k[c], PQgetisnull (r, i, 2 + c) ? json_null ()
+                                                                     : json_integer ((json_int_t) atof (PQgetvalue (r, i, 2 + c))));
+        json_array_append_new (jobs, j);
+    }
+    PQclear (r);
+    blz_db_rollback (db);
+    call->reply = json_pack ("{s:I, s:o}", "fileset", (json_int_t) atoll (f), "jobs", jobs);
+    return 0;
+}
+
+/* Files imported before by the caller with the same name or client path (import --exclude). */
+static int
+op_find_entries (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    blz_db_t *db = begin_read (im, call, &ctx, err);
+    if (!db)
+        return -1;
+    char uid[24];
+    const char *name = jstr (call->req->body, "name"), *cp = jstr (call->req->body, "clientPath");
+    PGresult *r = blz_db_query (db, err,
+                                "SELECT e.fileset, e.clientpath FROM filesetentry e JOIN originalfile o ON o.id = e.originalfile "
+                                "JOIN fileset f ON f.id = e.fileset WHERE e.owner_id = $1 AND ($2::text IS NULL OR o.name = $2) "
+                                "AND ($3::text IS NULL OR e.clientpath = $3) AND EXISTS (SELECT 1 FROM image i WHERE i.fileset = f.id) "
+                                "ORDER BY e.id",
+                                BLZ_P (BLZ_I64 (uid, ctx.user_id), name, cp));
+    if (!r) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    static const char *const names[] = {"fileset", "clientPath"};
+    call->reply = json_pack ("{s:o}", "data", rows_json (r, "is", names));
+    PQclear (r);
+    blz_db_rollback (db);
+    return 0;
+}
+
+/* Administrators: create a directory in the repository, on disk and as an OriginalFile. */
+static int
+op_make_dir (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    if (blz_call_ctx (call, &ctx, err) < 0)
+        return -1;
+    if (!ctx.admin)
+        return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may create repository directories");
+    char *rel = blz_repo_check_path (jstr (call->req->body, "path"), omr_config_get (im->app->config,
+                                                                                     "omero.fs.repo.path_rules"), err);
+    if (!rel)
+        return -1;
+    bool parents = json_is_true (json_object_get (call->req->body, "parents"));
+    blz_db_t *db = blz_app_db (im->app, call);
+    ctx.group_id = im->app->user_gid;
+    int rc = -1;
+    char *full = NULL;
+    if (blz_db_begin (db, &ctx, err) < 0)
+        goto out;
+    full = blz_repo_join (im->root, rel, err);
+    if (!full)
+        goto out;
+    struct stat st;
+    if (stat (full, &st) == 0) {
+        omr_err_set (err, OMR_E_VALIDATION, 409, "'%s' already exists", rel);
+        goto out;
+    }
+    char *slash = strrchr (rel, '/');
+    if (slash && !parents) {
+        char *pfull = strndup (full, strlen (full) - strlen (slash));
+        bool ok = stat (pfull, &st) == 0 && S_ISDIR (st.st_mode);
+        free (pfull);
+        if (!ok) {
+            omr_err_set (err, OMR_E_NOTFOUND, 404, "the parent of '%s' does not exist (use --parents)", rel);
+            goto out;
+        }
+    }
+    /* every new component becomes a Directory row owned by root in group user */
+    for (char *p = rel; p;) {
+        char *e = strchr (p, '/');
+        char *sub = strndup (rel, e ? (size_t) (e - rel) : strlen (rel));
+        char *sfull = blz_repo_join (im->root, sub, err);
+        bool existed = sfull && stat (sfull, &st) == 0;
+        if (!sfull || (!existed && mkdir (sfull, 0755) < 0)) {
+            if (sfull)
+                omr_err_set (err, OMR_E_RESOURCE, 500, "cannot create %s: %s", sub, strerror (errno));
+            free (sub);
+            free (sfull);
+            goto out;
+        }
+        free (sfull);
+        if (!existed) {
+            char *sl = strrchr (sub, '/');
+            char dir[PATH_MAX];
+            snprintf (dir, sizeof dir, "%.*s", sl ? (int) (sl - sub + 1) : 0, sub);
+            if (ins_owned (db, err, im->app->root_id, im->app->user_gid, "originalfile", "path, name, repo, mimetype",
+                           "$1, $2, $3, 'Directory'", BLZ_P (dir, sl ? sl + 1 : sub, im->uuid)) < 0) {
+                free (sub);
+                goto out;
+            }
+        }
+        free (sub);
+        p = e ? e + 1 : NULL;
+    }
+    if (blz_db_commit (db, err) < 0)
+        goto out;
+    call->reply = json_pack ("{s:s}", "path", rel);
+    rc = 0;
+out:
+    if (rc < 0)
+        blz_db_rollback (db);
+    free (full);
+    free (rel);
+    return rc;
+}
+
+/* Administrators: give a fileset a new template directory (the current omero.fs.repo.path for
+ * its owner) and move its files there unless noMove. */
+static int
+op_rename_fileset (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    imp_t *im = arg;
+    blz_ctx_t ctx;
+    if (blz_call_ctx (call, &ctx, err) < 0)
+        return -1;
+    if (!ctx.admin)
+        return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may rename filesets");
+    bool no_move = json_is_true (json_object_get (call->req->body, "noMove"));
+    char f[24];
+    BLZ_I64 (f, blz_int (call->req->body, "fileset", -1));
+    blz_db_t *db = blz_app_db (im->app, call);
+    ctx.group_id = -1;
+    if (blz_db_begin (db, &ctx, err) < 0)
+        return -1;
+    PGresult *r = blz_db_query (db, err,
+                                "SELECT f.templateprefix, e.omename, e.id, g.name, g.id, g.permissions, e.institution "
+                                "FROM fileset f JOIN experimenter e ON e.id = f.owner_id JOIN experimentergroup g ON "
+                                "g.id = f.group_id WHERE f.id = $1", BLZ_P (f));
+    if (!r || !PQntuples (r)) {
+        if (r)
+            PQclear (r);
+        blz_db_rollback (db);
+        return err->name[0] ? -1 : omr_err_set (err, OMR_E_NOTFOUND, 404, "no Fileset:%s", f);
+    }
+    char old[PATH_MAX], perms[7];
+    snprintf (old, sizeof old, "%s", PQgetvalue (r, 0, 0));
+    blz_perms_string (atoll (PQgetvalue (r, 0, 5)), perms);
+    blz_repo_vars_t vars = {.user = PQgetvalue (r, 0, 1), .user_id = atoll (PQgetvalue (r, 0, 2)),
+                            .group = PQgetvalue (r, 0, 3), .group_id = atoll (PQgetvalue (r, 0, 4)), .perms = perms,
+                            .institution = PQgetvalue (r, 0, 6), .session = ctx.session, .session_id = ctx.session_id,
+                            .thread = "rename"};
+    char *prefix = blz_repo_make_dir (im->root, omr_config_get (im->app->config, "omero.fs.repo.path"), &vars, err);
+    PQclear (r);
+    if (!prefix) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    if (blz_db_exec (db, err, "UPDATE fileset SET templateprefix = $2 WHERE id = $1", BLZ_P (f, prefix)) < 0
+        || blz_db_exec (db, err,
+                        "UPDATE originalfile SET path = $3 || substr(path, length($2) + 1) WHERE id IN "
+                        "(SELECT originalfile FROM filesetentry WHERE fileset = $1) AND starts_with(path, $2)",
+                        BLZ_P (f, old, prefix)) < 0) {
+        blz_db_rollback (db);
+        omr_err_t e2 = {0};
+        blz_repo_remove_tree (im->root, prefix, &e2);
+        free (prefix);
+        return -1;
+    }
+    char *from = blz_repo_join (im->root, old, err), *to = blz_repo_join (im->root, prefix, err);
+    int rc = 0;
+    if (!from || !to)
+        rc = -1;
+    else if (!no_move) {
+        rmdir (to);     /* made empty by blz_repo_make_dir: the old directory takes its place */
+        if (rename (from, to) < 0) {
+            rc = omr_err_set (err, OMR_E_RESOURCE, 500, "cannot move %s to %s: %s", old, prefix, strerror (errno));
+            mkdir (to, 0755);
+        }
+    }
+    if (rc == 0 && blz_db_commit (db, err) < 0) {
+        rc = -1;
+        if (!no_move)
+            rename (to, from);
+    }
+    if (rc < 0) {
+        blz_db_rollback (db);
+        omr_err_t e2 = {0};
+        blz_repo_remove_tree (im->root, prefix, &e2);
+    } else
+        call->reply = json_pack ("{s:s, s:s, s:s, s:b}", "old", old, "new", prefix, "root", im->root, "moved", !no_move);
+    free (from);
+    free (to);
+    free (prefix);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ the import itself */
@@ -1218,6 +1689,14 @@ blz_import_register (blz_app_t *app)
     omr_server_on (app->server, "ImportProcess.verifyUpload", op_verify, im);
     omr_server_on (app->server, "ImportProcess.cancel", op_cancel, im);
     omr_server_on (app->server, "Handle.getStatus", op_status, im);
+    omr_server_on (app->server, "ManagedRepository.listFilesets", op_list_filesets, im);
+    omr_server_on (app->server, "ManagedRepository.listImages", op_list_images, im);
+    omr_server_on (app->server, "ManagedRepository.list", op_list_dir, im);
+    omr_server_on (app->server, "ManagedRepository.usage", op_usage, im);
+    omr_server_on (app->server, "ManagedRepository.importTime", op_import_time, im);
+    omr_server_on (app->server, "ManagedRepository.findFilesetEntries", op_find_entries, im);
+    omr_server_on (app->server, "ManagedRepository.makeDir", op_make_dir, im);
+    omr_server_on (app->server, "ManagedRepository.renameFileset", op_rename_fileset, im);
     im->runners = (int) omr_config_get_int (app->config, "omero.fs.import_threads", 2);
     for (int i = 0; i < im->runners; i++) {
         pthread_t t;
