@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { CONN_READING, CONN_PROCESSING, CONN_IDLE };
 
@@ -254,21 +255,33 @@ new_server (rtr_http_t *self, bool tls, int port, omr_err_t *err)
     evhttp_set_flags (h, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_default_content_type (h, "application/json");
     /* Our own listener for a deep accept queue: 500 clients connecting at once must not wait
-     * for SYN retransmissions behind evhttp's default backlog of 128. */
-    struct evutil_addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = EVUTIL_AI_PASSIVE;
-    char portstr[16];
-    snprintf (portstr, sizeof portstr, "%d", port);
+     * for SYN retransmissions behind evhttp's default backlog of 128. Later loops listen on a
+     * duplicate of the first loop's socket (not SO_REUSEPORT, which would let another router
+     * of the same user share the port silently). */
     struct evconnlistener *lev = NULL;
-    if (evutil_getaddrinfo (set->host, portstr, &hints, &ai) == 0 && ai) {
-        lev = evconnlistener_new_bind (self->r->base, NULL, NULL,
-                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC
-                                           | (set->threads > 1 ? LEV_OPT_REUSEABLE_PORT : 0),
-                                       4096,
-                                       ai->ai_addr, (int) ai->ai_addrlen);
-        evutil_freeaddrinfo (ai);
+    rtr_http_t *first = self->r->first && self->r->first != self->r ? self->r->first->http : NULL;
+    if (first) {
+        int idx = tls ? 0 : 1;
+        evutil_socket_t fd = idx < first->nlisteners ? dup (evconnlistener_get_fd (first->listeners[idx])) : -1;
+        if (fd >= 0) {
+            evutil_make_socket_nonblocking (fd);
+            evutil_make_socket_closeonexec (fd);
+            lev = evconnlistener_new (self->r->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+        }
+    }
+    else {
+        struct evutil_addrinfo hints = {0}, *ai = NULL;
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = EVUTIL_AI_PASSIVE;
+        char portstr[16];
+        snprintf (portstr, sizeof portstr, "%d", port);
+        if (evutil_getaddrinfo (set->host, portstr, &hints, &ai) == 0 && ai) {
+            lev = evconnlistener_new_bind (self->r->base, NULL, NULL,
+                                           LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 4096,
+                                           ai->ai_addr, (int) ai->ai_addrlen);
+            evutil_freeaddrinfo (ai);
+        }
     }
     struct evhttp_bound_socket *bound = lev ? evhttp_bind_listener (h, lev) : NULL;
     self->listeners[self->nlisteners] = evhttp_bound_socket_get_listener (bound);

@@ -242,6 +242,7 @@ rtr_router_new (omr_err_t *err)
 {
     rtr_router_t *r = calloc (1, sizeof *r);
     r->stop = calloc (1, sizeof (atomic_int));
+    r->first = r;
     r->server = omr_server_new ("router", err);
     if (!r->server)
         goto fail;
@@ -277,6 +278,7 @@ rtr_router_new (omr_err_t *err)
     for (int i = 1; i < r->set.threads; i++) {
         rtr_router_t *p = calloc (1, sizeof *p);
         p->index = i;
+        p->first = r;
         p->stop = r->stop;
         p->server = r->server;
         p->set = r->set;

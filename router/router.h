@@ -39,11 +39,13 @@ typedef struct {
 typedef struct rtr_http_t rtr_http_t;
 
 /* One event loop. The first (index 0) owns the process-wide parts (identity, TLS context,
- * access log, signals, registry heartbeat); the others share them read-only and have their own
- * listener (SO_REUSEPORT), connections to servers, directory and session cache. */
+ * access log, session cache, signals, registry heartbeat); the others share them and have their
+ * own listener (a duplicate of the first loop's listening socket), connections to servers and
+ * directory. */
 typedef struct rtr_router_t {
     int index;                  /* 0 for the first loop */
     struct rtr_router_t **peers;    /* loops 1..npeers (first loop only) */
+    struct rtr_router_t *first;     /* the first loop (itself for the first) */
     int npeers;
     atomic_int *stop;           /* set by the first loop on SIGTERM; shared */
     pthread_t thread;
