@@ -1,6 +1,6 @@
 """OMERO's permission matrix through the real API (router -> Blitz -> PostgreSQL row-level
 security): the four group levels x {owner, other member, group owner, administrator, restricted
-administrator with and without the WriteOwned/DeleteOwned privileges, non-member} x {read,
+administrators holding WriteOwned and DeleteOwned, only one of them, or none, non-member} x {read,
 annotate, edit, link, delete}. Every cell is checked twice: the action itself (IQuery/IUpdate
 succeed or fail with SecurityViolation) and, for readers, the canX flag of omero:details."""
 import pytest
@@ -8,7 +8,7 @@ import pytest
 from qu_support import make_group, make_user, ok, start_grid
 
 LEVELS = {"private": "rw----", "read-only": "rwr---", "read-annotate": "rwra--", "read-write": "rwrw--"}
-ACTORS = ["owner", "member", "pi", "admin", "radmin", "rnone", "outsider"]
+ACTORS = ["owner", "member", "pi", "admin", "radmin", "rwrite", "rdelete", "rnone", "outsider"]
 PW = {a: "%s-Pw-9" % a for a in ACTORS}
 
 Y, N = True, False
@@ -24,6 +24,11 @@ EXPECTED = {
               "read-annotate": (Y, Y, Y, Y, Y), "read-write": (Y, Y, Y, Y, Y)},
     "radmin": {"private": (Y, N, Y, N, Y), "read-only": (Y, Y, Y, Y, Y),
                "read-annotate": (Y, Y, Y, Y, Y), "read-write": (Y, Y, Y, Y, Y)},
+    # WriteOwned alone: annotate, edit and link as an administrator, but no deleting.
+    "rwrite": {"private": (Y, N, Y, N, N), "read-only": (Y, Y, Y, Y, N),
+               "read-annotate": (Y, Y, Y, Y, N), "read-write": (Y, Y, Y, Y, N)},
+    # DeleteOwned alone: delete others' data, but create nothing in groups it is not a member of.
+    "rdelete": {lvl: (Y, N, N, N, Y) for lvl in LEVELS},
     "rnone": {lvl: (Y, N, N, N, N) for lvl in LEVELS},
     "outsider": {lvl: (N, N, N, N, N) for lvl in LEVELS},
 }
@@ -45,7 +50,8 @@ def env(installation):
         uids["outsider"] = make_user(api, root, "outsider", "m-elsewhere", PW["outsider"])
         ok(api.raw("IAdmin", "createSystemUser", {"experimenter": {"UserName": "admin", "FirstName": "A",
                                                                    "LastName": "Dmin"}, "password": PW["admin"]}, root))
-        for name, privs in (("radmin", ["WriteOwned", "DeleteOwned"]), ("rnone", [])):
+        for name, privs in (("radmin", ["WriteOwned", "DeleteOwned"]), ("rwrite", ["WriteOwned"]),
+                            ("rdelete", ["DeleteOwned"]), ("rnone", [])):
             ok(api.raw("IAdmin", "createLightSystemUser", {"experimenter": {"UserName": name, "FirstName": "R",
                                                                             "LastName": "Admin"},
                                                            "privileges": privs, "password": PW[name]}, root))
