@@ -411,3 +411,63 @@ def test_cli_hql(env):
     r = om("hql", "-q", "--all", input="select count(s) from Screen s\n", check=False)
     r = om("hql", "-q", "-", input="select count(s) from Screen s\n")
     assert [c.strip() for c in r.stdout.splitlines()[2].split("|")] == ["0", "3"]
+
+
+def test_arrays_subclasses_and_ordered_collections(env):
+    ids = ok(call(env, "alice", "IUpdate", "saveAndReturnIds", {"objects": [
+        {"@type": "Dataset", "Name": "arr-1"}, {"@type": "Dataset", "Name": "arr-2"}]}))["data"]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    objs = ok(call(env, "alice", "IUpdate", "saveAndReturnArray", {"objects": [
+        {"@type": "Dataset", "@id": ids[0], "Description": "one"}, {"@type": "Dataset", "Name": "arr-3"}]}))["data"]
+    assert [o["Name"] for o in objs] == ["arr-1", "arr-3"] and objs[0]["Description"] == "one"
+    assert ok(call(env, "alice", "IUpdate", "saveArray", {"objects": [
+        {"@type": "Dataset", "@id": ids[1], "Description": "two"}]})) == {}
+    # One bad member: nothing of the array is saved.
+    failed(call(env, "alice", "IUpdate", "saveArray", {"objects": [
+        {"@type": "Dataset", "Name": "arr-never"}, {"@type": "Dataset", "Bad": 1}]}), "ValidationException")
+    assert ok(hql(env, "alice", "select d from Dataset d where d.name = 'arr-never'"))["data"] == []
+    # A joined subclass (Laser: lightsource + laser rows) and enumerations by value.
+    medium = ok(hql(env, "alice", "select m from LaserMedium m where m.value = 'NdYAG'"))["data"][0]
+    ltype = ok(hql(env, "alice", "select t from LaserType t where t.value = 'SolidState'"))["data"][0]
+    inst = save(env, "alice", {"@type": "Instrument"})
+    laser = save(env, "alice", {"@type": "Laser", "Instrument": "Instrument:%d" % inst["@id"], "LaserMedium": medium,
+                                "Type": ltype, "Wavelength": {"Value": 532, "Unit": "NANOMETER"},
+                                "Power": {"Value": 5, "Symbol": "mW"}, "Model": "L-1"})
+    assert laser["@type"] == SCHEMA + "#Laser" and laser["Model"] == "L-1"
+    assert laser["LaserMedium"]["value"] == "NdYAG" and laser["Wavelength"]["Symbol"] == "nm"
+    poly = ok(hql(env, "alice", "select l from LightSource l where l.id = :id", {"id": laser["@id"]}))["data"][0]
+    assert poly["@type"] == SCHEMA + "#Laser" and poly["Power"]["Unit"] == "MILLIWATT"
+    laser2 = save(env, "alice", {"@type": "Laser", "@id": laser["@id"], "Model": "L-2", "Wavelength": None})
+    assert laser2["Model"] == "L-2" and "Wavelength" not in laser2 and laser2["omero:version"] == 1
+    ok(call(env, "alice", "IUpdate", "deleteObject", {"object": "Laser:%d" % laser["@id"]}))
+    assert ok(hql(env, "alice", "select l from LightSource l where l.id = :id", {"id": laser["@id"]}))["data"] == []
+    # An ordered collection keeps its order (Roi.shapes -> shape.roi_index).
+    img = save(env, "alice", {"@type": "Image", "Name": "roi-img"})
+    roi = save(env, "alice", {"@type": "Roi", "Image": {"@type": "Image", "@id": img["@id"]}, "Shapes": [
+        {"@type": "Rectangle", "X": 1.0, "Y": 2.0, "Width": 3.0, "Height": 4.0},
+        {"@type": "Point", "X": 5.0, "Y": 6.0},
+        {"@type": "Ellipse", "X": 7.0, "Y": 8.0, "RadiusX": 1.0, "RadiusY": 2.0}]})
+    got = ok(hql(env, "alice", "select r from Roi r join fetch r.shapes where r.id = :id", {"id": roi["@id"]}))["data"]
+    assert [sh["@type"].split("#")[1] for sh in got[0]["Shapes"]] == ["Rectangle", "Point", "Ellipse"]
+    # Bob may annotate Alice's image in a read-annotate group: an ROI of his own on it.
+    bob_roi = save(env, "bob", {"@type": "Roi", "Image": "Image:%d" % img["@id"]})
+    assert bob_roi["omero:details"]["owner"]["UserName"] == "bob"
+    # but not edit Alice's ROI
+    failed(call(env, "bob", "IUpdate", "saveObject", {"object": {"@type": "Roi", "@id": roi["@id"],
+                                                                  "Description": "x"}}), "SecurityViolation")
+
+
+def test_experimenters_and_groups_through_iupdate(env):
+    uid = env["ids"]["bob"]
+    failed(call(env, "alice", "IUpdate", "saveObject", {"object": {"@type": "Experimenter", "@id": uid,
+                                                                    "Email": "x@y"}}), "SecurityViolation")
+    e = save(env, "bob", {"@type": "Experimenter", "@id": uid, "Email": "bob@example.org"})
+    assert e["Email"] == "bob@example.org" and e["UserName"] == "bob"
+    failed(call(env, "bob", "IUpdate", "saveObject", {"object": {"@type": "Experimenter", "@id": uid,
+                                                                  "UserName": "robert"}}), "SecurityViolation")
+    r = save(env, "root", {"@type": "Experimenter", "@id": uid, "Config": [["AdminPrivilege:Sudo", "false"]]})
+    assert r["Config"] == [["AdminPrivilege:Sudo", "false"]]
+    failed(call(env, "bob", "IUpdate", "saveObject", {"object": {"@type": "ExperimenterGroup",
+                                                                  "@id": env["ids"]["lab"], "Name": "mine"}}),
+           "SecurityViolation")
+    failed(call(env, "alice", "IUpdate", "deleteObject", {"object": "Experimenter:%d" % uid}), "SecurityViolation")
