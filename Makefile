@@ -118,7 +118,7 @@ $(LIB_SO): $(LIB_OBJ)
 
 $(BUILD)/omero.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: omero\nDescription: OMERO client library (C)\nVersion: 5.6.10\nRequires.private: libzmq libczmq jansson libcurl openssl\nLibs: -L$${libdir} -lomero\nCflags: -I$${includedir}/omero\n' '$(PREFIX)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: omero\nDescription: OMERO client library (C)\nVersion: 5.6.10\nRequires: jansson\nRequires.private: libzmq libczmq libcurl openssl\nLibs: -L$${libdir} -lomero\nCflags: -I$${includedir}/omero\n' '$(PREFIX)' > $@
 
 # A unit test names the directories it links in a comment line: /* UNIT_LINK: services/tables */
 .SECONDEXPANSION:

@@ -1,5 +1,6 @@
 /* omero: the command line entry point; finds the installation and dispatches to a family. */
 #include "cli.h"
+#include "login.h"
 #include "omr_util.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,21 +57,31 @@ int
 main (int argc, char **argv)
 {
     cli_t cli = {0};
+    /* Login options may come before the command name, as OMERO accepts them. */
+    int hargc = 0;
+    char **hoisted = cli_login_hoist (argc, argv, &hargc);
+    if (hoisted) {
+        argc = hargc;
+        argv = hoisted;
+    }
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp (argv[i], "-q") || !strcmp (argv[i], "--quiet"))
             cli.quiet = true;
         else if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help")) {
             usage ();
+            free (hoisted);
             return 0;
         }
         else {
             fprintf (stderr, "omero: unknown option %s\n", argv[i]);
+            free (hoisted);
             return 2;
         }
     }
     if (i >= argc) {
         usage ();
+        free (hoisted);
         return 2;
     }
     omr_err_t err = {0};
@@ -90,5 +101,6 @@ main (int argc, char **argv)
     }
     omr_config_destroy (&cli.config);
     free (cli.omerodir);
+    free (hoisted);
     return rc;
 }
