@@ -783,10 +783,25 @@ rtr_dispatch_request (rtr_router_t *r, struct evhttp_request *ev)
 
     char key[256] = "";
     const char *hk = evhttp_find_header (in, "X-OMERO-Session");
-    if (hk && *hk)
+    bool too_long = false;
+    if (hk && *hk) {
+        too_long = strlen (hk) >= sizeof key;
         snprintf (key, sizeof key, "%s", hk);
-    else
-        rtr_dispatch_cookie (evhttp_find_header (in, "Cookie"), "sessionid", key, sizeof key);
+    }
+    else {
+        char big[1024] = "";
+        if (rtr_dispatch_cookie (evhttp_find_header (in, "Cookie"), "sessionid", big, sizeof big) == 0) {
+            too_long = strlen (big) >= sizeof key;
+            snprintf (key, sizeof key, "%s", big);
+            explicit_bzero (big, sizeof big);
+        }
+    }
+    if (too_long) {
+        /* Never cut a key down: a prefix could name another session. */
+        explicit_bzero (key, sizeof key);
+        respond_error (q, 403, OMR_E_SESSION, "the session key is too long to be valid");
+        return;
+    }
     if (!key[0]) {
         if (q->route.anonymous)
             call (q, NULL);

@@ -271,6 +271,8 @@ def test_sessions_at_the_edge(grid):
     assert r.status_code == 403 and r.json()["error"]["name"] == "SessionException"
     r = post(grid, "/rpc/v1/Echo/getThing", session="sess-unknown")
     assert r.status_code == 403 and r.json()["error"]["name"] == "SessionException"
+    r = post(grid, "/rpc/v1/Echo/getThing", session="sess-alice" + "x" * 300)
+    assert r.status_code == 403 and r.json()["error"]["name"] == "SessionException"
     r = post(grid, "/rpc/v1/Echo/getThing", session="sess-removed")
     assert r.status_code == 403 and r.json()["error"]["name"] == "RemovedSessionException"
     # Unauthenticated ops pass without a session, and with an invalid one, with only ip/agent.
