@@ -9,7 +9,8 @@ int cli_node (cli_t *cli, int argc, char **argv);
 int cli_login_main (cli_t *cli, int argc, char **argv), cli_logout_main (cli_t *cli, int argc, char **argv);
 int cli_sessions_main (cli_t *cli, int argc, char **argv);
 int cli_user (cli_t *cli, int argc, char **argv), cli_group (cli_t *cli, int argc, char **argv);
-int cli_import (cli_t *cli, int argc, char **argv);
+int cli_import (cli_t *cli, int argc, char **argv), cli_fs (cli_t *cli, int argc, char **argv);
+int cli_download (cli_t *cli, int argc, char **argv), cli_export (cli_t *cli, int argc, char **argv);
 int cli_hql (cli_t *cli, int argc, char **argv), cli_obj (cli_t *cli, int argc, char **argv);
 int cli_version (cli_t *cli, int argc, char **argv), cli_help (cli_t *cli, int argc, char **argv);
 
@@ -24,6 +25,9 @@ const cli_command_t cli_commands[] = {
     {"sessions", cli_sessions_main, "Control and create user sessions"},
     {"user", cli_user, "Support for adding and managing users"},
     {"group", cli_group, "Group administration methods"},
+    {"fs", cli_fs, "Commands for working with binary data"},
+    {"download", cli_download, "Download the original files of an image or fileset, or an original file"},
+    {"export", cli_export, "Export an image as OME-TIFF or OME-XML"},
     {"import", cli_import, "Run the importer: upload and import files into the managed repository"},
     {"hql", cli_hql, "Executes an HQL query against the server"},
     {"obj", cli_obj, "Create and update OMERO objects"},
