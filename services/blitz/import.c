@@ -9,6 +9,7 @@
 #include "omr_log.h"
 #include "omr_util.h"
 #include "repository.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOCK_CLASS 0x4f4d4950  /* advisory lock class of import jobs ("OMIP") */
@@ -1552,6 +1554,77 @@ out:
     json_decref (settings);
 }
 
+/* Newest modification time (s) of anything below a directory. */
+static time_t
+newest_mtime (const char *dir)
+{
+    struct stat st;
+    if (lstat (dir, &st) < 0)
+        return 0;
+    time_t best = st.st_mtime;
+    if (!S_ISDIR (st.st_mode))
+        return best;
+    DIR *d = opendir (dir);
+    if (!d)
+        return best;
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        if (!strcmp (e->d_name, ".") || !strcmp (e->d_name, ".."))
+            continue;
+        char sub[PATH_MAX];
+        snprintf (sub, sizeof sub, "%s/%s", dir, e->d_name);
+        time_t t = newest_mtime (sub);
+        if (t > best)
+            best = t;
+    }
+    closedir (d);
+    return best;
+}
+
+/* Uploads that stopped (the client went away halfway): after omero.fs.upload_timeout ms
+ * without new data their fileset, rows and files are removed and the jobs fail. */
+static void
+reap_uploads (imp_t *im, blz_db_t *db)
+{
+    long long timeout = omr_config_get_int (im->app->config, "omero.fs.upload_timeout", 3600000);
+    blz_ctx_t ctx;
+    blz_ctx_internal (&ctx);
+    omr_err_t err = {0};
+    if (blz_db_begin (db, &ctx, &err) < 0)
+        return;
+    char ms[24];
+    PGresult *r = blz_db_query (db, &err,
+                                "SELECT j.id, l.parent, f.templateprefix, (SELECT m.child FROM filesetjoblink m JOIN job mj ON "
+                                "mj.id = m.child WHERE m.parent = l.parent AND mj.discriminator = 'MetadataImportJob' LIMIT 1) "
+                                "FROM job j JOIN jobstatus s ON s.id = j.status JOIN filesetjoblink l ON l.child = j.id "
+                                "JOIN fileset f ON f.id = l.parent WHERE j.discriminator = 'UploadJob' AND s.value = 'Running' "
+                                "AND j.submitted < now() - make_interval(secs => $1::float8 / 1000) LIMIT 50",
+                                BLZ_P (BLZ_I64 (ms, timeout)));
+    int n = r ? PQntuples (r) : 0;
+    int64_t (*stale)[3] = calloc ((size_t) n + 1, sizeof *stale);
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        char *dir = blz_repo_join (im->root, PQgetvalue (r, i, 2), &err);
+        time_t t = dir ? newest_mtime (dir) : 0;
+        free (dir);
+        if (t && (long long) (time (NULL) - t) * 1000 < timeout)
+            continue;
+        stale[ns][0] = atoll (PQgetvalue (r, i, 0));
+        stale[ns][1] = atoll (PQgetvalue (r, i, 1));
+        stale[ns][2] = PQgetisnull (r, i, 3) ? -1 : atoll (PQgetvalue (r, i, 3));
+        ns++;
+    }
+    if (r)
+        PQclear (r);
+    blz_db_rollback (db);
+    for (int i = 0; i < ns; i++) {
+        char msg[160];
+        snprintf (msg, sizeof msg, "upload abandoned: no data for %lld s; the partial upload was removed", timeout / 1000);
+        fail_import (im, db, stale[i][0], stale[i][2], stale[i][1], msg);
+    }
+    free (stale);
+}
+
 /* A runner: claim waiting (or orphaned running) import jobs and run them, forever. */
 static void *
 runner (void *arg)
@@ -1563,6 +1636,7 @@ runner (void *arg)
         sleep (1);
     blz_ctx_t ctx;
     blz_ctx_internal (&ctx);
+    int64_t last_reap = 0;
     for (;;) {
         int64_t claimed = -1;
         err = (omr_err_t) {0};
@@ -1603,6 +1677,10 @@ runner (void *arg)
             PQclear (r);
         blz_db_rollback (db);   /* the advisory lock is the session's: it outlives the transaction */
         if (claimed < 0) {
+            if (omr_now_ms () - last_reap > 5000) {
+                last_reap = omr_now_ms ();
+                reap_uploads (im, db);
+            }
             usleep (200000);
             continue;
         }
