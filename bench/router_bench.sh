@@ -7,7 +7,8 @@
 #   bench/router_bench.sh                      a fake grid (omero-fakegrid registry + backend) in /tmp
 #   OMERODIR=/path OMERO_SESSION=key bench/router_bench.sh
 #                                              a running real grid: its router and a Blitz from its registry
-# Environment: BUILD (build directory), SECONDS_PER_RUN (default 5), CONNS (default "1 50 500").
+# Environment: BUILD (build directory), SECONDS_PER_RUN (default 5), CONNS (default "1 50 500"),
+# ROUTER_THREADS (fake grid only: omero.router.threads; default: the router's own default).
 set -eu
 BUILD=${BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
 BIN=$BUILD/bin
@@ -49,6 +50,9 @@ else
     SSL=$(free_port); REG=$(free_port)
     printf '"omero.ports.ssl": "%s"\n"omero.ports.registry": "%s"\n"omero.router.host": "127.0.0.1"\n"omero.router.access_log": "off"\n"omero.logging.level": "WARN"\n' \
         "$SSL" "$REG" > "$OMERODIR/etc/grid/config.yaml"
+    if [ -n "${ROUTER_THREADS:-}" ]; then
+        printf '"omero.router.threads": "%s"\n' "$ROUTER_THREADS" >> "$OMERODIR/etc/grid/config.yaml"
+    fi
     export OMERO_KEYDIR=$OMERODIR/etc/grid/keys OMERO_REGISTRY=tcp://127.0.0.1:$REG
     "$BIN/omero-fakegrid" registry --endpoint "$OMERO_REGISTRY" --keydir "$OMERO_KEYDIR" >"$WORK/registry.out" 2>&1 &
     PIDS="$PIDS $!"
