@@ -173,7 +173,7 @@ run_error (PGresult *res, PGconn *conn, omr_err_t *err)
     if (state && (!strncmp (state, "42", 2) || !strncmp (state, "22", 2)))
         return omr_err_set (err, OMR_E_QUERY, 400, "query failed: %s", text);
     if (state && !strcmp (state, "57014"))
-        return omr_err_set (err, OMR_E_QUERY, 400, "query cancelled: %s", text);
+        return omr_err_set (err, OMR_E_QUERY, 400, "query cancelled (omero.query.timeout): %s", text);
     if (PQstatus (conn) != CONNECTION_OK)
         return omr_err_set (err, OMR_E_UNAVAIL, 503, "database connection lost: %s", text);
     return omr_err_set (err, OMR_E_INTERNAL, 500, "database error: %s", text);
@@ -459,6 +459,16 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     if (blz_db_begin (op.db, &op.ctx, err) < 0)
         return -1;
+    /* OMERO's query timeout (seconds; administrators may have their own) */
+    long long secs = omr_config_get_int (app->config, "omero.query.timeout", 1000);
+    if (op.ctx.admin)
+        secs = omr_config_get_int (app->config, "omero.query.timeout.admin", secs);
+    char ms[32];
+    snprintf (ms, sizeof ms, "%lld", secs > 0 ? secs * 1000 : 0);
+    if (blz_db_exec (op.db, err, "SELECT set_config('statement_timeout', $1, true)", BLZ_P (ms)) < 0) {
+        blz_db_rollback (op.db);
+        return -1;
+    }
     json_t *data = NULL;
     const char *hql = blz_str (op.body, "query");
     switch ((qkind_t) kind) {
