@@ -804,7 +804,7 @@ scalar_value (const omr_type_t *t, const omr_field_t *f, const json_t *v, blz_mj
     switch (f->scalar) {
     case OMR_SCALAR_INT:
     case OMR_SCALAR_LONG: {
-        long long n;
+        long long n = 0;
         if (json_is_integer (v))
             n = json_integer_value (v);
         else if (json_is_string (v) && *json_string_value (v)
@@ -821,7 +821,7 @@ scalar_value (const omr_type_t *t, const omr_field_t *f, const json_t *v, blz_mj
         return 0;
     }
     case OMR_SCALAR_DOUBLE: {
-        double d;
+        double d = 0;
         if (json_is_number (v))
             d = json_number_value (v);
         else if (json_is_string (v) && *json_string_value (v) && (d = strtod (json_string_value (v), &end), !*end))
@@ -848,7 +848,7 @@ scalar_value (const omr_type_t *t, const omr_field_t *f, const json_t *v, blz_mj
     }
     case OMR_SCALAR_TIMESTAMP: {
         /* milliseconds since the epoch (the JSON API's form) or a date-time text */
-        long long ms;
+        long long ms = 0;
         if (json_is_integer (v) || (json_is_string (v) && *json_string_value (v)
                                     && (ms = strtoll (json_string_value (v), &end, 10), !*end && ms > 100000))) {
             ms = json_is_integer (v) ? json_integer_value (v) : ms;
