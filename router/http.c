@@ -227,8 +227,12 @@ rtr_http_tick (rtr_http_t *self)
     }
     zlist_destroy (&gone);
     set_listening (self);
-    if (self->r->access)
-        fflush (self->r->access);
+    rtr_router_t *first = self->r->first ? self->r->first : self->r;
+    if (first->access) {
+        pthread_mutex_lock (&first->access_lock);
+        fflush (first->access);
+        pthread_mutex_unlock (&first->access_lock);
+    }
 }
 
 int
@@ -350,22 +354,54 @@ rtr_http_destroy (rtr_http_t **self_p)
     *self_p = NULL;
 }
 
+/* Rename log -> log.1 -> … -> log.N and reopen (lock held), as omr_log rotates the server log. */
+static void
+rotate_access (rtr_router_t *first)
+{
+    const char *path = first->set.access_log;
+    fclose (first->access);
+    char from[4200], to[4200];
+    for (int i = first->access_keep - 1; i >= 1; i--) {
+        snprintf (from, sizeof from, "%s.%d", path, i);
+        snprintf (to, sizeof to, "%s.%d", path, i + 1);
+        rename (from, to);
+    }
+    if (first->access_keep >= 1) {
+        snprintf (to, sizeof to, "%s.1", path);
+        rename (path, to);
+    }
+    else
+        unlink (path);
+    first->access = fopen (path, "a");
+    if (first->access)
+        setvbuf (first->access, NULL, _IOFBF, 1 << 16);
+    else
+        omr_error ("cannot reopen the access log %s: %m; access logging stops", path);
+}
+
 void
 rtr_http_access (rtr_router_t *r, const char *ip, const char *method, const char *path, int status, size_t bytes,
                  double ms, const char *server)
 {
-    if (!r->access && !r->access_to_server_log)
-        return;
-    if (r->access_to_server_log) {
+    rtr_router_t *first = r->first ? r->first : r;
+    if (first->access_to_server_log) {
         omr_info ("%s %s %s %d %zu %.1fms %s", ip, method, path, status, bytes, ms, server && *server ? server : "-");
         return;
     }
+    if (!first->access)
+        return;
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r (&ts.tv_sec, &tm);
     char when[64];
     strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf (r->access, "%s.%03ldZ %s %s %s %d %zu %.1fms %s %s\n", when, ts.tv_nsec / 1000000, ip, method, path,
-             status, bytes, ms, omr_server_id (r->server), server && *server ? server : "-");
+    pthread_mutex_lock (&first->access_lock);
+    if (first->access) {
+        fprintf (first->access, "%s.%03ldZ %s %s %s %d %zu %.1fms %s %s\n", when, ts.tv_nsec / 1000000, ip, method,
+                 path, status, bytes, ms, omr_server_id (first->server), server && *server ? server : "-");
+        if (first->access_max > 0 && ftell (first->access) > first->access_max)
+            rotate_access (first);
+    }
+    pthread_mutex_unlock (&first->access_lock);
 }

@@ -269,7 +269,10 @@ rtr_router_new (omr_err_t *err)
             goto fail;
         }
         setvbuf (r->access, NULL, _IOFBF, 1 << 16);
+        r->access_max = omr_config_get_int (cfg, "omero.logging.logsize", 5000000);
+        r->access_keep = (int) omr_config_get_int (cfg, "omero.logging.lognum", 9);
     }
+    pthread_mutex_init (&r->access_lock, NULL);
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
     if (loop_init (r, err) < 0)
@@ -283,7 +286,6 @@ rtr_router_new (omr_err_t *err)
         p->server = r->server;
         p->set = r->set;
         p->ssl = r->ssl;
-        p->access = r->access;
         p->access_to_server_log = r->access_to_server_log;
         p->sessions = r->sessions;      /* shared, so invalidations reach every loop */
         r->peers[r->npeers++] = p;
@@ -355,6 +357,7 @@ rtr_router_destroy (rtr_router_t **self_p)
     loop_fini (r);
     if (r->access)
         fclose (r->access);
+    pthread_mutex_destroy (&r->access_lock);
     if (r->ssl)
         SSL_CTX_free (r->ssl);
     omr_server_destroy (&r->server);

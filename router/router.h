@@ -57,7 +57,10 @@ typedef struct rtr_router_t {
     rtr_pool_t *pool;
     rtr_directory_t *dir;
     rtr_session_cache_t *sessions;
-    FILE *access;               /* access log file, NULL when into the server log or off */
+    FILE *access;               /* access log file (first loop's; others use first->access) */
+    pthread_mutex_t access_lock;    /* first loop's: guards writes and rotation of the file */
+    long long access_max;       /* rotate past this size (omero.logging.logsize) */
+    int access_keep;            /* rotated files kept (omero.logging.lognum) */
     bool access_to_server_log;
     atomic_int inflight;        /* HTTP requests not yet answered */
     bool draining;

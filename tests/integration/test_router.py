@@ -586,6 +586,22 @@ def test_access_log_has_no_secrets(grid):
     assert "sess-alice" not in text and "secret" not in text
 
 
+def test_access_log_rotates(fakegrid):
+    g = fakegrid(backends=1, config={"omero.logging.logsize": "2000", "omero.logging.lognum": "2"})
+    g.start_router()
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = g.ca
+    for _ in range(80):
+        assert s.post(g.url("/rpc/v1/IConfig/getVersion"), json={}).status_code == 200
+    base = os.path.join(g.dir, "var", "log", "OMERO.Glacier2-access.log")
+    assert wait_for(lambda: os.path.exists(base + ".2"), timeout=5)
+    assert not os.path.exists(base + ".3")
+    for p in (base + ".1", base + ".2"):
+        assert 1500 < os.path.getsize(p) < 2300
+        assert all("IConfig/getVersion 200" in l for l in open(p).read().splitlines())
+
+
 # ---------------------------------------------------------------- certificates
 
 
