@@ -471,3 +471,22 @@ def test_experimenters_and_groups_through_iupdate(env):
                                                                   "@id": env["ids"]["lab"], "Name": "mine"}}),
            "SecurityViolation")
     failed(call(env, "alice", "IUpdate", "deleteObject", {"object": "Experimenter:%d" % uid}), "SecurityViolation")
+
+
+def test_round_trip_and_sudo(env):
+    api = env["api"]
+    p = save(env, "alice", {"@type": "Project", "Name": "round"})
+    got = ok(call(env, "alice", "IQuery", "get", {"type": "Project", "id": p["@id"]}))["data"]
+    got["Name"] = "round-2"
+    again = save(env, "alice", got)     # the object as read, details and all, saves back
+    assert again["Name"] == "round-2" and again["omero:version"] == 1
+    # moving or giving away through an update is refused
+    moved = dict(got, **{"omero:details": {"group": {"@id": env["ids"]["other"]}}, "omero:version": 1})
+    failed(call(env, "alice", "IUpdate", "saveObject", {"object": moved}), "SecurityViolation")
+    # an administrator's sudo session saves as the user
+    st, j = api.raw("ISession", "createSessionWithTimeout", {"principal": {"name": "alice", "group": "lab"},
+                                                            "timeToIdle": 60000}, env["s"]["root"])
+    assert st == 200, j
+    sudo = j["session"]
+    st, j = api.raw("IUpdate", "saveAndReturnObject", {"object": {"@type": "Project", "Name": "by-sudo"}}, sudo)
+    assert st == 200 and j["data"]["omero:details"]["owner"]["UserName"] == "alice", j
