@@ -73,6 +73,7 @@ def g(installation):
     grid = Grid(installation, prefix, lock)
     try:
         grid.omero("config", "set", "omero.fs.repo.path", "%user%_%userId%//%year%-%month%/%day%/%time%")
+        grid.omero("config", "set", "omero.fs.upload_timeout", "4000")
         grid.omero("admin", "start", timeout=300)
         grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
         grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
@@ -235,3 +236,84 @@ def test_sample_imports_and_reads_back(g, what, key):
                 ref, _, nlev = tifffile_ref(path, i, lvl)
                 assert nlev == len(info["levels"])
                 assert_same(read_planes(g, info, lvl), ref, "%s Image:%d level %d" % (what, image_id, lvl))
+
+
+# ---------------------------------------------------------------- files generated with tifffile
+
+def _generated(tmp):
+    rng = np.random.default_rng(7)
+    out = []
+    for dt in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"):
+        a = (rng.random((3, 20, 24)) * 100 - (50 if dt[0] in "if" and dt != "uint8" else 0)).astype(dt)
+        p = os.path.join(tmp, "type-%s.tif" % dt)
+        tifffile.imwrite(p, a, photometric="minisblack")
+        out.append(p)
+    p = os.path.join(tmp, "type-bit.tif")
+    tifffile.imwrite(p, rng.random((20, 24)) > 0.5)
+    out.append(p)
+    p = os.path.join(tmp, "five-d.ome.tif")
+    tifffile.imwrite(p, rng.integers(0, 4000, (2, 3, 4, 16, 20), dtype=np.uint16), ome=True,
+                     metadata={"axes": "TCZYX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25})
+    out.append(p)
+    p = os.path.join(tmp, "tiled.tif")
+    tifffile.imwrite(p, rng.integers(0, 255, (70, 90), dtype=np.uint8), tile=(32, 32))
+    out.append(p)
+    p = os.path.join(tmp, "pyramid.ome.tif")
+    base = rng.integers(0, 60000, (128, 160), dtype=np.uint16)
+    with tifffile.TiffWriter(p) as tw:
+        tw.write(base, subifds=2, tile=(32, 32), metadata={"axes": "YX"})
+        tw.write(base[::2, ::2], subfiletype=1, tile=(32, 32))
+        tw.write(base[::4, ::4], subfiletype=1, tile=(32, 32))
+    out.append(p)
+    p = os.path.join(tmp, "hyperstack.tif")
+    tifffile.imwrite(p, rng.integers(0, 255, (2, 3, 2, 12, 14), dtype=np.uint8), imagej=True,
+                     metadata={"axes": "TZCYX"})
+    out.append(p)
+    return out
+
+
+def test_generated_files_round_trip(g, tmp_path):
+    for path in _generated(str(tmp_path)):
+        ids, r = import_ok(g, path)
+        with tifffile.TiffFile(path) as tf:
+            assert len(ids) == len(tf.series), path
+        for i, image_id in enumerate(ids):
+            info = pixels_of(g, image_id)
+            for lvl in range(len(info["levels"])):
+                ref, _, nlev = tifffile_ref(path, i, lvl)
+                assert nlev == len(info["levels"]), path
+                assert_same(read_planes(g, info, lvl), ref, "%s level %d" % (path, lvl))
+
+
+def test_export_ome_tiff_reads_back_equal(g, tmp_path):
+    src = os.path.join(str(tmp_path), "five-d.ome.tif")
+    data = np.random.default_rng(3).integers(0, 4000, (2, 3, 4, 16, 20), dtype=np.uint16)
+    tifffile.imwrite(src, data, ome=True, metadata={"axes": "TCZYX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.5,
+                                                    "Channel": {"Name": ["DAPI", "GFP", "RFP"]}})
+    (image_id,), _ = import_ok(g, src, "-n", "exported")
+    out = os.path.join(str(tmp_path), "out.ome.tiff")
+    g.omero("export", "--file", out, "Image:%d" % image_id)
+    with tifffile.TiffFile(out) as tf:
+        assert tf.is_ome
+        s = tf.series[0]
+        assert s.axes == "TCZYX" and s.shape == data.shape
+        assert np.array_equal(s.asarray(), data)
+        xml = tf.ome_metadata
+    assert 'PhysicalSizeX="0.25"' in xml and 'PhysicalSizeY="0.5"' in xml and 'Name="GFP"' in xml
+    assert 'Name="exported"' in xml and "2016-06" in xml
+    # and the export imports again, equal
+    (again,), _ = import_ok(g, out)
+    assert_same(read_planes(g, pixels_of(g, again)), data, "re-imported export")
+    xmlout = os.path.join(str(tmp_path), "meta.xml")
+    g.omero("export", "--file", xmlout, "--type", "XML", "Image:%d" % image_id)
+    assert "<MetadataOnly" in open(xmlout).read()
+
+
+def test_export_each_pixel_type(g, tmp_path):
+    for path in _generated(str(tmp_path))[:9]:
+        (image_id,), _ = import_ok(g, path)
+        out = path + ".export.ome.tiff"
+        g.omero("export", "--file", out, "Image:%d" % image_id)
+        ref = tifffile.imread(path)
+        back = tifffile.imread(out)
+        assert back.dtype == ref.dtype and np.array_equal(back.reshape(ref.shape), ref), path
