@@ -275,6 +275,7 @@ rtr_router_new (omr_err_t *err)
     pthread_mutex_init (&r->access_lock, NULL);
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
+    zsys_init ();       /* once, before several loops create sockets at the same time */
     if (loop_init (r, err) < 0)
         goto fail;
     r->peers = calloc ((size_t) r->set.threads, sizeof (rtr_router_t *));
