@@ -68,7 +68,7 @@ cli_obj_class (const json_t *obj)
         return "Object";
     const char *h = strrchr (t, '#');
     if (h)
-        return h + 1;
+        return !strcmp (h + 1, "ROI") ? "Roi" : h + 1;     /* the OME schema's ROI is OMERO's Roi */
     const char *d = strrchr (t, '.');
     return d ? d + 1 : t;
 }

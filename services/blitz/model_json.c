@@ -58,7 +58,9 @@ blz_mj_field (const omr_type_t *t, const char *key)
 void
 blz_mj_type_uri (const omr_type_t *t, char *buf, size_t len)
 {
-    snprintf (buf, len, "%s#%s", BLZ_SCHEMA_URL, t ? t->name : "Object");
+    /* the OME schema (and so the JSON API) spells Roi "ROI" */
+    const char *name = !t ? "Object" : !strcmp (t->name, "Roi") ? "ROI" : t->name;
+    snprintf (buf, len, "%s#%s", BLZ_SCHEMA_URL, name);
 }
 
 const omr_type_t *
@@ -69,7 +71,7 @@ blz_mj_type (const char *s)
     const char *hash = strrchr (s, '#');
     if (hash)
         s = hash + 1;
-    int i = hql_model_type_index (s);
+    int i = hql_model_type_index (strcmp (s, "ROI") ? s : "Roi");
     return i >= 0 ? hql_model_type (i) : NULL;
 }
 

@@ -448,6 +448,7 @@ def test_arrays_subclasses_and_ordered_collections(env):
         {"@type": "Point", "X": 5.0, "Y": 6.0},
         {"@type": "Ellipse", "X": 7.0, "Y": 8.0, "RadiusX": 1.0, "RadiusY": 2.0}]})
     got = ok(hql(env, "alice", "select r from Roi r join fetch r.shapes where r.id = :id", {"id": roi["@id"]}))["data"]
+    assert got[0]["@type"] == SCHEMA + "#ROI"
     assert [sh["@type"].split("#")[1] for sh in got[0]["Shapes"]] == ["Rectangle", "Point", "Ellipse"]
     # Bob may annotate Alice's image in a read-annotate group: an ROI of his own on it.
     bob_roi = save(env, "bob", {"@type": "Roi", "Image": "Image:%d" % img["@id"]})

@@ -32,6 +32,9 @@ test_keys_and_types (void)
     CHECK (blz_mj_type ("ome.model.containers.Project") == type ("Project"));
     CHECK (blz_mj_type ("Project") == type ("Project"));
     CHECK (blz_mj_type ("Projekt") == NULL);
+    blz_mj_type_uri (type ("Roi"), buf, sizeof buf);
+    CHECK_STR (buf, "http://www.openmicroscopy.org/Schemas/OME/2016-06#ROI");
+    CHECK (blz_mj_type (buf) == type ("Roi"));
     blz_mj_class_name (type ("Project"), buf, sizeof buf);
     CHECK_STR (buf, "ome.model.containers.Project");
     blz_mj_class_name (type ("TagAnnotation"), buf, sizeof buf);
