@@ -364,8 +364,14 @@ object_at (enc_t *e, int row, int o, bool *fresh)
         }
         if (col->role != HQL_COL_FIELD)
             continue;
-        if (f->flags & OMR_FF_PERMISSIONS)
-            continue;   /* raw bits; the caller's view is the permissions column */
+        if (f->flags & OMR_FF_PERMISSIONS) {
+            /* raw bits; owned objects carry the caller's view in the permissions column, global
+             * ones (users, groups: a group's level) get the bits' meaning */
+            if (!(hql_model_type (t->root)->flags & OMR_TF_OWNED))
+                json_object_set_new (details_of (obj), "permissions",
+                                     blz_perms_json (atoll (PQgetvalue (e->res, row, c)), false));
+            continue;
+        }
         if (f->flags & OMR_FF_DETAILS) {
             const char *dn = f->name + 8;    /* after "details." */
             json_object_set_new (details_of (obj), dn, ref_json (e, f->target, atoll (PQgetvalue (e->res, row, c))));

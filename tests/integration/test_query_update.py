@@ -472,6 +472,8 @@ def test_experimenters_and_groups_through_iupdate(env):
                                                                   "@id": env["ids"]["lab"], "Name": "mine"}}),
            "SecurityViolation")
     failed(call(env, "alice", "IUpdate", "deleteObject", {"object": "Experimenter:%d" % uid}), "SecurityViolation")
+    grp = ok(call(env, "alice", "IQuery", "get", {"type": "ExperimenterGroup", "id": env["ids"]["lab"]}))["data"]
+    assert grp["Name"] == "lab" and grp["omero:details"]["permissions"]["perm"] == "rwra--"
 
 
 def test_round_trip_and_sudo(env):
