@@ -317,3 +317,175 @@ def test_export_each_pixel_type(g, tmp_path):
         ref = tifffile.imread(path)
         back = tifffile.imread(out)
         assert back.dtype == ref.dtype and np.array_equal(back.reshape(ref.shape), ref), path
+
+
+# ---------------------------------------------------------------- CLI options
+
+def small_tif(path, seed=0, shape=(3, 10, 12), dtype=np.uint16):
+    a = np.random.default_rng(seed).integers(1, 1000, shape).astype(dtype)
+    tifffile.imwrite(str(path), a, photometric="minisblack")
+    return a
+
+
+def test_targets_names_and_skip(g, tmp_path):
+    f = tmp_path / "t.tif"
+    a = small_tif(f)
+    (i1,), _ = import_ok(g, str(f), "-T", "Dataset:name:targetA", "-n", "named", "-x", "described")
+    ds = query(g, "select l.parent.id, l.parent.name from DatasetImageLink l where l.child.id = :id", id=i1)
+    assert [r[1] for r in ds] == ["targetA"]
+    dsid = ds[0][0]
+    row = query(g, "select i.name, i.description from Image i where i.id = :id", id=i1)[0]
+    assert row == ["named", "described"]
+    # statistics per channel, computed while reading
+    mm = query(g, "select c.statsInfo.globalMin, c.statsInfo.globalMax from Channel c where c.pixels.image.id = :id",
+               id=i1)
+    assert mm == [[float(a.min()), float(a.max())]]
+    (i2,), _ = import_ok(g, str(f), "-d", str(dsid))
+    (i3,), _ = import_ok(g, str(f), "-T", "Dataset:id:%d" % dsid)
+    (i4,), _ = import_ok(g, str(f), "-T", "Dataset:+name:targetA")
+    for i in (i2, i3, i4):
+        assert query(g, "select l.parent.id from DatasetImageLink l where l.child.id = :id", id=i) == [[dsid]]
+    (i5,), _ = import_ok(g, str(f), "-T", "Dataset:@name:targetA")
+    assert query(g, "select l.parent.id from DatasetImageLink l where l.child.id = :id", id=i5)[0][0] != dsid
+    r = g.omero("import", str(f), "-T", "Dataset:%name:targetA", check=False)
+    assert r.returncode == 1 and "not unique" in r.stderr
+    (i6,), _ = import_ok(g, str(f), "-T", "Project:name:projP/Dataset:name:dsInP")
+    row = query(g, "select l.parent.name, pl.parent.name from DatasetImageLink l, ProjectDatasetLink pl "
+                   "where pl.child = l.parent and l.child.id = :id", id=i6)
+    assert row == [["dsInP", "projP"]]
+    (i7,), _ = import_ok(g, str(f), "-T", "regex:^.*/(?<Container1>[^/]*)/t.tif")
+    assert query(g, "select l.parent.name from DatasetImageLink l where l.child.id = :id", id=i7) == \
+        [[os.path.basename(str(tmp_path))]]
+    (i8,), _ = import_ok(g, str(f), "--skip", "minmax")
+    assert query(g, "select count(c.id) from Channel c where c.pixels.image.id = :id and c.statsInfo is null",
+                 id=i8) == [[1]]
+    r = g.omero("import", str(f), "-T", "Dataset:id:999999", check=False)
+    assert r.returncode == 1 and "999999" in r.stderr and not r.stdout.strip()
+    r = g.omero("import", str(f), "--skip", "bogus", check=False)
+    assert r.returncode == 2
+
+
+def test_checksum_algorithms(g, tmp_path):
+    import hashlib
+    import zlib
+    f = tmp_path / "c.tif"
+    small_tif(f, 1)
+    data = f.read_bytes()
+    expect = {"SHA1-160": hashlib.sha1(data).hexdigest(), "MD5-128": hashlib.md5(data).hexdigest(),
+              "CRC-32": zlib.crc32(data).to_bytes(4, "little").hex(),
+              "Adler-32": zlib.adler32(data).to_bytes(4, "little").hex(),
+              "File-Size-64": len(data).to_bytes(8, "little").hex(), "Murmur3-32": None, "Murmur3-128": None}
+    for alg, want in expect.items():
+        (i,), _ = import_ok(g, str(f), "--checksum-algorithm", alg)
+        fs = image_meta(g, i)["fileset"]
+        h, hasher = query(g, "select o.hash, o.hasher.value from FilesetEntry e join e.originalFile o "
+                             "where e.fileset.id = :id", id=fs)[0]
+        assert hasher == alg
+        if want:
+            assert h == want, alg
+        else:
+            assert len(h) == {"Murmur3-32": 8, "Murmur3-128": 32}[alg]
+    (i,), _ = import_ok(g, str(f), "--skip", "checksum")
+    fs = image_meta(g, i)["fileset"]
+    assert query(g, "select o.hasher.value from FilesetEntry e join e.originalFile o where e.fileset.id = :id",
+                 id=fs) == [["File-Size-64"]]
+
+
+def test_show_candidates_directories_depth_and_multifile(g, tmp_path):
+    d = tmp_path / "tree"
+    (d / "a" / "b" / "c").mkdir(parents=True)
+    small_tif(d / "top.tif")
+    small_tif(d / "a" / "b" / "c" / "deep.tif")
+    (d / "notes.txt").write_text("not an image")
+    shutil.copytree(os.path.join(SAMPLES, "ometiff-jl", "multifile-companion"), str(d / "mf"))
+    r = g.omero("import", "-f", str(d))
+    groups = r.stdout.split("#======================================")
+    assert len([x for x in groups if x.strip()]) == 3, r.stdout   # top, deep, one multifile set
+    mf = [x for x in groups if "multifile" in x][0]
+    assert "Reader: loci.formats.in.OMETiffReader" in mf and "companion.ome" in mf.split("\n")[1]
+    assert len([l for l in mf.splitlines() if l.startswith("/")]) == 6
+    r = g.omero("import", "-f", "--depth", "2", str(d))
+    assert "deep.tif" not in r.stdout and "top.tif" in r.stdout
+    ids, r = import_ok(g, str(d))
+    assert len(ids) == 3 and "3 filesets created" in r.stderr and "0 errors" in r.stderr
+
+
+def test_transfer_output_files_bulk_and_exclude(g, tmp_path):
+    f = tmp_path / "inplace.tif"
+    a = small_tif(f, 2)
+    (i,), _ = import_ok(g, str(f), "--transfer", "ln_s")
+    fs = image_meta(g, i)["fileset"]
+    prefix = query(g, "select f.templatePrefix from Fileset f where f.id = :id", id=fs)[0][0]
+    linked = os.path.join(repo_dir(g), prefix, "inplace.tif")
+    assert os.path.islink(linked) and os.readlink(linked) == str(f)
+    assert_same(read_planes(g, pixels_of(g, i)), a[None, None].transpose(0, 1, 2, 3, 4).reshape(1, 1, 3, 10, 12),
+                "ln_s import")
+    g2 = tmp_path / "copy_rm.tif"
+    small_tif(g2, 3)
+    import_ok(g, str(g2), "--transfer", "cp_rm")
+    assert not g2.exists()
+    out, errs = tmp_path / "out.txt", tmp_path / "err.txt"
+    r = g.omero("import", str(f), "--file", str(out), "--errs", str(errs))
+    assert r.stdout == "" and out.read_text().startswith("Image:") and "==> Summary" in errs.read_text()
+    # bulk: one import per line, named by the name column
+    (tmp_path / "b1.tif").write_bytes(f.read_bytes())
+    (tmp_path / "b2.tif").write_bytes(f.read_bytes())
+    (tmp_path / "files.tsv").write_text("bulk-one\tb1.tif\nbulk-two\tb2.tif\n")
+    (tmp_path / "bulk.yml").write_text('---\npath: "files.tsv"\ncolumns:\n- name\n- path\n')
+    ids, r = import_ok(g, "--bulk", str(tmp_path / "bulk.yml"))
+    assert [query(g, "select i.name from Image i where i.id = :id", id=x)[0][0] for x in ids] == \
+        ["bulk-one", "bulk-two"]
+    # --exclude=clientpath: a file imported before is skipped
+    r = g.omero("import", str(tmp_path / "b1.tif"), "--exclude", "clientpath")
+    assert "Image:" not in r.stdout and "imported before" in r.stderr and r.returncode == 0
+
+
+# ---------------------------------------------------------------- fs, download
+
+def test_fs_commands_and_download(g, tmp_path):
+    f = tmp_path / "fsdl.tif"
+    small_tif(f, 4)
+    (i,), _ = import_ok(g, str(f))
+    fs = image_meta(g, i)["fileset"]
+    r = g.omero("fs", "sets", "--style", "csv", "--limit", "500")
+    rows = [l.split(",") for l in r.stdout.splitlines()[1:]]
+    assert r.stdout.splitlines()[0] == "#,Id,Prefix,Images,Files,Transfer"
+    mine = [x for x in rows if x[1] == str(fs)]
+    assert mine and mine[0][3] == "1" and mine[0][4] == "1" and mine[0][2].startswith("root_0/")
+    r = g.omero("fs", "images", "--style", "csv", "--limit", "500")
+    assert any(l.split(",")[1] == str(i) and l.split(",")[2] == "fsdl.tif" for l in r.stdout.splitlines())
+    r = g.omero("fs", "repos", "--managed", "--style", "csv")
+    assert r.stdout.splitlines()[0] == "#,Id,UUID,Type,Path" and ",Managed," + repo_dir(g) in r.stdout
+    r = g.omero("fs", "ls")
+    assert "root_0/" in r.stdout.split()
+    prefix = mine[0][2]
+    r = g.omero("fs", "ls", prefix)
+    assert r.stdout.split() == ["fsdl.tif"]
+    r = g.omero("fs", "usage", "Image:%d" % i, "--size_only")
+    assert int(r.stdout) == f.stat().st_size
+    r = g.omero("fs", "usage", "--report")
+    assert r.stdout.startswith("Total disk usage: ") and "FilesetEntry" in r.stdout
+    r = g.omero("fs", "importtime", "Fileset:%d" % fs)
+    assert "upload:" in r.stdout and "import" in r.stdout
+    g.omero("fs", "mkdir", "--parents", "made/by/admin")
+    assert os.path.isdir(os.path.join(repo_dir(g), "made", "by", "admin"))
+    r = g.omero("fs", "rename", "Fileset:%d" % fs)
+    assert "Renaming Fileset:%d to " % fs in r.stdout
+    newprefix = query(g, "select f.templatePrefix from Fileset f where f.id = :id", id=fs)[0][0]
+    assert newprefix != prefix and os.path.exists(os.path.join(repo_dir(g), newprefix, "fsdl.tif"))
+    assert not os.path.exists(os.path.join(repo_dir(g), prefix))
+    # still readable after the move, and downloadable
+    pixels_of(g, i)
+    dl = tmp_path / "dl"
+    g.omero("download", "Image:%d" % i, str(dl))
+    assert (dl / "fsdl.tif").read_bytes() == f.read_bytes()
+    of = query(g, "select e.originalFile.id from FilesetEntry e where e.fileset.id = :id", id=fs)[0][0]
+    g.omero("download", "OriginalFile:%d" % of, str(tmp_path / "one.tif"))
+    assert (tmp_path / "one.tif").read_bytes() == f.read_bytes()
+    r = subprocess.run([os.path.join(g.bin, "omero"), "download", "OriginalFile:%d" % of, "-"], env=g.env,
+                       capture_output=True)
+    assert r.stdout == f.read_bytes()
+    # RawFileStore directly: ranges, and imported files are read-only
+    assert g.api.raw("RawFileStore", "read", fileId=of, offset=2, length=5) == f.read_bytes()[2:7]
+    w = g.api.upload("RawFileStore", "write", b"xx", fileId=of, offset=0)
+    assert w.status_code == 403
