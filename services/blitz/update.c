@@ -592,20 +592,8 @@ static const struct {
 };
 
 static int
-delete_object (uop_t *op, omr_err_t *err)
+delete_row (uop_t *op, const omr_type_t *t, int64_t id, omr_err_t *err)
 {
-    json_t *o = json_object_get (op->body, "object");
-    const omr_type_t *t = NULL;
-    int64_t id = -1;
-    if (json_is_string (o)) {
-        if (blz_mj_parse_ref (json_string_value (o), &t, &id) < 0)
-            return omr_err_set (err, OMR_E_API, 400, "\"object\" must be Class:ID or {\"@type\", \"@id\"}");
-    } else if (json_is_object (o)) {
-        t = blz_mj_type (json_string_value (json_object_get (o, "@type")));
-        id = blz_int (o, "@id", -1);
-    }
-    if (!t || id < 0)
-        return omr_err_set (err, OMR_E_API, 400, "give the object to delete as \"object\": {\"@type\", \"@id\"}");
     const omr_type_t *root = root_of (t);
     char name[160], idb[24], sql[256];
     ref_name (t, id, name, sizeof name);
@@ -640,6 +628,39 @@ delete_object (uop_t *op, omr_err_t *err)
     if (blz_db_log (op->db, "DELETE", cls, id, err) < 0)
         return -1;
     return 0;
+}
+
+static int
+delete_object (uop_t *op, omr_err_t *err)
+{
+    json_t *o = json_object_get (op->body, "object");
+    const omr_type_t *t = NULL;
+    int64_t id = -1;
+    if (json_is_string (o)) {
+        if (blz_mj_parse_ref (json_string_value (o), &t, &id) < 0)
+            return omr_err_set (err, OMR_E_API, 400, "\"object\" must be Class:ID or {\"@type\", \"@id\"}");
+    } else if (json_is_object (o)) {
+        t = blz_mj_type (json_string_value (json_object_get (o, "@type")));
+        id = blz_int (o, "@id", -1);
+    }
+    if (!t || id < 0)
+        return omr_err_set (err, OMR_E_API, 400, "give the object to delete as \"object\": {\"@type\", \"@id\"}");
+    return delete_row (op, t, id, err);
+}
+
+int64_t
+blz_update_save (blz_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const json_t *obj, omr_err_t *err)
+{
+    uop_t op = {.app = app, .db = db, .ctx = *ctx};
+    return save_one (&op, obj, err);
+}
+
+int
+blz_update_delete (blz_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const omr_type_t *t, int64_t id,
+                   omr_err_t *err)
+{
+    uop_t op = {.app = app, .db = db, .ctx = *ctx};
+    return delete_row (&op, t, id, err);
 }
 
 static int
