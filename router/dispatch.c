@@ -814,9 +814,10 @@ rtr_dispatch_request (rtr_router_t *r, struct evhttp_request *ev)
     explicit_bzero (key, sizeof key);
     json_t *ctx = rtr_session_cache_get (r->sessions, q->session, omr_mono_ms ());
     if (ctx) {
-        json_t *c = request_ctx (q, ctx);
-        json_decref (ctx);
-        exch_start (q, q->route.service, q->route.op, c, q->body, q->raw, q->idempotent, done_call);
+        /* The cache hands out a fresh object: add this request's ip and agent to it. */
+        json_object_set_new (ctx, "ip", json_string (q->ip));
+        json_object_set_new (ctx, "agent", json_string (q->agent ? q->agent : ""));
+        exch_start (q, q->route.service, q->route.op, ctx, q->body, q->raw, q->idempotent, done_call);
         return;
     }
     json_t *body = json_pack ("{s:s}", "session", q->session);

@@ -3,8 +3,10 @@
 #include <czmq.h>
 #include <pthread.h>
 
+/* Contexts are kept as JSON text: each caller gets its own object, so no jansson value is ever
+ * shared between the router's threads. */
 typedef struct {
-    json_t *ctx;
+    char *ctx;
     int64_t expires;
 } entry_t;
 
@@ -20,7 +22,7 @@ entry_free (void **item)
 {
     entry_t *e = *item;
     if (e) {
-        json_decref (e->ctx);
+        free (e->ctx);
         free (e);
     }
     *item = NULL;
@@ -54,12 +56,14 @@ rtr_session_cache_get (rtr_session_cache_t *self, const char *key, int64_t now_m
 {
     pthread_mutex_lock (&self->lock);
     entry_t *e = zhashx_lookup (self->map, key);
-    json_t *ctx = NULL;
+    char *text = NULL;
     if (e && e->expires <= now_ms)
         zhashx_delete (self->map, key);
     else if (e)
-        ctx = json_incref (e->ctx);
+        text = strdup (e->ctx);
     pthread_mutex_unlock (&self->lock);
+    json_t *ctx = text ? json_loads (text, 0, NULL) : NULL;
+    free (text);
     return ctx;
 }
 
@@ -69,6 +73,9 @@ void
 rtr_session_cache_put (rtr_session_cache_t *self, const char *key, json_t *ctx, int64_t now_ms)
 {
     if (self->ttl <= 0 || !ctx)
+        return;
+    char *text = json_dumps (ctx, JSON_COMPACT);
+    if (!text)
         return;
     pthread_mutex_lock (&self->lock);
     if (!zhashx_lookup (self->map, key) && zhashx_size (self->map) >= self->max) {
@@ -89,7 +96,7 @@ rtr_session_cache_put (rtr_session_cache_t *self, const char *key, json_t *ctx, 
         }
     }
     entry_t *e = calloc (1, sizeof *e);
-    e->ctx = json_incref (ctx);
+    e->ctx = text;
     e->expires = now_ms + self->ttl;
     zhashx_update (self->map, key, e);
     pthread_mutex_unlock (&self->lock);

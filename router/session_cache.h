@@ -14,9 +14,10 @@ typedef struct rtr_session_cache_t rtr_session_cache_t;
 rtr_session_cache_t *rtr_session_cache_new (int64_t ttl_ms, size_t max_entries);
 /* Free the cache and every entry. */
 void rtr_session_cache_destroy (rtr_session_cache_t **self);
-/* The context cached for key at time now_ms (a new reference), or NULL when absent or expired. */
+/* The context cached for key at time now_ms (a new object of the caller's), or NULL when absent
+ * or expired. */
 json_t *rtr_session_cache_get (rtr_session_cache_t *self, const char *key, int64_t now_ms);
-/* Cache ctx (a new reference is taken) for key from now_ms. When full, expired entries are
+/* Cache a copy of ctx for key from now_ms. When full, expired entries are
  * dropped first, then the entry closest to expiry. */
 void rtr_session_cache_put (rtr_session_cache_t *self, const char *key, json_t *ctx, int64_t now_ms);
 /* Forget key (logout, group switch, session errors from a server). */
