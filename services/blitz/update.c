@@ -411,6 +411,41 @@ done:
     return rc;
 }
 
+/* Whether a set writes what the row already holds (an object read and saved back unchanged). */
+static int
+same_as_stored (uop_t *op, const blz_mj_node_t *node, const blz_mj_set_t *s, bool *same, omr_err_t *err)
+{
+    const omr_field_t *f = s->field;
+    char sql[256], idb[24];
+    BLZ_I64 (idb, node->id);
+    *same = false;
+    if (f->kind == OMR_FIELD_MAP) {
+        snprintf (sql, sizeof sql, "SELECT name, value FROM %s WHERE %s = $1 ORDER BY \"index\"", f->side_table,
+                  f->inverse_column);
+        PGresult *res = blz_db_query (op->db, err, sql, BLZ_P (idb));
+        if (!res)
+            return -1;
+        *same = PQntuples (res) == (int) json_array_size (s->map);
+        for (int r = 0; *same && r < PQntuples (res); r++) {
+            json_t *e = json_array_get (s->map, r);
+            *same = !strcmp (PQgetvalue (res, r, 0), json_string_value (json_array_get (e, 0)))
+                    && !strcmp (PQgetvalue (res, r, 1), json_string_value (json_array_get (e, 1)));
+        }
+        PQclear (res);
+        return 0;
+    }
+    if (f->kind != OMR_FIELD_SCALAR)
+        return 0;
+    snprintf (sql, sizeof sql, "SELECT %s IS NOT DISTINCT FROM $2 FROM %s WHERE id = $1", f->column,
+              root_of (node->type)->table);
+    PGresult *res = blz_db_query (op->db, err, sql, BLZ_P (idb, s->value));
+    if (!res)
+        return -1;
+    *same = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
+    PQclear (res);
+    return 0;
+}
+
 /* Who may change global rows: administrators with the privilege, users their own record. */
 static int
 check_global_update (uop_t *op, blz_mj_node_t *node, omr_err_t *err)
@@ -423,8 +458,13 @@ check_global_update (uop_t *op, blz_mj_node_t *node, omr_err_t *err)
             return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may change other users");
         for (int i = 0; i < node->nsets; i++) {
             const char *n = node->sets[i].field->name;
-            if (!strcmp (n, "omeName") || !strcmp (n, "ldap") || !strcmp (n, "config"))
-                return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may change Experimenter.%s", n);
+            if (!strcmp (n, "omeName") || !strcmp (n, "ldap") || !strcmp (n, "config")) {
+                bool same = false;
+                if (same_as_stored (op, node, &node->sets[i], &same, err) < 0)
+                    return -1;
+                if (!same)
+                    return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may change Experimenter.%s", n);
+            }
         }
         return 0;
     }

@@ -468,6 +468,12 @@ def test_experimenters_and_groups_through_iupdate(env):
                                                                   "UserName": "robert"}}), "SecurityViolation")
     r = save(env, "root", {"@type": "Experimenter", "@id": uid, "Config": [["AdminPrivilege:Sudo", "false"]]})
     assert r["Config"] == [["AdminPrivilege:Sudo", "false"]]
+    # bob reads his record and saves it back with a new e-mail: the unchanged name and config pass
+    me = ok(call(env, "bob", "IQuery", "get", {"type": "Experimenter", "id": uid}))["data"]
+    me["Email"] = "bob2@example.org"
+    assert save(env, "bob", me)["Email"] == "bob2@example.org"
+    me["Config"] = []
+    failed(call(env, "bob", "IUpdate", "saveObject", {"object": me}), "SecurityViolation")
     failed(call(env, "bob", "IUpdate", "saveObject", {"object": {"@type": "ExperimenterGroup",
                                                                   "@id": env["ids"]["lab"], "Name": "mine"}}),
            "SecurityViolation")
