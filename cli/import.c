@@ -642,7 +642,11 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
     for (int i = 0; i < nf; i++) {
         struct stat st;
         if (stat (cand->files.v[i], &st) < 0) {
-            fprintf (stderr, "Error: %s: %s\n", cand->files.v[i], strerror (errno));
+            if (i)
+                fprintf (stderr, "Error: %s: its metadata names %s, which cannot be read: %s\n", cand->files.v[0],
+                         cand->files.v[i], strerror (errno));
+            else
+                fprintf (stderr, "Error: %s: %s\n", cand->files.v[i], strerror (errno));
             json_decref (files);
             return -1;
         }

@@ -489,3 +489,184 @@ def test_fs_commands_and_download(g, tmp_path):
     assert g.api.raw("RawFileStore", "read", fileId=of, offset=2, length=5) == f.read_bytes()[2:7]
     w = g.api.upload("RawFileStore", "write", b"xx", fileId=of, offset=0)
     assert w.status_code == 403
+
+
+# ---------------------------------------------------------------- bad input: clear errors, nothing left behind
+
+def state(g):
+    """What an import leaves: files in the repository, Fileset and OriginalFile rows, images."""
+    n = lambda hql: query(g, hql)[0][0]
+    return (tuple(repo_files(g)), n("select count(f.id) from Fileset f"),
+            n("select count(o.id) from OriginalFile o where o.mimetype <> 'Repository' and o.mimetype <> 'Directory'"),
+            n("select count(i.id) from Image i"))
+
+
+def assert_fails_cleanly(g, path, *words, args=()):
+    before = state(g)
+    r = g.omero("import", str(path), *args, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Image:" not in r.stdout
+    err = r.stderr
+    assert os.path.basename(str(path)) in err, err
+    for w in words:
+        assert w.lower() in err.lower(), err
+    assert state(g) == before
+    return err
+
+
+def test_bad_files_fail_cleanly(g, tmp_path):
+    real = os.path.join(SAMPLES, "ometiff-jl", "170918_tn_neutrophil_migration_wave.ome.tif") if SAMPLES else None
+    data = np.arange(256 * 256, dtype=np.uint16).reshape(256, 256)
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(str(good), data)
+    raw = good.read_bytes()
+    trunc = tmp_path / "truncated.tif"
+    trunc.write_bytes(raw[: len(raw) // 2])
+    assert_fails_cleanly(g, trunc)
+    if real:
+        t2 = tmp_path / "truncated-real.ome.tif"
+        t2.write_bytes(open(real, "rb").read()[:300000])
+        assert_fails_cleanly(g, t2)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"II*\x00" + bytes(range(256)) * 8)
+    assert_fails_cleanly(g, corrupt)
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"")
+    assert_fails_cleanly(g, empty, "empty")
+    text = tmp_path / "notes.tif"
+    text.write_text("this is not an image\n" * 10)
+    assert_fails_cleanly(g, text, "unsupported")
+    # a header claiming 100000 x 100000 pixels over a few bytes of data
+    import struct
+    entries = [(256, 4, 1, 100000), (257, 4, 1, 100000), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1),
+               (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, 100000), (279, 4, 1, 64)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", tag, typ, cnt) + (struct.pack("<HH", val, 0) if typ == 3 else struct.pack("<I", val))
+        for tag, typ, cnt, val in entries) + struct.pack("<I", 0)
+    huge = tmp_path / "huge.tif"
+    huge.write_bytes(b"II*\x00" + struct.pack("<I", 72) + bytes(64) + ifd)
+    assert_fails_cleanly(g, huge)
+    # OME-XML naming files that are not there
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(os.path.join(SAMPLES, "ometiff-jl", "multifile-master", "multifile-Z1.ome.tiff"), str(lone))
+    err = assert_fails_cleanly(g, lone / "multifile-Z1.ome.tiff")
+    assert "multifile-Z2.ome.tiff" in err
+    # the good file still imports after all that
+    import_ok(g, str(good))
+
+
+def start_upload(g, files, **extra):
+    return g.api.call("ManagedRepository", "importFileset",
+                      files=[{"path": p, "clientPath": "/client/" + p, "size": len(d)} for p, d in files], **extra)
+
+
+def test_bad_names_are_refused_before_anything_is_created(g):
+    before = state(g)
+    for name, word in [("../escape.tif", ".."), ("a/../../escape.tif", ".."), ("/etc/passwd", "absolute"),
+                       ("ctl\x01char.tif", "control"), ("bad\x7f.tif", "control"), ("x/\x1b[31m.tif", "control"),
+                       ("aux.tif", "reserved"), ("what?.tif", "not allowed")]:
+        r = requests.post(g.api.base + "ManagedRepository/importFileset", verify=g.api.ca, timeout=30,
+                          headers={"X-OMERO-Session": g.api.session},
+                          json={"files": [{"path": name, "size": 10}]})
+        assert r.status_code == 400, (name, r.text)
+        msg = r.json()["error"]["message"]
+        assert word in msg and name.split("/")[-1][:3] in msg, (name, msg)
+    r = requests.post(g.api.base + "ManagedRepository/importFileset", verify=g.api.ca, timeout=30,
+                      headers={"X-OMERO-Session": g.api.session}, json={"files": [{"path": "zero.tif", "size": 0}]})
+    assert r.status_code == 400 and "zero.tif" in r.text and "empty" in r.text
+    assert state(g) == before
+
+
+def test_wrong_checksum_and_missing_files_clean_up(g, tmp_path):
+    f = tmp_path / "sum.tif"
+    small_tif(f, 5)
+    data = f.read_bytes()
+    before = state(g)
+    up = start_upload(g, [("sum.tif", data)])
+    assert up["checksumAlgorithm"] == "SHA1-160"
+    w = g.api.upload("ImportProcess", "write", data, process=up["process"], index=0, offset=0)
+    assert w.status_code == 200, w.text
+    # writing past the declared size is refused
+    w = g.api.upload("ImportProcess", "write", b"x", process=up["process"], index=0, offset=len(data))
+    assert w.status_code == 400 and "sum.tif" in w.text
+    r = requests.post(g.api.base + "ImportProcess/verifyUpload", verify=g.api.ca, timeout=30,
+                      headers={"X-OMERO-Session": g.api.session},
+                      json={"process": up["process"], "hashes": ["0" * 40]})
+    assert r.status_code == 400 and "sum.tif" in r.text and "checksum mismatch" in r.text
+    st = g.api.call("Handle", "getStatus", handle=up["handle"])
+    assert st["status"] == "Error" and "sum.tif" in st["message"] and st["images"] == []
+    assert state(g) == before
+    # an OME-TIFF whose metadata names files the fileset lacks fails on the server, cleanly
+    z1 = open(os.path.join(SAMPLES, "ometiff-jl", "multifile-master", "multifile-Z1.ome.tiff"), "rb").read()
+    import hashlib
+    up = start_upload(g, [("multifile-Z1.ome.tiff", z1)])
+    assert g.api.upload("ImportProcess", "write", z1, process=up["process"], index=0, offset=0).status_code == 200
+    g.api.call("ImportProcess", "verifyUpload", process=up["process"], hashes=[hashlib.sha1(z1).hexdigest()])
+    for _ in range(100):
+        st = g.api.call("Handle", "getStatus", handle=up["handle"])
+        if st["finished"]:
+            break
+        time.sleep(0.1)
+    assert st["status"] == "Error" and "multifile-Z2.ome.tiff" in st["message"], st
+    assert state(g) == before
+
+
+def test_interrupted_upload_is_removed(g, tmp_path):
+    f = tmp_path / "half.tif"
+    small_tif(f, 6, shape=(4, 64, 64))
+    data = f.read_bytes()
+    before = state(g)
+    up = start_upload(g, [("half.tif", data), ("other.tif", data)])
+    assert g.api.upload("ImportProcess", "write", data[: len(data) // 2], process=up["process"], index=0,
+                        offset=0).status_code == 200
+    assert state(g) != before
+    # the client went away: after omero.fs.upload_timeout (4 s here) the server removes it all
+    deadline = time.time() + 40
+    while time.time() < deadline and state(g) != before:
+        time.sleep(1)
+    assert state(g) == before
+    st = g.api.call("Handle", "getStatus", handle=up["handle"])
+    assert st["status"] == "Error" and "abandoned" in st["message"]
+    # a client that stops on purpose cancels at once
+    up = start_upload(g, [("half.tif", data)])
+    g.api.upload("ImportProcess", "write", data[:100], process=up["process"], index=0, offset=0)
+    g.api.call("ImportProcess", "cancel", process=up["process"])
+    assert state(g) == before
+
+
+def test_server_killed_during_import_resumes(g, tmp_path):
+    """The import is a row in PostgreSQL: a Blitz killed while importing leaves no partial rows,
+    and the restarted Blitz takes the job up again; the client need not be there."""
+    f = tmp_path / "many.tif"
+    tifffile.imwrite(str(f), np.random.default_rng(9).integers(0, 60000, (600, 64, 64), dtype=np.uint16),
+                     photometric="minisblack")
+    r = g.omero("import", str(f), "--minutes-wait", "0")
+    assert "being imported in the background" in r.stderr
+    fs = int(r.stderr.split("Fileset:")[1].split()[0])
+    handle = int(r.stderr.split("(handle ")[1].split(")")[0])
+    blitz = [p for p in g.pids() if b"omero-blitz" in open("/proc/%d/cmdline" % p, "rb").read()]
+    assert blitz
+    os.kill(blitz[0], signal.SIGKILL)
+    st = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            st = g.api.call("Handle", "getStatus", handle=handle)
+            if st["finished"]:
+                break
+        except (AssertionError, requests.RequestException):
+            pass
+        time.sleep(0.5)
+    assert st and st["status"] == "Finished", st
+    assert len(st["images"]) == 1 and st["fileset"] == fs
+    # exactly one image, complete: 600 planes of metadata and pixels readable
+    assert query(g, "select count(i.id) from Image i where i.fileset.id = :id", id=fs) == [[1]]
+    info = pixels_of(g, st["images"][0])
+    assert info["sizeZ"] == 600
+    ref = tifffile.imread(str(f))
+    for z in (0, 599):
+        b = g.api.raw("RawPixelsStore", "getPlane", pixelsId=info["pixelsId"], z=z, c=0, t=0)
+        assert b == ref[z].astype(">u2").tobytes()
+    assert len(query(g, "select c.statsInfo.globalMax from Channel c where c.pixels.image.id = :id",
+                     id=st["images"][0])) == 1
