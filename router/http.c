@@ -228,9 +228,10 @@ rtr_http_tick (rtr_http_t *self)
     zlist_destroy (&gone);
     set_listening (self);
     rtr_router_t *first = self->r->first ? self->r->first : self->r;
-    if (first->access) {
+    if (first->access_on) {
         pthread_mutex_lock (&first->access_lock);
-        fflush (first->access);
+        if (first->access)
+            fflush (first->access);
         pthread_mutex_unlock (&first->access_lock);
     }
 }
@@ -388,7 +389,7 @@ rtr_http_access (rtr_router_t *r, const char *ip, const char *method, const char
         omr_info ("%s %s %s %d %zu %.1fms %s", ip, method, path, status, bytes, ms, server && *server ? server : "-");
         return;
     }
-    if (!first->access)
+    if (!first->access_on)
         return;
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);

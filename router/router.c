@@ -269,6 +269,7 @@ rtr_router_new (omr_err_t *err)
             goto fail;
         }
         setvbuf (r->access, NULL, _IOFBF, 1 << 16);
+        r->access_on = true;
         r->access_max = omr_config_get_int (cfg, "omero.logging.logsize", 5000000);
         r->access_keep = (int) omr_config_get_int (cfg, "omero.logging.lognum", 9);
     }

@@ -62,6 +62,7 @@ typedef struct rtr_router_t {
     long long access_max;       /* rotate past this size (omero.logging.logsize) */
     int access_keep;            /* rotated files kept (omero.logging.lognum) */
     bool access_to_server_log;
+    bool access_on;             /* an access log file is configured (fixed at start) */
     atomic_int inflight;        /* HTTP requests not yet answered */
     bool draining;
     int64_t drain_deadline;
