@@ -193,6 +193,13 @@ def test_parameters_paging_and_group_context(env):
     failed(hql(env, "eve", q, {"ids": ids}, group=env["ids"]["lab"]), "SecurityViolation", 403)
     assert ok(hql(env, "eve", q, {"ids": ids}, group=-1))["data"] == []
     assert len(ok(hql(env, "root", q, {"ids": ids}, ctx={"omero.group": "-1"}))["data"]) == 7
+    # Paging with a fetched collection counts projects, not (project, link) rows.
+    for n in range(2):
+        save(env, "alice", {"@type": "Project", "Name": "paged-%d" % n, "DatasetLinks": [
+            {"@type": "ProjectDatasetLink", "child": "Dataset:%d" % i} for i in ids[:3]]})
+    got = ok(hql(env, "alice", "select p from Project p left outer join fetch p.datasetLinks l "
+                 "where p.name like 'paged-%' order by p.name", filter={"limit": 1, "offset": 1}))["data"]
+    assert [p["Name"] for p in got] == ["paged-1"] and len(got[0]["DatasetLinks"]) == 3
     names = ok(hql(env, "alice", "select d.name, d.details.owner.omeName from Dataset d where d.id = :id",
                    {"id": ids[0]}, method="projection"))["data"]
     assert names == [["page-00", "alice"]]
@@ -377,6 +384,13 @@ def test_cli_obj(env):
     assert r.returncode == 2
     r = om("obj", "frobnicate", check=False)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+    # an administrator changes a user's e-mail (OMERO's documented admin use)
+    g = env["g"]
+    root_env = {"OMERO_SESSIONDIR": g.root + "/sessions-root"}
+    g.omero("login", "-s", "localhost", "-p", str(g.port("ssl")), "-u", "root", "-w", env["rootpw"], env=root_env)
+    ref = "Experimenter:%d" % env["ids"]["alice"]
+    assert g.omero("obj", "update", ref, "email=alice@university.example", env=root_env).stdout.strip() == ref
+    assert om("obj", "get", ref, "email").stdout == "alice@university.example\n"
     bob = cli_login(env, "bob")
     r = bob("obj", "update", ds, "name=stolen", check=False)
     assert r.returncode == 1 and "SecurityViolation" in r.stderr
