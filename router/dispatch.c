@@ -26,6 +26,7 @@ struct req_t {
     struct evhttp_request *ev;
     rtr_conn_t *conn;
     int64_t t0, deadline_mono;
+    int64_t t0_us;              /* for the access log's milliseconds with a decimal */
     rtr_route_t route;
     bool idempotent;
     const char *method;
@@ -235,7 +236,7 @@ respond (req_t *q, int status, struct evbuffer *body, const char *ctype)
     if (body)
         evbuffer_free (body);
     rtr_http_access (r, q->ip, q->method, q->path ? q->path : "-", status, bytes,
-                     (double) (omr_mono_ms () - q->t0), q->server);
+                     (double) (zclock_usecs () - q->t0_us) / 1000.0, q->server);
     rtr_http_conn_release (r->http, q->conn);
     r->inflight--;
     req_free (q);
@@ -743,6 +744,7 @@ rtr_dispatch_request (rtr_router_t *r, struct evhttp_request *ev)
     q->r = r;
     q->ev = ev;
     q->t0 = omr_mono_ms ();
+    q->t0_us = zclock_usecs ();
     q->deadline_mono = q->t0 + r->set.timeout_ms;
     q->conn = rtr_http_conn_acquire (r->http, ev);
     q->method = method_name (evhttp_request_get_command (ev));
