@@ -70,6 +70,32 @@ row_rights (uop_t *op, const omr_type_t *t, int64_t id, bool lock, row_t *out, o
     return 0;
 }
 
+/* OriginalFiles follow their own privileges: a restricted administrator edits others' files
+ * with WriteFile (not WriteOwned) and deletes them with DeleteFile (not DeleteOwned). Rights
+ * that come from owning the file, owning its group or a read-write membership stay. */
+static int
+file_rights (uop_t *op, const omr_type_t *t, row_t *r, omr_err_t *err)
+{
+    if (strcmp (root_of (t)->name, "OriginalFile") || !op->ctx.admin || r->owner == op->ctx.user_id
+        || blz_ctx_owner (&op->ctx, r->group))
+        return 0;
+    char b[24];
+    PGresult *res = blz_db_query (op->db, err, "SELECT permissions FROM experimentergroup WHERE id = $1",
+                                  BLZ_P (BLZ_I64 (b, r->group)));
+    if (!res)
+        return -1;
+    bool gwrite = PQntuples (res) && (atoll (PQgetvalue (res, 0, 0)) & 32) && blz_ctx_member (&op->ctx, r->group);
+    PQclear (res);
+    if (gwrite)
+        return 0;
+    r->rights &= ~(R_EDIT | R_DELETE | R_ANNOTATE | R_LINK);
+    if (blz_ctx_can (&op->ctx, "WriteFile"))
+        r->rights |= R_EDIT | R_ANNOTATE | R_LINK;
+    if (blz_ctx_can (&op->ctx, "DeleteFile"))
+        r->rights |= R_DELETE;
+    return 0;
+}
+
 /* Whether a type's references to others' objects count as annotating them (ROIs, annotations,
  * rendering settings, thumbnails) rather than mixing data (containers, links). */
 static bool
@@ -89,7 +115,7 @@ check_reference (uop_t *op, const omr_type_t *t, const omr_field_t *f, int64_t t
     if (!(root_of (target)->flags & OMR_TF_OWNED))
         return 0;   /* users, groups, enumerations, events: the foreign key checks they exist */
     row_t r;
-    if (row_rights (op, target, target_id, false, &r, err) < 0)
+    if (row_rights (op, target, target_id, false, &r, err) < 0 || file_rights (op, target, &r, err) < 0)
         return -1;
     char name[160];
     ref_name (target, target_id, name, sizeof name);
@@ -492,7 +518,7 @@ update_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
     long current = -1;
     if (owned) {
         row_t r;
-        if (row_rights (op, t, node->id, true, &r, err) < 0)
+        if (row_rights (op, t, node->id, true, &r, err) < 0 || file_rights (op, t, &r, err) < 0)
             return -1;
         if (node->nsets > 0 && !(r.rights & R_EDIT))
             return omr_err_set (err, OMR_E_SECURITY, 403, "you may not edit %s (owner %lld, group %lld)", name,
@@ -640,7 +666,7 @@ delete_row (uop_t *op, const omr_type_t *t, int64_t id, omr_err_t *err)
     BLZ_I64 (idb, id);
     if (root->flags & OMR_TF_OWNED) {
         row_t r;
-        if (row_rights (op, t, id, true, &r, err) < 0)
+        if (row_rights (op, t, id, true, &r, err) < 0 || file_rights (op, t, &r, err) < 0)
             return -1;
         if (!(r.rights & R_DELETE))
             return omr_err_set (err, OMR_E_SECURITY, 403, "you may not delete %s (owner %lld, group %lld)", name,

@@ -55,7 +55,12 @@ def env(installation):
             ok(api.raw("IAdmin", "createLightSystemUser", {"experimenter": {"UserName": name, "FirstName": "R",
                                                                             "LastName": "Admin"},
                                                            "privileges": privs, "password": PW[name]}, root))
+        ok(api.raw("IAdmin", "createLightSystemUser", {"experimenter": {"UserName": "rfile", "FirstName": "R",
+                                                                        "LastName": "File"},
+                                                       "privileges": ["WriteFile", "DeleteFile"],
+                                                       "password": "rfile-Pw-9"}, root))
         s = {a: api.login(a, PW[a]) for a in ACTORS}
+        s["rfile"] = api.login("rfile", "rfile-Pw-9")
         # The owner's objects: one project per level to read/annotate/edit/link, one per actor to delete.
         objs = {}
         for lvl, gid in gids.items():
@@ -123,3 +128,22 @@ def test_refused_changes_left_nothing(env):
     authors = sorted(r[0][3:] for r in rows)
     expected = sorted(a for a in ACTORS for lvl in LEVELS if EXPECTED[a][lvl][1])
     assert authors == expected
+
+
+def test_original_files_follow_file_privileges(env):
+    """Restricted administrators change others' OriginalFiles with WriteFile/DeleteFile, not with
+    WriteOwned/DeleteOwned."""
+    api, s = env["api"], env["s"]
+    gid = env["gids"]["read-annotate"]
+    fids = ok(api.raw("IUpdate", "saveAndReturnIds", {"group": gid, "objects": [
+        {"@type": "OriginalFile", "Name": "f%d.txt" % i, "Path": "/x/", "Size": 1, "Hash": "h"} for i in range(2)]},
+        s["owner"]))["data"]
+    for who, can in (("radmin", False), ("rfile", True), ("admin", True)):
+        did = attempt(env, who, "IUpdate", "saveObject", {"group": -1, "object": {
+            "@type": "OriginalFile", "@id": fids[0], "Name": "renamed-by-" + who}})
+        assert did == can, who
+    assert not attempt(env, "radmin", "IUpdate", "deleteObject", {"group": -1, "object": "OriginalFile:%d" % fids[1]})
+    assert attempt(env, "rfile", "IUpdate", "deleteObject", {"group": -1, "object": "OriginalFile:%d" % fids[1]})
+    # WriteFile gives no rights on other objects
+    assert not attempt(env, "rfile", "IUpdate", "saveObject", {"group": -1, "object": {
+        "@type": "Project", "@id": env["objs"]["read-annotate"], "Name": "nope"}})
