@@ -670,3 +670,80 @@ def test_server_killed_during_import_resumes(g, tmp_path):
         assert b == ref[z].astype(">u2").tobytes()
     assert len(query(g, "select c.statsInfo.globalMax from Channel c where c.pixels.image.id = :id",
                      id=st["images"][0])) == 1
+
+
+# ---------------------------------------------------------------- over HTTPS only: the import sequence and every read
+
+def https_import(g, name, data, chunk=1000):
+    import hashlib
+    up = start_upload(g, [(name, data)], checksumAlgorithms=["MD5-128", "SHA1-160"])
+    assert up["checksumAlgorithm"] == "SHA1-160"      # the server's preference order wins
+    for off in range(0, len(data), chunk):
+        w = g.api.upload("ImportProcess", "write", data[off:off + chunk], process=up["process"], index=0, offset=off)
+        assert w.status_code == 200, w.text
+    h = g.api.call("ImportProcess", "verifyUpload", process=up["process"], hashes=[hashlib.sha1(data).hexdigest()])
+    assert h["handle"] == up["handle"]
+    for _ in range(300):
+        st = g.api.call("Handle", "getStatus", handle=h["handle"])
+        if st["finished"]:
+            return st
+        time.sleep(0.1)
+    raise AssertionError(st)
+
+
+def test_https_import_and_every_raw_pixels_call(g, tmp_path):
+    arr = np.random.default_rng(11).integers(-30000, 30000, (2, 3, 4, 20, 30), dtype=np.int16)   # T C Z Y X
+    f = tmp_path / "https.ome.tif"
+    tifffile.imwrite(str(f), arr, ome=True, metadata={"axes": "TCZYX"})
+    st = https_import(g, "https.ome.tif", f.read_bytes())
+    assert st["status"] == "Finished" and len(st["images"]) == 1 and len(st["pixels"]) == 1
+    pid = st["pixels"][0]
+    be = lambda a: np.ascontiguousarray(a).astype(">i2").tobytes()
+    raw = lambda m, **k: g.api.raw("RawPixelsStore", m, pixelsId=pid, **k)
+    val = lambda m, **k: g.api.call("RawPixelsStore", m, pixelsId=pid, **k)["value"]
+    assert raw("getPlane", z=3, c=2, t=1) == be(arr[1, 2, 3])
+    assert raw("getTile", z=1, c=0, t=0, x=5, y=7, w=10, h=6) == be(arr[0, 0, 1, 7:13, 5:15])
+    assert raw("getRow", y=19, z=2, c=1, t=1) == be(arr[1, 1, 2, 19])
+    assert raw("getCol", x=29, z=0, c=2, t=0) == be(arr[0, 2, 0, :, 29])
+    assert raw("getStack", c=1, t=1) == be(arr[1, 1])
+    assert raw("getTimepoint", t=0) == be(arr[0])
+    assert raw("getHypercube", offset=[2, 3, 1, 0, 1], size=[5, 4, 2, 2, 1]) == be(arr[1:2, 0:2, 1:3, 3:7, 2:7])
+    assert raw("getHypercube", offset=[0, 0, 0, 0, 0], size=[30, 20, 4, 3, 2], step=[2, 3, 1, 1, 1]) == \
+        be(arr[:, :, :, ::3, ::2])
+    assert val("getByteWidth") == 2 and val("isSigned") is True and val("isFloat") is False
+    assert val("getPlaneSize") == 30 * 20 * 2 and val("getRowSize") == 60 and val("getStackSize") == 30 * 20 * 2 * 4
+    assert val("getTimepointSize") == 30 * 20 * 2 * 12 and val("getTotalSize") == arr.nbytes
+    assert val("getResolutionLevels") == 1
+    d = g.api.call("RawPixelsStore", "getResolutionDescriptions", pixelsId=pid)["data"]
+    assert [(x["sizeX"], x["sizeY"]) for x in d] == [(30, 20)]
+    # out-of-range requests are ApiUsageExceptions, not crashes
+    for m, k in [("getPlane", dict(z=4, c=0, t=0)), ("getTile", dict(z=0, c=0, t=0, x=25, y=0, w=10, h=5)),
+                 ("getRow", dict(y=20, z=0, c=0, t=0)), ("getHypercube", dict(offset=[0, 0, 0, 0, 0], size=[31, 1, 1, 1, 1]))]:
+        r = requests.post(g.api.base + "RawPixelsStore/" + m, json=dict(pixelsId=pid, **k), verify=g.api.ca, timeout=30,
+                          headers={"X-OMERO-Session": g.api.session})
+        assert r.status_code == 400 and r.json()["error"]["name"] == "ApiUsageException", (m, r.text)
+    r = requests.post(g.api.base + "RawPixelsStore/getPlane", json=dict(pixelsId=987654, z=0, c=0, t=0),
+                      verify=g.api.ca, timeout=30, headers={"X-OMERO-Session": g.api.session})
+    assert r.status_code == 404
+
+
+def test_pyramid_levels_and_tiles(g, tmp_path):
+    base = np.random.default_rng(12).integers(0, 255, (300, 400), dtype=np.uint8)
+    f = tmp_path / "pyr.ome.tif"
+    with tifffile.TiffWriter(str(f)) as tw:
+        tw.write(base, subifds=2, tile=(64, 64), metadata={"axes": "YX"})
+        tw.write(base[::2, ::2], subfiletype=1, tile=(64, 64))
+        tw.write(base[::4, ::4], subfiletype=1, tile=(64, 64))
+    (image,), _ = import_ok(g, str(f))
+    info = pixels_of(g, image)
+    d = g.api.call("RawPixelsStore", "getResolutionDescriptions", imageId=image)["data"]
+    assert [(x["sizeX"], x["sizeY"]) for x in d] == [(400, 300), (200, 150), (100, 75)]
+    assert g.api.call("RawPixelsStore", "getResolutionLevels", imageId=image)["value"] == 3
+    for lvl, sub in enumerate([base, base[::2, ::2], base[::4, ::4]]):
+        t = g.api.raw("RawPixelsStore", "getTile", pixelsId=info["pixelsId"], z=0, c=0, t=0, x=10, y=20, w=64, h=32,
+                      level=lvl)
+        assert t == sub[20:52, 10:74].tobytes()
+        # OMERO's numbering: resolutionLevel n-1 is full resolution
+        t2 = g.api.raw("RawPixelsStore", "getTile", pixelsId=info["pixelsId"], z=0, c=0, t=0, x=10, y=20, w=64, h=32,
+                       resolutionLevel=2 - lvl)
+        assert t2 == t
