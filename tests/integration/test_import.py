@@ -556,8 +556,8 @@ def test_bad_files_fail_cleanly(g, tmp_path):
     import_ok(g, str(good))
 
 
-def start_upload(g, files, **extra):
-    return g.api.call("ManagedRepository", "importFileset",
+def start_upload(g, files, api=None, **extra):
+    return (api or g.api).call("ManagedRepository", "importFileset",
                       files=[{"path": p, "clientPath": "/client/" + p, "size": len(d)} for p, d in files], **extra)
 
 
@@ -674,17 +674,18 @@ def test_server_killed_during_import_resumes(g, tmp_path):
 
 # ---------------------------------------------------------------- over HTTPS only: the import sequence and every read
 
-def https_import(g, name, data, chunk=1000):
+def https_import(g, name, data, chunk=1000, api=None):
     import hashlib
-    up = start_upload(g, [(name, data)], checksumAlgorithms=["MD5-128", "SHA1-160"])
+    api = api or g.api
+    up = start_upload(g, [(name, data)], api=api, checksumAlgorithms=["MD5-128", "SHA1-160"])
     assert up["checksumAlgorithm"] == "SHA1-160"      # the server's preference order wins
     for off in range(0, len(data), chunk):
-        w = g.api.upload("ImportProcess", "write", data[off:off + chunk], process=up["process"], index=0, offset=off)
+        w = api.upload("ImportProcess", "write", data[off:off + chunk], process=up["process"], index=0, offset=off)
         assert w.status_code == 200, w.text
-    h = g.api.call("ImportProcess", "verifyUpload", process=up["process"], hashes=[hashlib.sha1(data).hexdigest()])
+    h = api.call("ImportProcess", "verifyUpload", process=up["process"], hashes=[hashlib.sha1(data).hexdigest()])
     assert h["handle"] == up["handle"]
     for _ in range(300):
-        st = g.api.call("Handle", "getStatus", handle=h["handle"])
+        st = api.call("Handle", "getStatus", handle=h["handle"])
         if st["finished"]:
             return st
         time.sleep(0.1)
@@ -747,3 +748,54 @@ def test_pyramid_levels_and_tiles(g, tmp_path):
         t2 = g.api.raw("RawPixelsStore", "getTile", pixelsId=info["pixelsId"], z=0, c=0, t=0, x=10, y=20, w=64, h=32,
                        resolutionLevel=2 - lvl)
         assert t2 == t
+
+
+# ---------------------------------------------------------------- permissions
+
+def test_permissions_of_pixels_and_files(g, tmp_path):
+    g.omero("group", "add", "--type", "private", "privlab")
+    g.omero("group", "add", "--type", "read-only", "readlab")
+    for u in ("alice", "bob"):
+        g.omero("user", "add", u, u.title(), "Tester", "--group-name", "privlab", "readlab", "-P", u + "pw")
+    alice, bob = Api(g, "alice", "alicepw"), Api(g, "bob", "bobpw")
+    data = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10)
+    f = tmp_path / "perm.tif"
+    tifffile.imwrite(str(f), data)
+    bytes_ = f.read_bytes()
+
+    def as_group(api, name):
+        api.call("ISession", "setSecurityContext", group=name)
+
+    as_group(alice, "privlab")
+    st = https_import(g, "perm.tif", bytes_, api=alice)
+    assert st["status"] == "Finished"
+    pid = st["pixels"][0]
+    assert alice.raw("RawPixelsStore", "getPlane", pixelsId=pid, z=0, c=0, t=0) == data.tobytes()
+    bob.raw("RawPixelsStore", "getPlane", status=404, pixelsId=pid, z=0, c=0, t=0)
+    of = query(g, "select e.originalFile.id from FilesetEntry e where e.fileset.id = :id", id=st["fileset"])[0][0]
+    assert alice.raw("RawFileStore", "read", fileId=of) == bytes_
+    bob.raw("RawFileStore", "read", status=404, fileId=of)
+    # the handle is the owner's too, and the repository path is the user's
+    bob.call("Handle", "getStatus", status=404, handle=st["handle"])
+    prefix = query(g, "select f.templatePrefix from Fileset f where f.id = :id", id=st["fileset"])[0][0]
+    uid = query(g, "select e.id from Experimenter e where e.omeName = 'alice'")[0][0]
+    assert prefix.startswith("alice_%d/" % uid)
+    # bob cannot write into alice's upload
+    up = start_upload(g, [("x.tif", bytes_)], api=alice)
+    assert bob.upload("ImportProcess", "write", bytes_, process=up["process"], index=0, offset=0).status_code in (403, 404)
+    alice.call("ImportProcess", "cancel", process=up["process"])
+    # a read-only group: bob reads alice's pixels and files, but cannot write her files
+    as_group(alice, "readlab")
+    st2 = https_import(g, "perm.tif", bytes_, api=alice)
+    assert bob.raw("RawPixelsStore", "getPlane", pixelsId=st2["pixels"][0], z=0, c=0, t=0) == data.tobytes()
+    made = alice.call("IUpdate", "saveAndReturnObject", object={
+        "@type": "http://www.openmicroscopy.org/Schemas/OME/2016-06#OriginalFile", "Name": "notes.txt", "Path": "/",
+        "Mimetype": "text/plain"})["data"]["@id"]
+    assert alice.upload("RawFileStore", "write", b"hello ", fileId=made, offset=0).status_code == 200
+    assert alice.upload("RawFileStore", "write", b"world", fileId=made, offset=6).status_code == 200
+    import hashlib
+    saved = alice.call("RawFileStore", "save", fileId=made)
+    assert saved == {"size": 11, "hash": hashlib.sha1(b"hello world").hexdigest()}
+    assert bob.raw("RawFileStore", "read", fileId=made) == b"hello world"
+    assert bob.upload("RawFileStore", "write", b"HELLO", fileId=made, offset=0).status_code == 403
+    assert alice.raw("RawFileStore", "read", fileId=made, offset=6, length=5) == b"world"
