@@ -204,7 +204,11 @@ class Blitz:
         # Under `make asan` the sanitizers report into the log: any report fails the test.
         for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
             if marker in log:
-                raise AssertionError("%s reported a sanitizer error:\n%s" % (self.id, log[log.index(marker) - 200:][:6000]))
+                fd, keep = tempfile.mkstemp(prefix="blitz-sanitizer-", suffix=".log")
+                with os.fdopen(fd, "w") as f:
+                    f.write(log)
+                raise AssertionError("%s reported a sanitizer error (full log in %s):\n%s"
+                                     % (self.id, keep, log[log.index(marker) - 200:][:6000]))
 
 
 def root_password(blitz):
