@@ -1428,6 +1428,45 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
     return img;
 }
 
+/* Instruments of the fileset's metadata with their objectives and detectors; ids[i] gets the
+ * row of instrument i. */
+static int
+import_instruments (blz_db_t *db, fmt_fileset_t *set, int64_t owner, int64_t group, int64_t *ids, omr_err_t *err)
+{
+    for (int i = 0; i < fmt_fileset_instrument_count (set); i++) {
+        const fmt_instrument_t *in = fmt_fileset_instrument (set, i);
+        ids[i] = ins_owned (db, err, owner, group, "instrument", "", "", 0, NULL);
+        if (ids[i] < 0)
+            return -1;
+        char is[24];
+        BLZ_I64 (is, ids[i]);
+        for (int k = 0; k < in->objective_count; k++) {
+            const fmt_objective_t *o = &in->objectives[k];
+            char mag[40], na[40];
+            snprintf (mag, sizeof mag, "%.17g", o->nominal_magnification);
+            snprintf (na, sizeof na, "%.17g", o->lens_na);
+            if (ins_owned (db, err, owner, group, "objective",
+                           "instrument, manufacturer, model, nominalmagnification, lensna, immersion, correction",
+                           "$1, $2, $3, $4, $5, coalesce((SELECT id FROM immersion WHERE value = $6), "
+                           "(SELECT id FROM immersion WHERE value = 'Other')), (SELECT id FROM correction WHERE value = 'Other')",
+                           BLZ_P (is, o->manufacturer, o->model, o->has_magnification ? mag : NULL,
+                                  o->has_lens_na ? na : NULL, o->immersion))
+                < 0)
+                return -1;
+        }
+        for (int k = 0; k < in->detector_count; k++) {
+            const fmt_detector_t *d = &in->detectors[k];
+            if (ins_owned (db, err, owner, group, "detector", "instrument, manufacturer, model, type",
+                           "$1, $2, $3, coalesce((SELECT id FROM detectortype WHERE value = $4), "
+                           "(SELECT id FROM detectortype WHERE value = 'Other'))",
+                           BLZ_P (is, d->manufacturer, d->model, d->type))
+                < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* Run import job `job` (claimed by this runner). */
 static void
 run_job (imp_t *im, blz_db_t *db, blz_db_t *pdb, int64_t job)
@@ -1527,11 +1566,26 @@ run_job (imp_t *im, blz_db_t *db, blz_db_t *pdb, int64_t job)
         goto fail;
     }
     int nimg = fmt_fileset_image_count (set);
-    for (int i = 0; i < nimg; i++)
-        if (import_image (db, set, i, owner, group, fs, NULL, nfiles, used_of, settings, &pg, &err) < 0) {
+    int ninst = fmt_fileset_instrument_count (set);
+    int64_t *inst = calloc ((size_t) ninst + 1, sizeof (int64_t));
+    if (import_instruments (db, set, owner, group, inst, &err) < 0) {
+        free (inst);
+        free (used_of);
+        goto fail;
+    }
+    for (int i = 0; i < nimg; i++) {
+        const fmt_image_t *m = fmt_fileset_image (set, i);
+        int64_t img = import_image (db, set, i, owner, group, fs, NULL, nfiles, used_of, settings, &pg, &err);
+        char is[24], ins[24];
+        if (img < 0 || (m->instrument >= 0 && m->instrument < ninst
+                        && blz_db_exec (db, &err, "UPDATE image SET instrument = $2 WHERE id = $1",
+                                        BLZ_P (BLZ_I64 (is, img), BLZ_I64 (ins, inst[m->instrument]))) < 0)) {
+            free (inst);
             free (used_of);
             goto fail;
         }
+    }
+    free (inst);
     free (used_of);
     char done[128];
     snprintf (done, sizeof done, "Step 3 of 3: done, %d image%s imported", nimg, nimg == 1 ? "" : "s");

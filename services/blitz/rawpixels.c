@@ -288,7 +288,15 @@ op_info (omr_call_t *call, omr_err_t *err, void *arg)
     json_int_t row = (json_int_t) im->levels[level].size_x * bw;
     json_int_t plane = row * im->levels[level].size_y;
     json_int_t stack = plane * im->size_z, tp = stack * im->size_c, total = tp * im->size_t;
-    if (!strcmp (m, "getByteWidth"))
+    if (!strcmp (m, "getOriginalMetadata")) {
+        /* what the files themselves say: TIFF tags, ImageJ/Aperio keys, the OME-XML */
+        json_t *kv = json_object ();
+        for (int i = 0; i < im->original_count; i++)
+            json_object_set_new (kv, im->original[i].key, json_string (im->original[i].value ? im->original[i].value : ""));
+        const char *xml = fmt_fileset_ome_xml (px.set);
+        call->reply = json_pack ("{s:s, s:o, s:o}", "format", fmt_fileset_format (px.set), "series", kv, "omeXml",
+                                 xml ? json_string (xml) : json_null ());
+    } else if (!strcmp (m, "getByteWidth"))
         call->reply = json_pack ("{s:i}", "value", bw);
     else if (!strcmp (m, "isSigned"))
         call->reply = json_pack ("{s:b}", "value", pt == FMT_PT_INT8 || pt == FMT_PT_INT16 || pt == FMT_PT_INT32
@@ -339,7 +347,8 @@ blz_rawpixels_register (blz_app_t *app)
                                         "getHypercube"};
     static const char *const infos[] = {"getByteWidth", "isSigned", "isFloat", "getResolutionLevels",
                                         "getResolutionDescriptions", "getTileSize", "getRowSize", "getPlaneSize",
-                                        "getStackSize", "getTimepointSize", "getTotalSize", "getPixels"};
+                                        "getStackSize", "getTimepointSize", "getTotalSize", "getPixels",
+                                        "getOriginalMetadata"};
     char op[64];
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
         snprintf (op, sizeof op, "RawPixelsStore.%s", reads[i]);

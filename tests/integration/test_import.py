@@ -799,3 +799,21 @@ def test_permissions_of_pixels_and_files(g, tmp_path):
     assert bob.raw("RawFileStore", "read", fileId=made) == b"hello world"
     assert bob.upload("RawFileStore", "write", b"HELLO", fileId=made, offset=0).status_code == 403
     assert alice.raw("RawFileStore", "read", fileId=made, offset=6, length=5) == b"world"
+
+
+@needs_samples
+def test_original_metadata_and_instrument(g):
+    path = os.path.join(SAMPLES, "ometiff-jl", "170918_tn_neutrophil_migration_wave.ome.tif")
+    (image,), _ = import_ok(g, path)
+    om = g.api.call("RawPixelsStore", "getOriginalMetadata", imageId=image)
+    assert om["format"] == "OME-TIFF" and om["omeXml"].lstrip().startswith("<")
+    assert "<OME" in om["omeXml"] and om["series"]
+    with tifffile.TiffFile(path) as tf:
+        assert om["omeXml"].strip() == tf.ome_metadata.strip()
+    # the instrument and its detector from the OME-XML are stored and linked to the image
+    inst = query(g, "select i.instrument.id from Image i where i.id = :id", id=image)[0][0]
+    assert inst and query(g, "select count(d.id) from Detector d where d.instrument.id = :id", id=inst) == [[1]]
+    tiff = os.path.join(SAMPLES, "openslide-fixtures", "small.svs")
+    ids, _ = import_ok(g, tiff)
+    om = g.api.call("RawPixelsStore", "getOriginalMetadata", imageId=ids[0])
+    assert om["series"].get("Aperio.AppMag") == "20" and om["omeXml"] is None
