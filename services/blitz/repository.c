@@ -164,6 +164,7 @@ expand_component (const char *comp, size_t len, const char *parent, const blz_re
     *omit = 0;
     sbuf_t pre = {0};           /* the text before a %increment%/%subdirs% term */
     int special = 0;            /* 1 increment, 2 subdirs */
+    int has_time = 0;
     int special_digits = 0;
     size_t special_at = 0;
     const char *end = comp + len;
@@ -211,9 +212,16 @@ expand_component (const char *comp, size_t len, const char *parent, const blz_re
             sb_str (out, month_names[tm->tm_mon]);
         else if (!strcmp (term, "day"))
             snprintf (num, sizeof num, "%02d", tm->tm_mday), sb_str (out, num);
-        else if (!strcmp (term, "time"))
-            snprintf (num, sizeof num, "%02d-%02d-%02d.%03d", tm->tm_hour, tm->tm_min, tm->tm_sec, ms),
-                sb_str (out, num);
+        else if (!strcmp (term, "time")) {
+            if (special || has_time) {
+                free (pre.s);
+                return omr_err_set (err, OMR_E_CONFIG, 500, "omero.fs.repo.path: more than one of %%time%%, "
+                                    "%%subdirs%% or %%increment%% in '%.*s'", (int) len, comp);
+            }
+            has_time = 1;
+            snprintf (num, sizeof num, "%02d-%02d-%02d.%03d", tm->tm_hour, tm->tm_min, tm->tm_sec, ms);
+            sb_str (out, num);
+        }
         else if (!strcmp (term, "session"))
             sb_safe (out, v->session);
         else if (!strcmp (term, "sessionId"))
@@ -241,7 +249,7 @@ expand_component (const char *comp, size_t len, const char *parent, const blz_re
                 }
             }
         } else if (!strcmp (term, "increment") || !strcmp (term, "subdirs")) {
-            if (special) {
+            if (special || has_time) {
                 free (pre.s);
                 return omr_err_set (err, OMR_E_CONFIG, 500, "omero.fs.repo.path: more than one of %%time%%, "
                                     "%%subdirs%% or %%increment%% in '%.*s'", (int) len, comp);
