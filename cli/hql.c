@@ -72,12 +72,10 @@ object_columns (json_t *obj, char ***names, int *n)
 {
     const char *k;
     json_t *v;
-    char buf[256];
     json_object_foreach (obj, k, v) {
-        if (k[0] == '@' || !strcmp (k, "omero:details") || !strncmp (k, "url:", 4) || json_is_array (v)
-            || !strcmp (k, "omero:version") || strstr (k, "CountPerOwner"))
+        if (k[0] == '@' || strchr (k, ':') || json_is_array (v))
             continue;
-        const char *name = cli_obj_field_name (cli_obj_class (obj), k, buf, sizeof buf);
+        const char *name = k;
         bool dup = false;
         for (int i = 0; i < *n && !dup; i++)
             dup = !strcmp ((*names)[i], name);
@@ -145,15 +143,8 @@ display (json_t *rows, const hargs_t *h)
             snprintf (id, sizeof id, "%lld", (long long) json_integer_value (json_object_get (o, "@id")));
             cells[1] = strdup (cls);
             cells[2] = strdup (id);
-            const char *k;
-            json_t *v;
-            char buf[256];
-            json_object_foreach (o, k, v) {
-                const char *name = cli_obj_field_name (cli_obj_class (o), k, buf, sizeof buf);
-                for (int f = 0; f < nfields; f++)
-                    if (!strcmp (fields[f], name) && !cells[3 + f] && k[0] != '@')
-                        cells[3 + f] = cli_obj_value_text (v, true);
-            }
+            for (int f = 0; f < nfields; f++)
+                cells[3 + f] = cli_obj_value_text (json_object_get (o, fields[f]), true);
         } else
             for (int k = 0; k < ncols; k++)
                 cells[1 + k] = cli_obj_value_text (json_array_get (row, k), true);
@@ -255,8 +246,8 @@ cli_hql (cli_t *cli, int argc, char **argv)
         return rc;
     }
     for (;;) {
-        json_t *args = json_pack ("{s:s,s:{},s:{s:I,s:I}}", "query", h.query, "params", "filter", "offset",
-                                  (json_int_t) h.offset, "limit", (json_int_t) h.limit);
+        json_t *args = json_pack ("{s:s,s:{},s:{s:I,s:I},s:s}", "query", h.query, "params", "filter", "offset",
+                                  (json_int_t) h.offset, "limit", (json_int_t) h.limit, "fieldNames", "model");
         if (h.all)
             json_object_set_new (args, "group", json_integer (-1));
         omero_err_t err = {0};

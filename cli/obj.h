@@ -7,12 +7,10 @@
 
 /* The class name of a model object's "@type" ("…#Project" -> "Project"). */
 const char *cli_obj_class (const json_t *obj);
-/* The model field name of a JSON key of an object of class cls ("Name" -> "name",
- * "UserName" -> "omeName", "Value" of a TagAnnotation -> "textValue"), into buf. */
-const char *cli_obj_field_name (const char *cls, const char *key, char *buf, size_t len);
-/* A JSON value as the CLI prints it (malloc'ed): strings as they are, references as
- * "Class:ID" (suffix "I" on the class when ice_names), quantities as "1.5 mm", lists joined
- * with ", ", null as "". */
+/* A JSON value as the CLI prints it (malloc'ed): strings as they are, numbers and booleans as
+ * Python prints them (1.0, True), references as "Class:ID" (suffix "I" on the class when
+ * ice_names), quantities as "1.5 MICROMETER", map entries as "(key,value)" joined with ",",
+ * null as "". */
 char *cli_obj_value_text (const json_t *v, bool ice_names);
 /* `omero obj`. */
 int cli_obj (cli_t *cli, int argc, char **argv);

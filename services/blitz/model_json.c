@@ -147,6 +147,9 @@ blz_mj_timestamp_ms (const char *s)
 
 /* ---- encoding ------------------------------------------------------------------------------- */
 
+/* The key of a field in encoded objects. */
+#define FKEY(e, f, buf) (((e)->flags & BLZ_MJ_MODEL_NAMES) ? (f)->name : blz_mj_key ((f), (buf), sizeof (buf)))
+
 /* An object to complete once the whole result is read (owner, group, enumeration value). */
 typedef struct {
     json_t *obj;
@@ -169,6 +172,7 @@ typedef struct {
         int64_t id;
     } *maps;                    /* map fields to read from their side tables */
     int nmaps, capmaps;
+    unsigned flags;             /* BLZ_MJ_* */
     json_t *shared;             /* "type:id" of users, groups, enumeration values, and permission
                                    texts -> one JSON object shared by every row that names it */
 } enc_t;
@@ -352,11 +356,16 @@ object_at (enc_t *e, int row, int o, bool *fresh)
                 json_object_set_new (obj, "\x01index", json_integer (atoll (PQgetvalue (e->res, row, c))));
             continue;
         }
-        if (!f || PQgetisnull (e->res, row, c))
+        if (!f)
             continue;
+        if (PQgetisnull (e->res, row, c)) {
+            if ((e->flags & BLZ_MJ_NULLS) && col->role == HQL_COL_FIELD && !(f->flags & OMR_FF_DETAILS))
+                json_object_set_new (obj, FKEY (e, f, kb), json_null ());
+            continue;
+        }
         if (col->role == HQL_COL_UNIT) {
             const char *sym = PQgetvalue (e->res, row, c);
-            json_t *qv = quantity (obj, blz_mj_key (f, kb, sizeof kb), f->units);
+            json_t *qv = quantity (obj, FKEY (e, f, kb), f->units);
             json_object_set_new (qv, "Symbol", json_string (sym));
             const char *un = unit_name (f->units, sym);
             json_object_set_new (qv, "Unit", json_string (un ? un : sym));
@@ -377,7 +386,7 @@ object_at (enc_t *e, int row, int o, bool *fresh)
             json_object_set_new (details_of (obj), dn, ref_json (e, f->target, atoll (PQgetvalue (e->res, row, c))));
             continue;
         }
-        const char *key_ = blz_mj_key (f, kb, sizeof kb);
+        const char *key_ = FKEY (e, f, kb);
         if (f->kind == OMR_FIELD_UNITS) {
             json_t *qv = quantity (obj, key_, f->units);
             json_object_set_new (qv, "Value", json_real (atof (PQgetvalue (e->res, row, c))));
@@ -411,7 +420,7 @@ attach (enc_t *e, int row, int o, json_t *child)
         json_object_set (details_of (parent), via->name + 8, child);
         return;
     }
-    const char *key = blz_mj_key (via, kb, sizeof kb);
+    const char *key = FKEY (e, via, kb);
     if (via->kind == OMR_FIELD_COLLECTION) {
         json_t *arr = json_object_get (parent, key);
         if (!json_is_array (arr)) {
@@ -571,7 +580,7 @@ fill_maps (enc_t *e, omr_err_t *err)
             for (int r = 0; r < PQntuples (res); r++)
                 if (atoll (PQgetvalue (res, r, 0)) == e->maps[k].id)
                     json_array_append_new (arr, json_pack ("[s,s]", PQgetvalue (res, r, 1), PQgetvalue (res, r, 2)));
-            json_object_set_new (e->maps[k].obj, blz_mj_key (e->maps[k].f, kb, sizeof kb), arr);
+            json_object_set_new (e->maps[k].obj, FKEY (e, e->maps[k].f, kb), arr);
         }
         PQclear (res);
     }
@@ -611,10 +620,12 @@ item_json (enc_t *e, int row, int i)
 }
 
 json_t *
-blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, bool rows, long offset, long limit, omr_err_t *err)
+blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, unsigned flags, long offset, long limit,
+               omr_err_t *err)
 {
     enc_t e = {.db = db, .q = q, .res = res, .seen = json_object (), .links = json_object (), .sorts = json_array (),
-               .shared = json_object ()};
+               .shared = json_object (), .flags = flags};
+    bool rows = (flags & BLZ_MJ_ROWS) != 0;
     json_t *out = json_array ();
     json_t *roots = json_object ();
     long distinct = 0;

@@ -23,12 +23,18 @@ void blz_mj_class_name (const omr_type_t *t, char *buf, size_t len);
 /* Milliseconds since the epoch of a PostgreSQL timestamp text (UTC), or -1 if unparsable. */
 long long blz_mj_timestamp_ms (const char *text);
 
-/* Encode a query result. rows=false: the objects of every row's first item, de-duplicated by id,
- * with join-fetched objects nested (collections as arrays, references as objects); rows=true:
- * one array per row (objects, scalars, {value, unit, symbol} quantities, maps). offset/limit
- * (limit < 0 = all) page on the distinct results. Owners, groups and enumeration values are
- * filled with one query per table. Returns a JSON array or NULL with err set. */
-json_t *blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, bool rows, long offset, long limit,
+/* Flags of blz_mj_encode. */
+#define BLZ_MJ_ROWS 0x1         /* one array per row instead of the objects of the first item */
+#define BLZ_MJ_NULLS 0x2        /* unset fields as JSON null (else left out) */
+#define BLZ_MJ_MODEL_NAMES 0x4  /* keys are the model's field names ("name", "omeName") */
+
+/* Encode a query result. Without BLZ_MJ_ROWS: the objects of every row's first item,
+ * de-duplicated by id, with join-fetched objects nested (collections as arrays, references as
+ * objects); with it: one array per row (objects, scalars, {value, unit, symbol} quantities,
+ * maps). offset/limit (limit < 0 = all) page on the distinct results. Owners, groups,
+ * enumeration values and map fields are filled with one query per table. Returns a JSON array or
+ * NULL with err set. */
+json_t *blz_mj_encode (blz_db_t *db, const hql_query_t *q, PGresult *res, unsigned flags, long offset, long limit,
                        omr_err_t *err);
 
 /* ---- decoding ------------------------------------------------------------------------------ */

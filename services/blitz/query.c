@@ -190,9 +190,10 @@ fetches_collection (const hql_query_t *q)
 }
 
 json_t *
-blz_query_run (blz_db_t *db, const char *hql, const json_t *params, long offset, long limit, bool rows,
+blz_query_run (blz_db_t *db, const char *hql, const json_t *params, long offset, long limit, unsigned flags,
                omr_err_t *err)
 {
+    bool rows = (flags & BLZ_MJ_ROWS) != 0;
     if (!hql || !*hql) {
         omr_err_set (err, OMR_E_API, 400, "no query given (\"query\")");
         return NULL;
@@ -229,7 +230,8 @@ blz_query_run (blz_db_t *db, const char *hql, const json_t *params, long offset,
         run_error (res, conn, err);
         omr_debug ("query failed: %s", hql);
     } else
-        out = blz_mj_encode (db, q, res, rows, page_in_sql ? 0 : offset, page_in_sql ? -1 : limit, err);
+        out = blz_mj_encode (db, q, res, rows ? flags | BLZ_MJ_ROWS : flags, page_in_sql ? 0 : offset,
+                             page_in_sql ? -1 : limit, err);
     PQclear (res);
     hql_query_destroy (&q);
     return out;
@@ -241,7 +243,7 @@ blz_query_load (blz_db_t *db, const omr_type_t *t, int64_t id, omr_err_t *err)
     char hql[200];
     snprintf (hql, sizeof hql, "select x from %s x where x.id = :id", t->name);
     json_t *params = json_pack ("{s:I}", "id", (json_int_t) id);
-    json_t *arr = blz_query_run (db, hql, params, 0, -1, false, err);
+    json_t *arr = blz_query_run (db, hql, params, 0, -1, 0, err);
     json_decref (params);
     if (!arr)
         return NULL;
@@ -291,6 +293,7 @@ typedef struct {
     const json_t *params;       /* name -> value */
     long offset, limit;
     bool unique;
+    unsigned flags;             /* BLZ_MJ_NULLS, BLZ_MJ_MODEL_NAMES asked for */
 } qop_t;
 
 /* Read "params"/"parameters" (plain or omero.sys.Parameters) and the filter. */
@@ -328,6 +331,13 @@ read_args (qop_t *op, omr_err_t *err)
         if (i == 0)
             break;
     }
+    if (json_is_true (json_object_get (b, "nulls")))
+        op->flags |= BLZ_MJ_NULLS;
+    const char *names = blz_str (b, "fieldNames");
+    if (names && !strcmp (names, "model"))
+        op->flags |= BLZ_MJ_MODEL_NAMES;
+    else if (names && strcmp (names, "json"))
+        return omr_err_set (err, OMR_E_API, 400, "\"fieldNames\" is \"json\" (the default) or \"model\"");
     if (op->offset < 0 || op->limit < -1)
         return omr_err_set (err, OMR_E_API, 400, "offset and limit must not be negative");
     return 0;
@@ -382,9 +392,15 @@ q_get (qop_t *op, bool must, omr_err_t *err)
     if (!t || id < 0)
         return NULL;
     omr_err_clear (err);
-    json_t *o = blz_query_load (op->db, t, id, err);
-    if (!o && err->name[0])
+    char hql[200];
+    snprintf (hql, sizeof hql, "select x from %s x where x.id = :id", t->name);
+    json_t *params = json_pack ("{s:I}", "id", (json_int_t) id);
+    json_t *arr = blz_query_run (op->db, hql, params, 0, -1, op->flags, err);
+    json_decref (params);
+    if (!arr)
         return NULL;
+    json_t *o = json_incref (json_array_get (arr, 0));
+    json_decref (arr);
     if (!o && must) {
         char cls[160];
         blz_mj_class_name (t, cls, sizeof cls);
@@ -403,7 +419,7 @@ q_find_all (qop_t *op, omr_err_t *err)
         return NULL;
     char hql[256];
     snprintf (hql, sizeof hql, "select x from %s x order by x.id", t->name);
-    return blz_query_run (op->db, hql, NULL, op->offset, op->limit, false, err);
+    return blz_query_run (op->db, hql, NULL, op->offset, op->limit, op->flags, err);
 }
 
 /* findByString / findAllByString: objects whose string field equals a value. */
@@ -422,7 +438,7 @@ q_by_string (qop_t *op, omr_err_t *err)
     char hql[256];
     snprintf (hql, sizeof hql, "select x from %s x where x.%s = :value order by x.id", t->name, f->name);
     json_t *params = json_pack ("{s:s}", "value", value);
-    json_t *r = blz_query_run (op->db, hql, params, op->offset, op->limit, false, err);
+    json_t *r = blz_query_run (op->db, hql, params, op->offset, op->limit, op->flags, err);
     json_decref (params);
     return r;
 }
@@ -476,15 +492,17 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
     case Q_FIND: data = q_get (&op, false, err); break;
     case Q_FIND_ALL: data = q_find_all (&op, err); break;
     case Q_FIND_BY_QUERY:
-        data = blz_query_run (op.db, hql, op.params, op.offset, op.limit, false, err);
+        data = blz_query_run (op.db, hql, op.params, op.offset, op.limit, op.flags, err);
         data = data ? single (data, err) : NULL;
         break;
     case Q_FIND_ALL_BY_QUERY:
-        data = blz_query_run (op.db, hql, op.params, op.offset, op.limit, false, err);
+        data = blz_query_run (op.db, hql, op.params, op.offset, op.limit, op.flags, err);
         if (data && op.unique)
             data = single (data, err);
         break;
-    case Q_PROJECTION: data = blz_query_run (op.db, hql, op.params, op.offset, op.limit, true, err); break;
+    case Q_PROJECTION:
+        data = blz_query_run (op.db, hql, op.params, op.offset, op.limit, op.flags | BLZ_MJ_ROWS, err);
+        break;
     case Q_FIND_BY_STRING:
         data = q_by_string (&op, err);
         data = data ? single (data, err) : NULL;

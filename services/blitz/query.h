@@ -6,7 +6,9 @@
  * Arguments of the query operations:
  *   {"query": HQL, "params": {"id": 1, "ids": [1, 2], "name": "x"},
  *    "filter": {"offset": 0, "limit": 25, "unique": false},
- *    "group": -1}                      (or "ctx"/"context": {"omero.group": "-1"})
+ *    "group": -1,                      (or "ctx"/"context": {"omero.group": "-1"})
+ *    "nulls": true,                    (unset fields as null instead of left out)
+ *    "fieldNames": "model"}            (keys "name", "omeName" … instead of "Name", "UserName")
  * OMERO's omero.sys.Parameters shape is accepted too:
  *   {"query": HQL, "parameters": {"map": {...}, "theFilter": {"offset", "limit"}}}
  * Replies: {"data": object | null | [objects] | [[row values]]}. */
@@ -21,9 +23,10 @@ void blz_query_register (blz_app_t *app);
  * or NULL; *err is set only on a failure (not for an invisible or missing row). */
 json_t *blz_query_load (blz_db_t *db, const omr_type_t *t, int64_t id, omr_err_t *err);
 /* Within the caller's open transaction: run HQL with JSON parameters (an object of name ->
- * value), paging offset/limit (limit < 0 = all). rows=false returns the objects of the first
- * item; rows=true one array per row. NULL with QueryException/ApiUsageException in err. */
-json_t *blz_query_run (blz_db_t *db, const char *hql, const json_t *params, long offset, long limit, bool rows,
+ * value), paging offset/limit (limit < 0 = all). Flags BLZ_MJ_* (model_json.h): without
+ * BLZ_MJ_ROWS the objects of the first item, with it one array per row. NULL with
+ * QueryException/ApiUsageException in err. */
+json_t *blz_query_run (blz_db_t *db, const char *hql, const json_t *params, long offset, long limit, unsigned flags,
                        omr_err_t *err);
 /* The group context asked for by a call's arguments ("group", or "ctx"/"context" with
  * "omero.group"), applied to ctx; SecurityViolation for a group the caller may not use. */

@@ -354,36 +354,61 @@ def test_cli_obj(env):
     link = om("obj", "new", "ProjectDatasetLink", "parent=" + pr, "child=" + ds).stdout.strip()
     assert link.startswith("ProjectDatasetLink:")
     assert om("obj", "get", ds, "name").stdout == "NewDVSet\n"
-    assert om("obj", "get", ds, "description", "name").stdout == "A dataset for new DV images\nNewDVSet\n"
     assert om("obj", "get", link, "parent").stdout.strip() == pr
-    lines = om("obj", "get", ds).stdout.splitlines()
-    assert "name=NewDVSet" in lines and "id=%s" % ds.split(":")[1] in lines and lines == sorted(lines)
+    lines = om("obj", "get", ds).stdout.split("\n")
+    assert lines[-2:] == ["", ""]       # OMERO prints the name=value lines, then an empty line
+    lines = lines[:-2]
+    assert lines == sorted(lines) and "name=NewDVSet" in lines and "id=" + ds.split(":")[1] in lines
+    assert "description=A dataset for new DV images" in lines and "version=1" in lines
     assert om("obj", "null", ds, "description").stdout.strip() == ds
     assert om("obj", "get", ds, "description").stdout == "\n"
+    assert "description=" in om("obj", "get", ds).stdout.splitlines()
     c = om("obj", "new", "CommentAnnotation", "textValue=Hello World!").stdout.strip()
     assert c.startswith("CommentAnnotation:")
+    assert om("obj", "get", c, "textValue").stdout == "Hello World!\n"
     assert om("obj", "new", "DatasetAnnotationLink", "parent=" + ds, "child=" + c).stdout.startswith(
         "DatasetAnnotationLink:")
-    m = om("obj", "new", "MapAnnotation", "ns=test").stdout.strip()
-    assert om("obj", "map-set", m, "mapValue", "a", "1").stdout.strip() == m
+    # map fields, OMERO's documented sequence
+    m = om("obj", "new", "MapAnnotation", "ns=example.com").stdout.strip()
+    assert om("obj", "map-set", m, "mapValue", "foo", "bar").stdout.strip() == m
+    assert om("obj", "map-set", m, "mapValue", "foo").stdout.strip() == m
+    assert om("obj", "map-set", m, "mapValue", "fu", "baa").stdout.strip() == m
+    assert om("obj", "map-get", m, "mapValue", "foo").stdout == "None\n"
+    assert om("obj", "map-get", m, "mapValue", "fu").stdout == "baa\n"
     assert om("obj", "map-set", m, "mapValue", "--", "b", "+read,-write").stdout.strip() == m
-    assert om("obj", "map-get", m, "mapValue", "b").stdout == "+read,-write\n"
-    assert om("obj", "list-get", m, "mapValue", "0").stdout == "a=1\n"
-    om("obj", "map-set", m, "mapValue", "a")
-    assert om("obj", "map-get", m, "mapValue", "a").stdout == ""
-    assert om("obj", "list-get", m, "mapValue", "0").stdout == "b=+read,-write\n"
-    # Several commands from stdin, later ones referring to earlier results.
-    out = om("obj", "-", input="new Project name='p from stdin'\nnew Dataset name=d\n"
-                                "new ProjectDatasetLink parent=ref:0 child=ref:1\n").stdout.split()
+    assert om("obj", "get", m, "mapValue").stdout == "(fu,baa),(b,+read,-write)\n"
+    assert om("obj", "list-get", m, "mapValue", "0").stdout == "(fu,baa)\n"
+    r = om("obj", "list-get", m, "mapValue", "5", check=False)
+    assert r.returncode == 336 % 256 and "mapValue[5]" in r.stderr
+    # quantities and numbers as OMERO prints them
+    inst = om("obj", "new", "Instrument").stdout.strip()
+    st = om("obj", "new", "StageLabel", "name=s", "positionX=1.5 MICROMETER", "positionZ=2 mm").stdout.strip()
+    assert om("obj", "get", st, "positionX").stdout == "1.5 MICROMETER\n"
+    assert om("obj", "get", st, "positionZ").stdout == "2.0 MILLIMETER\n"
+    assert inst.startswith("Instrument:")
+    # Several commands from a file or stdin, later ones referring to earlier results.
+    script = "# a comment\np = new Project name='p from stdin'\nnew Dataset name=d\n\n" \
+             "new ProjectDatasetLink parent@=p child@=1\n"
+    out = om("obj", "--file", "-", input=script).stdout.split()
     assert [x.split(":")[0] for x in out] == ["Project", "Dataset", "ProjectDatasetLink"]
     assert om("obj", "get", out[0], "name").stdout == "p from stdin\n"
+    assert om("obj", "get", out[2], "child").stdout.strip() == out[1]
+    out = om("obj", "-", input="new Plate name=one\n").stdout.split()
+    assert out[0].startswith("Plate:")
     # Errors are printed plainly with OMERO's exception names and change nothing.
     r = om("obj", "new", "Dataset", "nmae=x", check=False)
-    assert r.returncode == 1 and r.stdout == "" and "ValidationException" in r.stderr and "nmae" in r.stderr
-    r = om("obj", "update", "Dataset:notanid", "name=x", check=False)
-    assert r.returncode == 2
+    assert r.returncode == 336 % 256 and r.stdout == "" and "Failed to create Dataset" in r.stderr
+    assert "ValidationException" in r.stderr and "nmae" in r.stderr
+    r = om("obj", "update", "Dataset", "name=x", check=False)
+    assert r.returncode == 334 % 256 and "No id given for Dataset" in r.stderr
+    r = om("obj", "update", "Dataset:99999999", "name=x", check=False)
+    assert r.returncode == 334 % 256 and "No object found: Dataset:99999999" in r.stderr
+    r = om("obj", "get", ds, "nosuchfield", check=False)
+    assert r.returncode == 336 % 256 and "Unknown field 'nosuchfield'" in r.stderr
     r = om("obj", "frobnicate", check=False)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+    r = om("obj", check=False)
+    assert r.returncode == 100 and "No command provided" in r.stderr
     # an administrator changes a user's e-mail (OMERO's documented admin use)
     g = env["g"]
     root_env = {"OMERO_SESSIONDIR": g.root + "/sessions-root"}
@@ -393,7 +418,7 @@ def test_cli_obj(env):
     assert om("obj", "get", ref, "email").stdout == "alice@university.example\n"
     bob = cli_login(env, "bob")
     r = bob("obj", "update", ds, "name=stolen", check=False)
-    assert r.returncode == 1 and "SecurityViolation" in r.stderr
+    assert r.returncode == 336 % 256 and "Failed to update " + ds in r.stderr and "SecurityViolation" in r.stderr
     assert om("obj", "get", ds, "name").stdout == "NewDVSet\n"
 
 
