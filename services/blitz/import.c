@@ -1522,6 +1522,24 @@ run_job (imp_t *im, blz_db_t *db, blz_db_t *pdb, int64_t job)
         rel[i] = strdup (PQgetvalue (r, i, 1));
     }
     PQclear (r);
+    /* every claim is counted (committed before the work): a file that brings the server down
+     * each time fails cleanly after omero.fs.import_attempts instead of looping forever */
+    long attempts = 1 + (json_string_value (json_object_get (settings, "import.attempts"))
+                             ? atol (json_string_value (json_object_get (settings, "import.attempts")))
+                             : 0);
+    long max_attempts = (long) omr_config_get_int (im->app->config, "omero.fs.import_attempts", 3);
+    if (attempts > max_attempts) {
+        blz_db_rollback (db);
+        snprintf (msg, sizeof msg, "the import was interrupted %ld times (the server stopped while importing); given up",
+                  attempts - 1);
+        goto fail;
+    }
+    char at[24];
+    snprintf (at, sizeof at, "%ld", attempts);
+    if (blz_db_exec (db, &err, "DELETE FROM metadataimportjob_versioninfo WHERE metadataimportjob_id = $1 "
+                     "AND name = 'import.attempts'", BLZ_P (j)) < 0
+        || add_info (db, &err, job, 1000 + (int) attempts, "import.attempts", at) < 0)
+        goto fail;
     if (set_job (db, &err, job, ST_RUNNING, "Step 1 of 3: reading metadata") < 0 || blz_db_commit (db, &err) < 0)
         goto fail;
     if (nfiles == 0) {
