@@ -1,5 +1,7 @@
-/* hql: `omero hql` — run an HQL query with IQuery.projection and print the rows as OMERO's CLI
- * does: a single object per row as "Class | Id | field…" columns, other rows as Col1…ColN. */
+/* hql: `omero hql` — run HQL queries with IQuery.projection and print the rows as OMERO's CLI
+ * does: a single object per row as "Class | Id | field…" columns (empty fields and collections
+ * left out, details as "owner=N;group=M"), other rows as Col1…ColN. Without a query it reads
+ * queries, one per line, until an empty one. */
 #include "obj.h"
 #include "sessions.h"
 #include "table.h"
@@ -9,20 +11,22 @@
 #include <unistd.h>
 
 static const char *usage_text =
-    "usage: omero hql [-h] [-q] [--limit LIMIT] [--offset OFFSET] [--admin] [--all]\n"
+    "usage: omero hql [-h] [--admin] [--all] [--ids-only] [--limit LIMIT] [--offset OFFSET]\n"
     "                 [--style {csv,json,plain,sql}] [login arguments] [query]\n";
 
 static const char *help_text =
-    "Executes an HQL query against the server\n\n"
+    "Executes an HQL statement with the given parameters\n\n"
+    "If no query is given, then a shell is opened which will run any entered query\n"
+    "with the current parameters.\n\n"
     "Positional Arguments:\n"
-    "  query                 Single query to run (read from stdin when absent)\n\n"
+    "  query                 Single query to run\n\n"
     "Optional Arguments:\n"
     "  -h, --help            show this help message and exit\n"
-    "  -q, --quiet           No user input\n"
-    "  --limit LIMIT         Maximum number of return values (default 25)\n"
-    "  --offset OFFSET       Number of entries to skip\n"
-    "  --admin               Run an admin query (deprecated; use --all)\n"
+    "  --admin               Run an admin query (deprecated; use 'all')\n"
     "  --all                 Perform query on all groups\n"
+    "  --ids-only            Show only the ids of returned objects\n"
+    "  --limit LIMIT         maximum number of return values (default=25)\n"
+    "  --offset OFFSET       number of entries to skip (default=0)\n"
     "  --style {csv,json,plain,sql}\n"
     "                        use alternative output style (default=sql)\n\n"
     "Examples:\n"
@@ -33,7 +37,7 @@ static const char *help_text =
 typedef struct {
     const char *query;
     long limit, offset;
-    bool quiet, all;
+    bool quiet, all, ids_only;
     cli_style_t style;
 } hargs_t;
 
@@ -76,6 +80,8 @@ object_columns (json_t *obj, char ***names, int *n)
         if (k[0] == '@' || strchr (k, ':') || json_is_array (v))
             continue;
         const char *name = k;
+        if (json_is_null (v) || (json_is_string (v) && !*json_string_value (v)))
+            continue;   /* OMERO leaves empty values out (0 and False stay) */
         bool dup = false;
         for (int i = 0; i < *n && !dup; i++)
             dup = !strcmp ((*names)[i], name);
@@ -84,6 +90,24 @@ object_columns (json_t *obj, char ***names, int *n)
         *names = realloc (*names, (*n + 1) * sizeof **names);
         (*names)[(*n)++] = strdup (name);
     }
+}
+
+/* OMERO's "owner=N;group=M" of an object's details, or NULL when it has neither. */
+static char *
+details_text (json_t *obj)
+{
+    json_t *d = json_object_get (obj, "omero:details");
+    json_t *ow = json_object_get (json_object_get (d, "owner"), "@id");
+    json_t *gr = json_object_get (json_object_get (d, "group"), "@id");
+    if (!ow && !gr)
+        return NULL;
+    char buf[96], a[32] = "None", b[32] = "None";
+    if (ow)
+        snprintf (a, sizeof a, "%lld", (long long) json_integer_value (ow));
+    if (gr)
+        snprintf (b, sizeof b, "%lld", (long long) json_integer_value (gr));
+    snprintf (buf, sizeof buf, "owner=%s;group=%s", a, b);
+    return strdup (buf);
 }
 
 static int
@@ -101,8 +125,8 @@ display (json_t *rows, const hargs_t *h)
     bool objects = nrows > 0;
     int ncols = 0;
     json_array_foreach (rows, i, row) {
-        if (!(json_array_size (row) == 1 && json_is_object (json_array_get (row, 0))
-              && json_object_get (json_array_get (row, 0), "@id")))
+        if (h->ids_only || !(json_array_size (row) == 1 && json_is_object (json_array_get (row, 0))
+                             && json_object_get (json_array_get (row, 0), "@id")))
             objects = false;
         if ((int) json_array_size (row) > ncols)
             ncols = (int) json_array_size (row);
@@ -110,8 +134,18 @@ display (json_t *rows, const hargs_t *h)
     char **fields = NULL;
     int nfields = 0;
     if (objects) {
-        json_array_foreach (rows, i, row)
+        json_array_foreach (rows, i, row) {
             object_columns (json_array_get (row, 0), &fields, &nfields);
+            char *dt = details_text (json_array_get (row, 0));
+            bool dup = false;
+            for (int k = 0; k < nfields && dt; k++)
+                dup |= !strcmp (fields[k], "details");
+            if (dt && !dup) {
+                fields = realloc (fields, (nfields + 1) * sizeof *fields);
+                fields[nfields++] = strdup ("details");
+            }
+            free (dt);
+        }
         qsort (fields, nfields, sizeof *fields, cmp_str);
     }
     int nh = objects ? 3 + nfields : 1 + ncols;
@@ -144,7 +178,9 @@ display (json_t *rows, const hargs_t *h)
             cells[1] = strdup (cls);
             cells[2] = strdup (id);
             for (int f = 0; f < nfields; f++)
-                cells[3 + f] = cli_obj_value_text (json_object_get (o, fields[f]), true);
+                cells[3 + f] = !strcmp (fields[f], "details") && !json_object_get (o, "details")
+                                   ? details_text (o)
+                                   : cli_obj_value_text (json_object_get (o, fields[f]), true);
         } else
             for (int k = 0; k < ncols; k++)
                 cells[1 + k] = cli_obj_value_text (json_array_get (row, k), true);
@@ -164,22 +200,80 @@ display (json_t *rows, const hargs_t *h)
     free (headers);
 }
 
-/* Read the whole of stdin as the query. */
-static char *
-read_query (void)
+/* Run one query and print it; on a terminal, offer OMERO's paging and details prompts. */
+static int
+run_query (omero_client_t *c, hargs_t *h, bool loop)
 {
-    size_t cap = 1024, len = 0;
-    char *buf = malloc (cap);
-    size_t n;
-    while ((n = fread (buf + len, 1, cap - len - 1, stdin)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc (buf, cap *= 2);
+    long offset = h->offset;
+    json_t *rows = NULL;
+    for (;;) {
+        json_t *args = json_pack ("{s:s,s:{},s:{s:I,s:I},s:s}", "query", h->query, "params", "filter", "offset",
+                                  (json_int_t) offset, "limit", (json_int_t) h->limit, "fieldNames", "model");
+        if (h->all)
+            json_object_set_new (args, "group", json_integer (-1));
+        omero_err_t err = {0};
+        json_t *r = omero_client_call (c, "IQuery", "projection", args, &err);
+        json_decref (args);
+        if (!r) {
+            json_decref (rows);
+            if (!strcmp (err.name, "SecurityViolation"))
+                return h->all ? cli_die (53, "SecurityViolation: Current user is not an admin and cannot use '--admin'")
+                              : cli_die (54, "SecurityViolation: %s", err.msg);
+            if (!strcmp (err.name, "QueryException"))
+                return cli_die (52, "Bad query: %s", err.msg);
+            return cli_fail_omero (&err);
+        }
+        json_decref (rows);
+        rows = json_incref (json_object_get (r, "data"));
+        json_decref (r);
+        hargs_t page = *h;
+        page.offset = offset;
+        display (rows, &page);
+        if (h->quiet || !isatty (STDOUT_FILENO) || !isatty (STDIN_FILENO))
+            break;
+        char *answer = cli_prompt (loop ? "\nTo see details for object, enter line number.\nTo move ahead one page, "
+                                          "enter 'p'\nTo re-display list, enter 'r'.\nTo quit, enter 'q' or just "
+                                          "enter.\nTo run another query, press enter\n"
+                                        : "\nTo see details for object, enter line number.\nTo move ahead one page, "
+                                          "enter 'p'\nTo re-display list, enter 'r'.\nTo quit, enter 'q' or just "
+                                          "enter.\n",
+                                   false);
+        char a = answer ? answer[0] : 0;
+        long pick = answer && *answer ? strtol (answer, NULL, 10) : -1;
+        bool digit = answer && *answer >= '0' && *answer <= '9';
+        free (answer);
+        if (!a || a == 'q' || a == 'Q')
+            break;
+        if (a == 'p' || a == 'P') {
+            offset += h->limit;
+            continue;
+        }
+        if (a == 'r' || a == 'R') {
+            display (rows, &page);
+            continue;
+        }
+        json_t *row = digit ? json_array_get (rows, (size_t) (pick - offset)) : NULL;
+        json_t *o = json_array_size (row) == 1 ? json_array_get (row, 0) : NULL;
+        if (!json_is_object (o) || !json_object_get (o, "@id")) {
+            printf (digit && row ? "No details available: %ld\n" : "Invalid choice: %ld\n", pick);
+            continue;
+        }
+        printf ("id = %lld\n", (long long) json_integer_value (json_object_get (o, "@id")));
+        char **names = NULL;
+        int n = 0;
+        object_columns (o, &names, &n);
+        qsort (names, n, sizeof *names, cmp_str);
+        for (int k = 0; k < n; k++) {
+            json_t *v = json_object_get (o, names[k]);
+            char *val = cli_obj_value_text (v, true);
+            printf (json_is_string (v) ? "%s = '%s'\n" : "%s = %s\n", names[k], val);
+            free (val);
+            free (names[k]);
+        }
+        free (names);
     }
-    buf[len] = 0;
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        buf[--len] = 0;
-    return buf;
+    json_decref (rows);
+    return 0;
 }
 
 /* `omero hql`. */
@@ -212,6 +306,10 @@ cli_hql (cli_t *cli, int argc, char **argv)
             h.all = true;
             continue;
         }
+        if (!strcmp (a, "--ids-only")) {
+            h.ids_only = true;
+            continue;
+        }
         if (!strcmp (a, "--style") || !strncmp (a, "--style=", 8)) {
             const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
             if (!v || cli_style_parse (v, &h.style) < 0)
@@ -229,49 +327,38 @@ cli_hql (cli_t *cli, int argc, char **argv)
             return usage_error ("unrecognized arguments: %s", a);
         h.query = a;
     }
-    char *owned = NULL;
-    if (!h.query || !strcmp (h.query, "-")) {
-        if (isatty (STDIN_FILENO) && !h.query)
-            return usage_error ("%s", "give a query (omero hql \"select p from Project p\")");
-        h.query = owned = read_query ();
-    }
-    if (!*h.query) {
-        free (owned);
-        return usage_error ("%s", "the query is empty");
-    }
+    if (!h.query && h.quiet)
+        return cli_die (67, "Can't ask for query with --quiet option");
     int rc = 0;
     omero_client_t *c = cli_session_client (cli, &la, &rc);
-    if (!c) {
-        free (owned);
+    if (!c)
         return rc;
-    }
-    for (;;) {
-        json_t *args = json_pack ("{s:s,s:{},s:{s:I,s:I},s:s}", "query", h.query, "params", "filter", "offset",
-                                  (json_int_t) h.offset, "limit", (json_int_t) h.limit, "fieldNames", "model");
-        if (h.all)
-            json_object_set_new (args, "group", json_integer (-1));
-        omero_err_t err = {0};
-        json_t *r = omero_client_call (c, "IQuery", "projection", args, &err);
-        json_decref (args);
-        if (!r) {
-            rc = cli_fail_omero (&err);
-            break;
+    if (h.query)
+        rc = run_query (c, &h, false);
+    else {
+        /* the shell: one query per line until an empty one (or the end of input) */
+        char *line = NULL;
+        size_t cap = 0;
+        bool tty = isatty (STDIN_FILENO);
+        for (;;) {
+            if (tty) {
+                fputs ("Enter query:", stdout);
+                fflush (stdout);
+            }
+            ssize_t n = getline (&line, &cap, stdin);
+            if (n < 0)
+                break;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                line[--n] = 0;
+            if (!*line)
+                break;
+            h.query = line;
+            rc = run_query (c, &h, true);
+            if (rc)
+                break;
         }
-        json_t *rows = json_object_get (r, "data");
-        display (rows, &h);
-        long got = (long) json_array_size (rows);
-        json_decref (r);
-        /* OMERO pages interactively when a full page came back */
-        if (h.quiet || got < h.limit || h.limit == 0 || !isatty (STDIN_FILENO) || !isatty (STDOUT_FILENO))
-            break;
-        char *answer = cli_prompt ("Load more? [y/N] ", false);
-        bool more = answer && (answer[0] == 'y' || answer[0] == 'Y');
-        free (answer);
-        if (!more)
-            break;
-        h.offset += h.limit;
+        free (line);
     }
     omero_client_destroy (&c);
-    free (owned);
     return rc;
 }

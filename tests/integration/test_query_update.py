@@ -437,19 +437,27 @@ def test_cli_hql(env):
     assert header[:3] == ["#", "Class", "Id"] and "name" in header and "description" in header
     row = dict(zip(header, [c.strip() for c in lines[2].split("|")]))
     assert row["#"] == "1" and row["Class"] == "ScreenI" and row["name"] == "screen-1"
+    assert row["details"] == "owner=%d;group=%d" % (env["ids"]["alice"], env["ids"]["lab"])
+    assert header == ["#", "Class", "Id"] + sorted(header[3:])
+    r = om("hql", "-q", "--ids-only", "select s from Screen s order by s.name")
+    assert [c.strip() for c in r.stdout.splitlines()[2].split("|")][1].startswith("ScreenI:")
     assert lines[-1] == "(1 row)"
     r = om("hql", "-q", "--style", "csv", "select s.name from Screen s where s.name = 'screen-2'")
     assert r.stdout.splitlines() == ["#,Col1", "0,screen-2"]
     r = om("hql", "-q", "--style=json", "select count(s) from Screen s")
     assert '"Col1": "3"' in r.stdout.replace("'", '"') or '"Col1":"3"' in r.stdout
     r = om("hql", "-q", "select s from Screen s wher s.id = 1", check=False)
-    assert r.returncode == 1 and "QueryException" in r.stderr
+    assert r.returncode == 52 and r.stderr.splitlines()[-1].startswith("Bad query: ")
+    r = om("hql", "-q", check=False)
+    assert r.returncode == 67 and "Can't ask for query with --quiet option" in r.stderr
     # Eve sees none of it, in any of her groups.
     eve = cli_login(env, "eve")
     assert eve("hql", "-q", "--all", "select s from Screen s").stdout.strip().endswith("(0 rows)")
-    r = om("hql", "-q", "--all", input="select count(s) from Screen s\n", check=False)
-    r = om("hql", "-q", "-", input="select count(s) from Screen s\n")
-    assert [c.strip() for c in r.stdout.splitlines()[2].split("|")] == ["0", "3"]
+    # without a query: one query per line until an empty one
+    r = om("hql", input="select count(s) from Screen s\nselect max(s.name) from Screen s\n\nignored\n")
+    out = r.stdout.splitlines()
+    assert [c.strip() for c in out[2].split("|")] == ["0", "3"]
+    assert [c.strip() for c in out[6].split("|")] == ["0", "screen-2"] and len(out) == 8
 
 
 def test_arrays_subclasses_and_ordered_collections(env):
