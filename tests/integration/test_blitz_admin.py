@@ -4,7 +4,7 @@ and every refusal: non-admins, group owners outside their group, the last admini
 root or guest, restricted administrators."""
 import pytest
 
-from test_blitz_support import Blitz, PgCluster, failed, login, ok, root_password
+from test_blitz_support import Blitz, PgCluster, cleanup_all, failed, login, ok, root_password
 
 SCHEMA = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
 PASSWORDS = {"ann": "ann-Secret-1", "ben": "ben-Secret-2", "pi": "pi-Secret-3", "adm2": "adm2-Secret-4"}
@@ -36,9 +36,7 @@ def env():
             sessions[name] = ok(login(b, name, PASSWORDS[name]))["session"]
         yield {"cluster": cluster, "b": b, "rootpw": rootpw, "s": sessions, "ids": ids}
     finally:
-        if b:
-            b.cleanup()
-        cluster.stop()
+        cleanup_all((b,), cluster)
 
 
 def call(env, who, op, body=None):

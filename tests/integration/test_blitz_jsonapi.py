@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 
-from test_blitz_support import Blitz, PgCluster, failed, login, ok, root_password
+from test_blitz_support import Blitz, PgCluster, cleanup_all, failed, login, ok, root_password
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,7 @@ def env():
                                         "group": "web-lab", "password": "wendy-pw"}, session=root))
         yield {"cluster": cluster, "b": b, "root": root}
     finally:
-        if b:
-            b.cleanup()
-        cluster.stop()
+        cleanup_all((b,), cluster)
 
 
 def api(env, method, path, headers=None, cookies=None, body=b"", ctype=None):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from test_blitz_support import Blitz, PgCluster, failed, login, ok, root_password
+from test_blitz_support import Blitz, PgCluster, cleanup_all, failed, login, ok, root_password
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,7 @@ def env():
         ok(b0.call("IAdmin.setGroupOwner", {"group": "shared", "user": "carol"}, session=root))
         yield {"cluster": cluster, "b0": b0, "b1": b1, "rootpw": rootpw, "root": root}
     finally:
-        for b in (b0, b1):
-            if b:
-                b.cleanup()
-        cluster.stop()
+        cleanup_all((b0, b1), cluster)
 
 
 def test_root_password_generated_and_private(env):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from test_blitz_support import Blitz, PgCluster, failed, free_port, login, ok
+from test_blitz_support import Blitz, PgCluster, cleanup_all, failed, free_port, login, ok
 
 
 @pytest.fixture
@@ -97,8 +97,7 @@ def test_waits_for_schema_to_be_loaded(cluster):
         assert nb.proc.wait(timeout=60) != 0
         assert "load share/omero/schema.sql" in nb.log()
     finally:
-        b.cleanup()
-        nb.cleanup()
+        cleanup_all((b, nb), None)
 
 
 def test_ignore_case_user_names(cluster):

@@ -211,6 +211,22 @@ class Blitz:
                                      % (self.id, keep, log[log.index(marker) - 200:][:6000]))
 
 
+def cleanup_all(blitzes, cluster):
+    """Stop every Blitz and the cluster, then report the first sanitizer error, if any."""
+    first = None
+    for b in blitzes:
+        if b is None:
+            continue
+        try:
+            b.cleanup()
+        except AssertionError as e:
+            first = first or e
+    if cluster is not None:
+        cluster.stop()
+    if first:
+        raise first
+
+
 def root_password(blitz):
     with open(os.path.join(blitz.dir, "var", "master", "root_password")) as f:
         return f.read().strip()
