@@ -207,8 +207,9 @@ run_query (omero_client_t *c, hargs_t *h, bool loop)
     long offset = h->offset;
     json_t *rows = NULL;
     for (;;) {
-        json_t *args = json_pack ("{s:s,s:{},s:{s:I,s:I},s:s}", "query", h->query, "params", "filter", "offset",
-                                  (json_int_t) offset, "limit", (json_int_t) h->limit, "fieldNames", "model");
+        json_t *args = json_pack ("{s:s,s:{},s:{s:I,s:I},s:s,s:s}", "query", h->query, "params", "filter", "offset",
+                                  (json_int_t) offset, "limit", (json_int_t) h->limit, "fieldNames", "model",
+                                  "timestamps", "objects");
         if (h->all)
             json_object_set_new (args, "group", json_integer (-1));
         omero_err_t err = {0};

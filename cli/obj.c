@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAXPOS 256
 
@@ -108,7 +109,13 @@ cli_obj_value_text (const json_t *v, bool ice_names)
         py_float (json_real_value (v), buf, sizeof buf);
     else if (json_is_boolean (v))
         snprintf (buf, sizeof buf, "%s", json_is_true (v) ? "True" : "False");
-    else if (json_is_object (v) && json_object_get (v, "@id"))
+    else if (json_is_object (v) && !strcmp (json_string_value (json_object_get (v, "@type")) ? json_string_value (json_object_get (v, "@type")) : "", "rtime")) {
+        /* a time, as Python's time.ctime prints it (local time) */
+        time_t t = (time_t) (json_integer_value (json_object_get (v, "value")) / 1000);
+        struct tm tm;
+        localtime_r (&t, &tm);
+        strftime (buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm);
+    } else if (json_is_object (v) && json_object_get (v, "@id"))
         snprintf (buf, sizeof buf, "%s%s:%lld", cli_obj_class (v), ice_names ? "I" : "",
                   (long long) json_integer_value (json_object_get (v, "@id")));
     else if (json_is_object (v) && (json_object_get (v, "Value") || json_object_get (v, "value"))) {

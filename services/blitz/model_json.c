@@ -223,7 +223,7 @@ ref_json (enc_t *e, int type, int64_t id)
 
 /* A value of a column as JSON by its declared scalar type, or by its PostgreSQL type. */
 static json_t *
-value_json (PGresult *res, int row, int col, omr_scalar_t scalar)
+value_json (PGresult *res, int row, int col, omr_scalar_t scalar, unsigned flags)
 {
     if (PQgetisnull (res, row, col))
         return json_null ();
@@ -247,7 +247,11 @@ value_json (PGresult *res, int row, int col, omr_scalar_t scalar)
     case OMR_SCALAR_DOUBLE: return json_real (atof (v));
     case OMR_SCALAR_TIMESTAMP: {
         long long ms = blz_mj_timestamp_ms (v);
-        return ms == -1 ? json_string (v) : json_integer (ms);
+        if (ms == -1)
+            return json_string (v);
+        if (flags & BLZ_MJ_TIME_OBJECTS)
+            return json_pack ("{s:s,s:I}", "@type", "rtime", "value", (json_int_t) ms);
+        return json_integer (ms);
     }
     default: return json_string (v);
     }
@@ -393,7 +397,7 @@ object_at (enc_t *e, int row, int o, bool *fresh)
         } else if (f->kind == OMR_FIELD_REF)
             json_object_set_new (obj, key_, ref_json (e, f->target, atoll (PQgetvalue (e->res, row, c))));
         else
-            json_object_set_new (obj, key_, value_json (e->res, row, c, f->scalar));
+            json_object_set_new (obj, key_, value_json (e->res, row, c, f->scalar, e->flags));
     }
     for (int i = 0; i < t->nfields; i++) {
         const omr_field_t *mf = hql_model_field_at (t->first_field + i);
@@ -611,11 +615,11 @@ item_json (enc_t *e, int row, int i)
     case HQL_ITEM_MAP: {
         json_t *m = json_object ();
         for (int k = 0; k < it->ncols; k++)
-            json_object_set_new (m, it->keys[k], value_json (e->res, row, it->first_col + k, q->cols[it->first_col + k].scalar));
+            json_object_set_new (m, it->keys[k], value_json (e->res, row, it->first_col + k, q->cols[it->first_col + k].scalar, e->flags));
         return m;
     }
     default:
-        return value_json (e->res, row, it->first_col, q->cols[it->first_col].scalar);
+        return value_json (e->res, row, it->first_col, q->cols[it->first_col].scalar, e->flags);
     }
 }
 

@@ -27,6 +27,7 @@ long long blz_mj_timestamp_ms (const char *text);
 #define BLZ_MJ_ROWS 0x1         /* one array per row instead of the objects of the first item */
 #define BLZ_MJ_NULLS 0x2        /* unset fields as JSON null (else left out) */
 #define BLZ_MJ_MODEL_NAMES 0x4  /* keys are the model's field names ("name", "omeName") */
+#define BLZ_MJ_TIME_OBJECTS 0x8 /* times as {"@type": "rtime", "value": ms} (else plain ms) */
 
 /* Encode a query result. Without BLZ_MJ_ROWS: the objects of every row's first item,
  * de-duplicated by id, with join-fetched objects nested (collections as arrays, references as

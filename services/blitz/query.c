@@ -338,6 +338,11 @@ read_args (qop_t *op, omr_err_t *err)
         op->flags |= BLZ_MJ_MODEL_NAMES;
     else if (names && strcmp (names, "json"))
         return omr_err_set (err, OMR_E_API, 400, "\"fieldNames\" is \"json\" (the default) or \"model\"");
+    const char *times = blz_str (b, "timestamps");
+    if (times && !strcmp (times, "objects"))
+        op->flags |= BLZ_MJ_TIME_OBJECTS;
+    else if (times && strcmp (times, "ms"))
+        return omr_err_set (err, OMR_E_API, 400, "\"timestamps\" is \"ms\" (the default) or \"objects\"");
     if (op->offset < 0 || op->limit < -1)
         return omr_err_set (err, OMR_E_API, 400, "offset and limit must not be negative");
     return 0;

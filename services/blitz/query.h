@@ -8,7 +8,8 @@
  *    "filter": {"offset": 0, "limit": 25, "unique": false},
  *    "group": -1,                      (or "ctx"/"context": {"omero.group": "-1"})
  *    "nulls": true,                    (unset fields as null instead of left out)
- *    "fieldNames": "model"}            (keys "name", "omeName" … instead of "Name", "UserName")
+ *    "fieldNames": "model",            (keys "name", "omeName" … instead of "Name", "UserName")
+ *    "timestamps": "objects"}          (times as {"@type": "rtime", "value": ms}, not plain ms)
  * OMERO's omero.sys.Parameters shape is accepted too:
  *   {"query": HQL, "parameters": {"map": {...}, "theFilter": {"offset", "limit"}}}
  * Replies: {"data": object | null | [objects] | [[row values]]}. */

@@ -3,6 +3,7 @@ with omero:details (owner, group, the caller's permissions), join-fetched graphs
 paging and group context, validation and security errors with OMERO's names, optimistic locking
 under concurrent updates, Event/EventLog rows, HQL that tries to escape, the HQL of the
 documentation (api-model.md section 7), and `omero hql` / `omero obj`."""
+import re
 import threading
 
 import pytest
@@ -453,6 +454,9 @@ def test_cli_hql(env):
     # Eve sees none of it, in any of her groups.
     eve = cli_login(env, "eve")
     assert eve("hql", "-q", "--all", "select s from Screen s").stdout.strip().endswith("(0 rows)")
+    # times as OMERO's CLI prints them (time.ctime)
+    r = om("hql", "-q", "--limit", "1", "select s.started from Session s order by s.id desc")
+    assert re.match(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$", r.stdout.splitlines()[2].split("|")[1].strip())
     # without a query: one query per line until an empty one
     r = om("hql", input="select count(s) from Screen s\nselect max(s.name) from Screen s\n\nignored\n")
     out = r.stdout.splitlines()
