@@ -817,3 +817,76 @@ def test_original_metadata_and_instrument(g):
     ids, _ = import_ok(g, tiff)
     om = g.api.call("RawPixelsStore", "getOriginalMetadata", imageId=ids[0])
     assert om["series"].get("Aperio.AppMag") == "20" and om["omeXml"] is None
+
+
+# ---------------------------------------------------------------- benchmarks (figures printed, not asserted)
+
+def _rss_kb(pid, key="VmRSS"):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_benchmark_import_throughput(g, tmp_path):
+    mb = int(os.environ.get("OMERO_BENCH_IMPORT_MB", "64"))
+    planes = max(1, mb // 2)
+    f = tmp_path / "bench.ome.tif"
+    with tifffile.TiffWriter(str(f), bigtiff=True) as tw:
+        plane = np.random.default_rng(1).integers(0, 65535, (1024, 1024), dtype=np.uint16)
+        tw.write(np.broadcast_to(plane, (planes, 1024, 1024)), photometric="minisblack", metadata={"axes": "ZYX"})
+    size = f.stat().st_size
+    dst = os.path.join(g.data, "cp-bench.tif")
+    t0 = time.time()
+    subprocess.run(["cp", str(f), dst], check=True)
+    os.sync()
+    cp_s = time.time() - t0
+    os.unlink(dst)
+    blitz = [p for p in g.pids() if b"omero-blitz" in open("/proc/%d/cmdline" % p, "rb").read()][0]
+    rss0 = _rss_kb(blitz)
+    t0 = time.time()
+    (image,), _ = import_ok(g, str(f))
+    os.sync()
+    imp_s = time.time() - t0
+    rss1 = _rss_kb(blitz)
+    print(g.omero("fs", "importtime", "Fileset:%d" % image_meta(g, image)["fileset"]).stdout)
+    print("\nimport of %.0f MiB (%d planes, SHA1-160, min/max): %.1f MB/s; cp: %.1f MB/s; ratio %.2f; "
+          "Blitz RSS %d -> %d KiB" % (size / 2 ** 20, planes, size / 1e6 / imp_s, size / 1e6 / cp_s, cp_s / imp_s,
+                                       rss0, rss1))
+    assert pixels_of(g, image)["sizeZ"] == planes
+
+
+def test_benchmark_random_tiles(g, tmp_path):
+    n = int(os.environ.get("OMERO_BENCH_TILE_IMAGE", "4096"))
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 255, (n, n), dtype=np.uint8)
+    f = tmp_path / "tiles.ome.tif"
+    with tifffile.TiffWriter(str(f), bigtiff=True) as tw:
+        tw.write(base, subifds=2, tile=(256, 256), metadata={"axes": "YX"})
+        tw.write(base[::2, ::2], subfiletype=1, tile=(256, 256))
+        tw.write(base[::4, ::4], subfiletype=1, tile=(256, 256))
+    (image,), _ = import_ok(g, str(f))
+    pid = pixels_of(g, image)["pixelsId"]
+    coords = [(int(rng.integers(0, n // 256)) * 256, int(rng.integers(0, n // 256)) * 256) for _ in range(200)]
+    s = requests.Session()
+    s.verify = g.api.ca
+    s.headers.update({"X-OMERO-Session": g.api.session, "Content-Type": "application/octet-stream"})
+    t0 = time.time()
+    for x, y in coords:
+        r = s.post(g.api.base + "RawPixelsStore/getTile", data=b"", verify=g.api.ca, headers={"X-OMERO-Args": json.dumps(
+            {"pixelsId": pid, "z": 0, "c": 0, "t": 0, "x": x, "y": y, "w": 256, "h": 256})})
+        assert len(r.content) == 65536
+    ours = len(coords) / (time.time() - t0)
+    with tifffile.TiffFile(str(f)) as tf:
+        page = tf.pages[0]
+        fh = tf.filehandle
+        per_row = n // 256
+        t0 = time.time()
+        for x, y in coords:
+            idx = (y // 256) * per_row + x // 256
+            fh.seek(page.dataoffsets[idx])
+            tile = page.decode(fh.read(page.databytecounts[idx]), idx)[0]
+            assert tile.size == 65536
+        ref = len(coords) / (time.time() - t0)
+    print("\nrandom 256x256 tiles of a %dx%d pyramid: %.0f tiles/s over HTTPS (RawPixelsStore.getTile); "
+          "tifffile in-process: %.0f tiles/s; ratio %.2f" % (n, n, ours, ref, ours / ref))
