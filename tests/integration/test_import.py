@@ -301,12 +301,40 @@ def test_export_ome_tiff_reads_back_equal(g, tmp_path):
         xml = tf.ome_metadata
     assert 'PhysicalSizeX="0.25"' in xml and 'PhysicalSizeY="0.5"' in xml and 'Name="GFP"' in xml
     assert 'Name="exported"' in xml and "2016-06" in xml
+    check_ome_xml_structure(xml, data.shape)
     # and the export imports again, equal
     (again,), _ = import_ok(g, out)
     assert_same(read_planes(g, pixels_of(g, again)), data, "re-imported export")
     xmlout = os.path.join(str(tmp_path), "meta.xml")
     g.omero("export", "--file", xmlout, "--type", "XML", "Image:%d" % image_id)
     assert "<MetadataOnly" in open(xmlout).read()
+
+
+def check_ome_xml_structure(xml, tczyx):
+    """What the OME 2016-06 schema requires of what export writes: namespace, ID patterns,
+    enumerations, Channel elements before TiffData, one TiffData per IFD with a UUID."""
+    import re
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
+    root = ET.fromstring(xml.encode())
+    assert root.tag == ns + "OME" and re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", root.get("UUID"))
+    (image,) = root.findall(ns + "Image")
+    assert re.fullmatch(r"Image:\S+", image.get("ID"))
+    (px,) = image.findall(ns + "Pixels")
+    assert re.fullmatch(r"Pixels:\S+", px.get("ID")) and px.get("DimensionOrder") in \
+        ("XYZCT", "XYZTC", "XYCTZ", "XYCZT", "XYTCZ", "XYTZC")
+    assert px.get("Type") in ("int8", "int16", "int32", "uint8", "uint16", "uint32", "float", "double", "bit")
+    t, c, z, y, x = tczyx
+    assert [int(px.get(k)) for k in ("SizeX", "SizeY", "SizeZ", "SizeC", "SizeT")] == [x, y, z, c, t]
+    kinds = [e.tag[len(ns):] for e in px]
+    assert kinds == ["Channel"] * c + ["TiffData"] * (t * c * z), kinds
+    for e in px.findall(ns + "Channel"):
+        assert re.fullmatch(r"Channel:\S+:\S+", e.get("ID"))
+    ifds = sorted(int(e.get("IFD")) for e in px.findall(ns + "TiffData"))
+    assert ifds == list(range(t * c * z))
+    for e in px.findall(ns + "TiffData"):
+        (u,) = e.findall(ns + "UUID")
+        assert u.text == root.get("UUID") and u.get("FileName")
 
 
 def test_export_each_pixel_type(g, tmp_path):
@@ -406,8 +434,9 @@ def test_show_candidates_directories_depth_and_multifile(g, tmp_path):
     assert len([l for l in mf.splitlines() if l.startswith("/")]) == 6
     r = g.omero("import", "-f", "--depth", "2", str(d))
     assert "deep.tif" not in r.stdout and "top.tif" in r.stdout
-    ids, r = import_ok(g, str(d))
+    ids, r = import_ok(g, str(d), "--parallel-upload", "3")
     assert len(ids) == 3 and "3 filesets created" in r.stderr and "0 errors" in r.stderr
+    assert "8 files uploaded" in r.stderr
 
 
 def test_transfer_output_files_bulk_and_exclude(g, tmp_path):
