@@ -328,12 +328,72 @@ group_perms (uop_t *op, int64_t gid, char out[24], omr_err_t *err)
     return 0;
 }
 
+/* With the context spanning all groups (-1), new objects go to the group of what they are linked
+ * with (the parent of a collection, a link's parent, an object a new one points at ...), as
+ * objects of different groups cannot be linked anyway. Groups spread through the graph until
+ * nothing changes; objects linked to nothing owned keep -1 (and are refused). */
+static int
+propagate_groups (uop_t *op, blz_mj_plan_t *plan, omr_err_t *err)
+{
+    /* known groups first: the existing objects of the graph */
+    for (int i = 0; i < plan->n; i++) {
+        blz_mj_node_t *n = &plan->nodes[i];
+        if (n->id > 0 && n->group < 0 && (root_of (n->type)->flags & OMR_TF_OWNED)) {
+            row_t r;
+            if (row_rights (op, n->type, n->id, false, &r, err) < 0)
+                return -1;
+            n->group = r.group;
+        }
+    }
+    bool changed = true;
+    while (changed) {
+        changed = false;
+        for (int i = 0; i < plan->n; i++) {
+            blz_mj_node_t *n = &plan->nodes[i];
+            if (!(root_of (n->type)->flags & OMR_TF_OWNED))
+                continue;
+            if (n->group < 0 && n->parent >= 0 && plan->nodes[n->parent].group >= 0) {
+                n->group = plan->nodes[n->parent].group;
+                changed = true;
+            }
+            for (int k = 0; k < n->nsets; k++) {
+                blz_mj_set_t *st = &n->sets[k];
+                const omr_type_t *target = st->field->kind == OMR_FIELD_REF ? hql_model_type (st->field->target) : NULL;
+                if (!target || !(root_of (target)->flags & OMR_TF_OWNED))
+                    continue;
+                if (st->node >= 0) {
+                    blz_mj_node_t *t = &plan->nodes[st->node];
+                    if (n->group < 0 && t->group >= 0) {
+                        n->group = t->group;
+                        changed = true;
+                    } else if (n->group >= 0 && t->group < 0 && t->id == 0) {
+                        t->group = n->group;
+                        changed = true;
+                    }
+                } else if (st->ref >= 0 && n->group < 0) {
+                    row_t r;
+                    if (row_rights (op, target, st->ref, false, &r, err) < 0)
+                        return -1;
+                    n->group = r.group;
+                    changed = true;
+                }
+            }
+            if (n->group >= 0 && n->parent >= 0 && plan->nodes[n->parent].group < 0 && plan->nodes[n->parent].id == 0) {
+                plan->nodes[n->parent].group = n->group;
+                changed = true;
+            }
+        }
+    }
+    return 0;
+}
+
 static int
 insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
 {
     blz_mj_node_t *node = &plan->nodes[idx];
     const omr_type_t *t = node->type, *root = root_of (t);
     bool owned = (root->flags & OMR_TF_OWNED) != 0;
+    add_inverse_set (plan, node);
     if (!owned && !((root->flags & OMR_TF_ENUM) && blz_ctx_can (&op->ctx, "WriteOwned")))
         return omr_err_set (err, OMR_E_SECURITY, 403, "%s objects cannot be created through IUpdate%s", t->name,
                             t == hql_model_type (OMR_TYPE_Experimenter) || t == hql_model_type (OMR_TYPE_ExperimenterGroup)
@@ -342,8 +402,6 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
     char perms[24] = "-52", gb[24], ob[24], eb[24];
     if (owned) {
         group = node->group >= 0 ? node->group : op->ctx.group_id;
-        if (node->parent >= 0 && group < 0)
-            group = -1;
         if (group < 0)
             return omr_err_set (err, OMR_E_API, 400, "to save new objects choose one group (omero.group), not -1");
         if (group == op->app->user_gid)
@@ -355,8 +413,8 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
                                 (long long) node->owner);
         if (group_perms (op, group, perms, err) < 0)
             return -1;
+        node->group = group;    /* members and referrers saved later go to the same group */
     }
-    add_inverse_set (plan, node);
     for (int i = 0; i < node->nsets; i++) {
         blz_mj_set_t *s = &node->sets[i];
         if (s->field->kind == OMR_FIELD_REF && (s->node >= 0 || s->ref >= 0) && owned
@@ -529,6 +587,7 @@ update_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
         if (node->owner >= 0 && node->owner != r.owner)
             return omr_err_set (err, OMR_E_SECURITY, 403, "%s is owned by user %lld: changing the owner is chown, not an update",
                                 name, (long long) r.owner);
+        node->group = r.group;  /* new members of its collections go to its group */
         for (int i = 0; i < node->nsets; i++) {
             blz_mj_set_t *s = &node->sets[i];
             if (s->field->kind == OMR_FIELD_REF && (s->node >= 0 || s->ref >= 0)
@@ -616,6 +675,8 @@ save_one (uop_t *op, const json_t *obj, omr_err_t *err)
     int root = blz_mj_decode (obj, &plan, err);
     int64_t id = -1;
     if (root < 0)
+        goto done;
+    if (op->ctx.group_id < 0 && propagate_groups (op, &plan, err) < 0)
         goto done;
     for (int i = 0; i < plan.n; i++) {
         int rc = plan.nodes[i].id == 0 ? insert_node (op, &plan, i, err) : update_node (op, &plan, i, err);

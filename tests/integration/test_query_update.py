@@ -550,3 +550,22 @@ def test_round_trip_and_sudo(env):
     sudo = j["session"]
     st, j = api.raw("IUpdate", "saveAndReturnObject", {"object": {"@type": "Project", "Name": "by-sudo"}}, sudo)
     assert st == 200 and j["data"]["omero:details"]["owner"]["UserName"] == "alice", j
+
+
+def test_saving_with_all_groups_context(env):
+    """With omero.group -1 new objects go to the group of what they link to; alone they need a group."""
+    lab = env["ids"]["lab"]
+    img = save(env, "alice", {"@type": "Image", "Name": "ctx-img"})
+    ds = save(env, "alice", {"@type": "Dataset", "Name": "ctx-ds"})
+    link = ok(call(env, "alice", "IUpdate", "saveAndReturnObject", {"group": -1, "object": {
+        "@type": "DatasetImageLink", "parent": "Dataset:%d" % ds["@id"], "child": "Image:%d" % img["@id"]}}))["data"]
+    assert link["omero:details"]["group"]["@id"] == lab
+    ok(call(env, "alice", "IUpdate", "saveObject", {"group": -1, "object": {
+        "@type": "Dataset", "@id": ds["@id"], "ImageLinks": [
+            {"@type": "DatasetImageLink", "child": {"@type": "Image", "Name": "ctx-img-2"}}]}}))
+    got = ok(hql(env, "alice", "select d from Dataset d join fetch d.imageLinks l join fetch l.child "
+                 "where d.id = :id", {"id": ds["@id"]}))["data"][0]
+    assert sorted(l["Child"]["Name"] for l in got["ImageLinks"]) == ["ctx-img", "ctx-img-2"]
+    assert all(l["Child"]["omero:details"]["group"]["@id"] == lab for l in got["ImageLinks"])
+    failed(call(env, "alice", "IUpdate", "saveObject", {"group": -1, "object": {"@type": "Project", "Name": "x"}}),
+           "ApiUsageException", 400)
