@@ -13,12 +13,11 @@ static const json_t *
 unwrap (const json_t *v)
 {
     if (json_is_object (v)) {
-        json_t *x = json_object_get (v, "value");
+        json_t *x = json_object_get (v, "@id");     /* a model object stands for its id */
+        if (!x)
+            x = json_object_get (v, "value");
         if (!x)
             x = json_object_get (v, "_val");
-        if (x)
-            return x;
-        x = json_object_get (v, "@id");
         if (x)
             return x;
     }
