@@ -2,6 +2,7 @@
  * (ZeroMQ guide's load-balancing pattern, so one slow request never queues others behind it),
  * and the registry heartbeat. */
 #include "omr_server.h"
+#include "omr_curve.h"
 #include "omr_log.h"
 #include "omr_rpc.h"
 #include "omr_util.h"
@@ -35,6 +36,7 @@ struct omr_server_t {
     worker_t *workers;
     void (*worker_start) (omr_server_t *, int, void *);
     void *worker_start_arg;
+    bool curve;                 /* front socket requires the grid's CURVE keys */
     atomic_int stopping;
     atomic_int busy;
     double load;
@@ -262,8 +264,9 @@ heartbeat_body (omr_server_t *self)
         if (!seen)
             json_array_append_new (svcs, json_string (svc));
     }
-    return json_pack ("{s:s,s:s,s:s,s:s,s:i,s:f,s:o}", "id", self->id, "node", self->node, "kind", self->kind,
-                      "endpoint", self->endpoint, "pid", (int) getpid (), "load", self->load, "services", svcs);
+    return json_pack ("{s:s,s:s,s:s,s:s,s:i,s:f,s:o,s:b}", "id", self->id, "node", self->node, "kind", self->kind,
+                      "endpoint", self->endpoint, "pid", (int) getpid (), "load", self->load, "services", svcs,
+                      "curve", self->curve);
 }
 
 /* The heartbeat thread: registers, reports load every second, unregisters at the end. */
@@ -316,10 +319,23 @@ omr_server_run (omr_server_t *self, omr_err_t *err)
     zsock_set_router_mandatory (front, 0);
     zsock_set_rcvhwm (front, 100000);
     zsock_set_sndhwm (front, 100000);
+    /* With the grid's keys present only grid members may call: the caller context a request
+     * carries (user, groups, admin) is trusted, so nobody else may send one. */
+    zactor_t *auth = NULL;
+    char secret[4200];
+    snprintf (secret, sizeof secret, "%s/registry.key_secret", self->keydir);
+    if (omr_config_get_bool (self->config, "omero.grid.curve", true) && access (secret, R_OK) == 0) {
+        if (omr_curve_server (front, self->keydir, &auth, err) < 0) {
+            zsock_destroy (&front);
+            return -1;
+        }
+        self->curve = true;
+    }
     const char *port = omr_config_get_set (self->config, "omero.server.port");
     int bound = zsock_bind (front, "tcp://%s:%s", self->host, port && *port ? port : "*");
     if (bound < 0) {
         zsock_destroy (&front);
+        zactor_destroy (&auth);
         return omr_err_set (err, OMR_E_RESOURCE, 500, "%s cannot bind tcp://%s:%s: %s", self->id, self->host,
                             port && *port ? port : "*", zmq_strerror (zmq_errno ()));
     }
@@ -407,6 +423,7 @@ omr_server_run (omr_server_t *self, omr_err_t *err)
     zlist_destroy (&idle);
     zsock_destroy (&back);
     zsock_destroy (&front);
+    zactor_destroy (&auth);
     omr_info ("%s stopped", self->id);
     return 0;
 }

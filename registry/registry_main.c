@@ -30,6 +30,7 @@ typedef struct {
     pid_t pid;
     double load;
     json_t *services;
+    bool curve;             /* its socket wants the grid's CURVE keys */
     int64_t last_hb;        /* monotonic ms */
     int64_t last_hb_wall;   /* epoch ms */
 } dir_entry_t;
@@ -253,6 +254,7 @@ op_heartbeat (registry_t *r, json_t *b, json_t **out, omr_err_t *err)
     d->endpoint = strdup (endpoint);
     d->pid = pid;
     d->load = json_number_value (json_object_get (b, "load"));
+    d->curve = json_is_true (json_object_get (b, "curve"));
     json_decref (d->services);
     d->services = json_incref (json_object_get (b, "services"));
     if (!d->services)
@@ -301,8 +303,8 @@ op_lookup (registry_t *r, json_t *b, json_t **out, omr_err_t *err)
         if (!entry_usable (r, d))
             continue;
         policy = policy_of (r, reg_deployment_find_server (r->dep, d->id));
-        json_array_append_new (list, json_pack ("{s:s,s:s,s:s,s:f,s:i}", "id", d->id, "node", d->node, "endpoint",
-                                                d->endpoint, "load", d->load, "pid", (int) d->pid));
+        json_array_append_new (list, json_pack ("{s:s,s:s,s:s,s:f,s:i,s:b}", "id", d->id, "node", d->node, "endpoint",
+                                                d->endpoint, "load", d->load, "pid", (int) d->pid, "curve", d->curve));
     }
     *out = json_pack ("{s:s,s:o}", "policy", policy, "servers", list);
     return 0;

@@ -48,6 +48,12 @@ service_free (void **item)
     *item = NULL;
 }
 
+const char *
+rtr_directory_keydir (rtr_directory_t *self)
+{
+    return self->keydir;
+}
+
 rtr_directory_t *
 rtr_directory_new (rtr_pool_t *pool, const char *registry, const char *keydir, int64_t ttl_ms, int timeout_ms)
 {
@@ -142,6 +148,7 @@ parse_reply (rtr_service_t *s, zmsg_t *reply, omr_err_t *err)
         snprintf (list[k].id, sizeof list[k].id, "%s", id ? id : ep);
         snprintf (list[k].endpoint, sizeof list[k].endpoint, "%s", ep);
         list[k].load = json_number_value (json_object_get (e, "load"));
+        list[k].curve = json_is_true (json_object_get (e, "curve"));
         json_t *prio = json_object_get (e, "priority");
         list[k].priority = prio ? (int) json_integer_value (prio) : (int) i;
         k++;

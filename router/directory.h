@@ -7,12 +7,14 @@
 #include "backend.h"
 #include "balance.h"
 #include <jansson.h>
+#include <stdbool.h>
 
 typedef struct {
     char id[64];
     char endpoint[256];
     double load;
     int priority;
+    bool curve;             /* the server accepts only holders of the grid's CURVE keys */
 } rtr_server_t;
 
 /* A service's current instances and balancing state. */
@@ -32,6 +34,8 @@ typedef struct rtr_directory_t rtr_directory_t;
 /* Called with the service (borrowed, valid during the call) or NULL and err. */
 typedef void (*rtr_lookup_fn) (rtr_service_t *svc, const omr_err_t *err, void *arg);
 
+/* The CURVE key directory the directory was made with (NULL when none). */
+const char *rtr_directory_keydir (rtr_directory_t *self);
 /* A directory asking registry (endpoint) through pool; keydir for CURVE (or NULL). */
 rtr_directory_t *rtr_directory_new (rtr_pool_t *pool, const char *registry, const char *keydir, int64_t ttl_ms,
                                     int timeout_ms);

@@ -343,7 +343,7 @@ on_service (rtr_service_t *svc, const omr_err_t *err, void *arg)
     int n = svc->nservers < MAX_CANDIDATES ? svc->nservers : MAX_CANDIDATES;
     for (int i = 0; i < n; i++) {
         rtr_server_t *s = &svc->servers[i];
-        bes[i] = rtr_pool_get (r->pool, s->endpoint, NULL);
+        bes[i] = rtr_pool_get (r->pool, s->endpoint, s->curve ? rtr_directory_keydir (r->dir) : NULL);
         cand[i] = (rtr_candidate_t) {s->id, s->load, s->priority, rtr_backend_inflight (bes[i]),
                                      rtr_backend_down (bes[i]), tried (q, s->endpoint)};
     }

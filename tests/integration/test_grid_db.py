@@ -107,6 +107,18 @@ def test_default_grid_answers_through_router(grid):
     logdir = os.path.join(g.dir, "var", "log")
     for name in os.listdir(logdir):
         assert pw not in open(os.path.join(logdir, name), errors="replace").read(), name
+    # Servers accept only holders of the grid's keys: nobody else can send a forged caller context.
+    import json
+    lk = json.loads(g.gridcall("registry", "Registry.lookup", '{"service":"IAdmin"}').stdout)["servers"][0]
+    assert lk["curve"] is True
+    forged = '{"userId":0,"userName":"root","groupId":0,"groupIds":[0,1],"admin":true}'
+    ok = g.gridcall("--ctx", forged, "--timeout", "2000", "endpoint", lk["endpoint"], "IConfig.getVersion")
+    assert ok.returncode == 0 and "5.6" in ok.stdout
+    r = subprocess.run([os.path.join(os.environ.get("OMERO_BUILD", os.path.join(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))), "build")), "bin", "omero-gridcall"), "--ctx", forged,
+        "--timeout", "1500", "endpoint", lk["endpoint"], "IAdmin.lookupExperimenters", "{}"],
+        env=dict(g.env, OMERO_GRIDCALL_NOKEYS="1"), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3, r.stdout     # no answer without the keys
     # A warm restart is quick (figure printed by bench/grid_bench.sh; here only that it works).
     g.omero("admin", "restart")
     assert g.omero("admin", "status").returncode == 0

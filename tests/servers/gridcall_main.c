@@ -51,8 +51,14 @@ main (int argc, char **argv)
         snprintf (endpoint, sizeof endpoint, "%s", reg);
         keys = keydir;
     }
-    else if (!strcmp (mode, "endpoint"))
+    else if (!strcmp (mode, "endpoint")) {
         snprintf (endpoint, sizeof endpoint, "%s", argv[i++]);
+        /* Servers of an installation with grid keys accept only key holders. */
+        char secret[4300];
+        snprintf (secret, sizeof secret, "%s/registry.key_secret", keydir);
+        if (access (secret, R_OK) == 0 && !getenv ("OMERO_GRIDCALL_NOKEYS"))
+            keys = keydir;
+    }
     else if (!strcmp (mode, "service")) {
         const char *name = argv[i++];
         omr_rpc_t *r = omr_rpc_new (reg, keydir, &err);
@@ -66,6 +72,8 @@ main (int argc, char **argv)
             return 3;
         }
         snprintf (endpoint, sizeof endpoint, "%s", json_string_value (json_object_get (first, "endpoint")));
+        if (json_is_true (json_object_get (first, "curve")))
+            keys = keydir;
         json_decref (l);
     }
     if (i >= argc) {

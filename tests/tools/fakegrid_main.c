@@ -50,6 +50,7 @@ typedef struct {
     int pid;
     double load;
     json_t *services;
+    bool curve;             /* as the real registry: the server wants the grid's CURVE keys */
     int64_t last;
 } entry_t;
 
@@ -117,6 +118,7 @@ registry (int argc, char **argv)
                 e->pid = (int) json_integer_value (json_object_get (b, "pid"));
                 e->load = json_number_value (json_object_get (b, "load"));
                 e->services = json_incref (json_object_get (b, "services"));
+                e->curve = json_is_true (json_object_get (b, "curve"));
                 e->last = now;
             }
         }
@@ -146,9 +148,9 @@ registry (int argc, char **argv)
                 json_t *v;
                 json_array_foreach (e->services, j, v) if (svc && !strcmp (json_string_value (v), svc)) match = true;
                 if (match)
-                    json_array_append_new (list, json_pack ("{s:s,s:s,s:s,s:f,s:i,s:s}", "id", e->id, "node", "master",
-                                                            "endpoint", e->endpoint, "load", e->load, "pid", e->pid,
-                                                            "kind", e->kind));
+                    json_array_append_new (list, json_pack ("{s:s,s:s,s:s,s:f,s:i,s:s,s:b}", "id", e->id, "node",
+                                                            "master", "endpoint", e->endpoint, "load", e->load, "pid",
+                                                            e->pid, "kind", e->kind, "curve", e->curve));
             }
             json_object_set_new (reply, "policy", json_string (policy));
             json_object_set_new (reply, "servers", list);

@@ -266,7 +266,7 @@ test_directory (void)
     rtr_directory_lookup (dir, "IConfig", false, on_lookup, &l);
     run (base);
     CHECK_INT (l.calls, 1);
-    CHECK (l.status == 502 || l.status == 503);
+    CHECK (l.status == 502 || l.status == 503 || l.status == 504);     /* 504 when a loaded host times out first */
     rtr_pool_destroy (&pool);
     rtr_directory_destroy (&dir);
     event_base_free (base);
