@@ -116,6 +116,9 @@ $(LIB_SO): $(LIB_OBJ)
 	@echo "LD $@"
 	@$(CC) $(LDFLAGS) -shared -Wl,-soname,libomero.so.0 -o $@ $^ $(LDLIBS)
 
+# Blitz compiles its own schema additions into the binary.
+$(BUILD)/obj/services/blitz/bootstrap.o: services/blitz/blitz_schema.sql
+
 $(BUILD)/omero.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: omero\nDescription: OMERO client library (C)\nVersion: 5.6.10\nRequires: jansson\nRequires.private: libzmq libczmq libcurl openssl\nLibs: -L$${libdir} -lomero\nCflags: -I$${includedir}/omero\n' '$(PREFIX)' > $@
