@@ -283,6 +283,8 @@ def test_nodes_on_a_single_host(tgrid):
                                                     .stdout)["servers"][0]["endpoint"], "Test.whoami").stdout)
     assert who["node"] == "node1"
     assert g.omero("node", "node1", "status").returncode == 0
+    assert g.omero("node", "status", env={"OMERO_NODE": "node2"}).returncode == 0
+    assert g.omero("node", "status", env={"OMERO_NODE": "node9"}, check=False).returncode == 1
     # A second agent claiming node1 (another installation copy would do the same) is refused.
     r = g.omero("node", "node1", "start", check=False)
     assert r.returncode != 0 and "already running" in r.stderr
@@ -346,6 +348,17 @@ def test_config_semantics(grid, tmp_path):
     assert r.returncode != 0 and "bad:1" in r.stderr
     assert "omero.d=from stdin" in g.omero("config", "get").stdout
     assert os.path.exists(os.path.join(g.dir, "etc", "grid", "config.yaml"))
+    # edit: the editor changes the key=value text; a failing editor changes nothing.
+    ed = tmp_path / "ed.sh"
+    ed.write_text("#!/bin/sh\nsed -i 's/^omero.b=2$/omero.b=edited/' \"$1\"\n")
+    ed.chmod(0o755)
+    g.omero("config", "edit", env={"EDITOR": str(ed)})
+    assert g.omero("config", "get", "omero.b").stdout.strip() == "edited"
+    bad_ed = tmp_path / "bad.sh"
+    bad_ed.write_text("#!/bin/sh\necho 'omero.b=lost' > \"$1\"\nexit 3\n")
+    bad_ed.chmod(0o755)
+    assert g.omero("config", "edit", env={"EDITOR": str(bad_ed)}, check=False).returncode != 0
+    assert g.omero("config", "get", "omero.b").stdout.strip() == "edited"
 
 
 def test_foreground_start_and_sigterm(tgrid):
