@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CHUNK ((size_t) 8 << 20)
+#define CHUNK ((size_t) 8 << 20)  /* bytes per ImportProcess.write call */
 
 /* A list of strings. */
 typedef struct {
@@ -525,6 +525,33 @@ draw_bar (upload_t *u)
     fflush (stderr);
 }
 
+/* Feeds one chunk of the file to libcurl as it sends, hashing on the way. */
+typedef struct {
+    int fd;
+    blz_checksum_t *ck;
+    size_t left;
+    int error;
+} feed_t;
+
+static long
+feed (void *buf, size_t cap, void *arg)
+{
+    feed_t *f = arg;
+    if (f->left == 0)
+        return 0;
+    ssize_t n;
+    do
+        n = read (f->fd, buf, cap < f->left ? cap : f->left);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        f->error = n < 0 ? errno : EIO;     /* the file shrank or failed while uploading */
+        return -1;
+    }
+    blz_checksum_update (f->ck, buf, (size_t) n);
+    f->left -= (size_t) n;
+    return n;
+}
+
 static void *
 upload_one (void *arg)
 {
@@ -542,38 +569,31 @@ upload_one (void *arg)
         close (fd);
         return NULL;
     }
-    char *buf = malloc (CHUNK);
     long long off = 0;
-    for (;;) {
-        ssize_t n = buf ? read (fd, buf, CHUNK) : -1;
-        if (n < 0) {
-            snprintf (u->err.msg, sizeof u->err.msg, "%s: %s", u->path, buf ? strerror (errno) : "out of memory");
-            break;
-        }
-        if (n == 0) {
-            if (off != u->size)
-                snprintf (u->err.msg, sizeof u->err.msg, "%s changed while uploading (%lld bytes, %lld expected)",
-                          u->path, off, u->size);
-            else
-                u->rc = 0;
-            break;
-        }
-        blz_checksum_update (ck, buf, (size_t) n);
+    u->rc = 0;
+    while (off < u->size) {
+        size_t n = (size_t) (u->size - off < (long long) CHUNK ? u->size - off : (long long) CHUNK);
+        feed_t f = {fd, ck, n, 0};
         json_t *args = json_pack ("{s:I, s:i, s:I}", "process", (json_int_t) u->process, "index", u->index, "offset",
                                   (json_int_t) off);
-        json_t *r = omero_client_upload (u->c, "ImportProcess", "write", args, buf, (size_t) n, &u->err);
+        json_t *r = omero_client_upload_stream (u->c, "ImportProcess", "write", args, feed, &f, n, &u->err);
         json_decref (args);
-        if (!r)
+        if (!r || f.error) {
+            if (f.error)
+                snprintf (u->err.msg, sizeof u->err.msg, "%s changed or failed while uploading: %s", u->path,
+                          strerror (f.error));
+            json_decref (r);
+            u->rc = -1;
             break;
+        }
         json_decref (r);
-        off += n;
+        off += (long long) n;
         pthread_mutex_lock (u->lock);
-        *u->sent += n;
-        u->tot->bytes += n;
+        *u->sent += (long long) n;
+        u->tot->bytes += (long long) n;
         draw_bar (u);
         pthread_mutex_unlock (u->lock);
     }
-    free (buf);
     close (fd);
     blz_checksum_final (&ck, u->hash);
     return NULL;
@@ -821,8 +841,8 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
             return 0;
         }
         usleep ((useconds_t) delay);
-        if (delay < 500000)
-            delay *= 2;
+        if (delay < 250000)
+            delay = delay * 3 / 2;
     }
     if (isatty (2))
         fprintf (stderr, "\r%79s\r", "");

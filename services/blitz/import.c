@@ -28,8 +28,21 @@
 #define ST_FINISHED "Finished"
 #define ST_ERROR "Error"
 
+/* A file being uploaded in order: its checksum is computed as the chunks arrive, so that
+ * verification need not read the file again. Any chunk out of order drops the entry (the
+ * verification then reads the file). */
+typedef struct stream_t {
+    int64_t process;
+    int index;
+    int64_t next;               /* offset the next chunk must start at */
+    blz_checksum_t *ck;
+    struct stream_t *next_entry;
+} stream_t;
+
 typedef struct {
     blz_app_t *app;
+    pthread_mutex_t lock;       /* guards streams */
+    stream_t *streams;
     char *root;                 /* repository directory */
     char uuid[64];              /* the repository's OriginalFile hash (its UUID) */
     int64_t repo_id;
@@ -95,6 +108,60 @@ ins_job (blz_db_t *db, omr_err_t *err, int64_t owner, int64_t group, const char 
     return rc < 0 ? -1 : id;
 }
 
+/* Take the stream entry of (process, index) out of the list (NULL when there is none). */
+static stream_t *
+stream_take (imp_t *im, int64_t process, int index)
+{
+    pthread_mutex_lock (&im->lock);
+    stream_t **pp = &im->streams, *e = NULL;
+    while (*pp) {
+        if ((*pp)->process == process && (*pp)->index == index) {
+            e = *pp;
+            *pp = e->next_entry;
+            break;
+        }
+        pp = &(*pp)->next_entry;
+    }
+    pthread_mutex_unlock (&im->lock);
+    return e;
+}
+
+static void
+stream_put (imp_t *im, stream_t *e)
+{
+    pthread_mutex_lock (&im->lock);
+    e->next_entry = im->streams;
+    im->streams = e;
+    pthread_mutex_unlock (&im->lock);
+}
+
+static void
+stream_free (stream_t *e)
+{
+    if (!e)
+        return;
+    char dummy[65];
+    blz_checksum_final (&e->ck, dummy);
+    free (e);
+}
+
+/* Drop every stream entry of a process. */
+static void
+stream_drop_process (imp_t *im, int64_t process)
+{
+    pthread_mutex_lock (&im->lock);
+    stream_t **pp = &im->streams;
+    while (*pp) {
+        if ((*pp)->process == process) {
+            stream_t *e = *pp;
+            *pp = e->next_entry;
+            stream_free (e);
+        } else
+            pp = &(*pp)->next_entry;
+    }
+    pthread_mutex_unlock (&im->lock);
+}
+
 /* Set a job's status and message (finished time for Finished/Error). */
 static int
 set_job (blz_db_t *db, omr_err_t *err, int64_t job, const char *status, const char *message)
@@ -103,8 +170,8 @@ set_job (blz_db_t *db, omr_err_t *err, int64_t job, const char *status, const ch
     snprintf (msg, sizeof msg, "%s", message ? message : "");
     return blz_db_exec (db, err,
                         "UPDATE job SET status = (SELECT id FROM jobstatus WHERE value = $2), message = $3, "
-                        "started = CASE WHEN $2 = 'Running' THEN coalesce(started, now()) ELSE started END, "
-                        "finished = CASE WHEN $2 IN ('Finished', 'Error', 'Cancelled') THEN now() END, "
+                        "started = CASE WHEN $2 = 'Running' THEN coalesce(started, clock_timestamp()) ELSE started END, "
+                        "finished = CASE WHEN $2 IN ('Finished', 'Error', 'Cancelled') THEN clock_timestamp() END, "
                         "version = coalesce(version, 0) + 1 WHERE id = $1",
                         BLZ_P (BLZ_I64 (j, job), status, msg))
                    < 0
@@ -466,7 +533,7 @@ out:
  * (malloc'ed relative path, declared size). */
 static int
 upload_file (imp_t *im, blz_db_t *db, const blz_ctx_t *ctx, int64_t process, int index, char **rel,
-             int64_t *size, int64_t *fileset, omr_err_t *err)
+             int64_t *size, int64_t *fileset, char alg[32], omr_err_t *err)
 {
     char p[24], i[16];
     snprintf (i, sizeof i, "%d", index);
@@ -496,7 +563,8 @@ upload_file (imp_t *im, blz_db_t *db, const blz_ctx_t *ctx, int64_t process, int
         return 0;
     char f[24];
     r = blz_db_query (db, err,
-                      "SELECT o.path || o.name, o.\"size\" FROM filesetentry e JOIN originalfile o ON o.id = e.originalfile "
+                      "SELECT o.path || o.name, o.\"size\", coalesce(a.value, '') FROM filesetentry e JOIN originalfile o "
+                      "ON o.id = e.originalfile LEFT JOIN checksumalgorithm a ON a.id = o.hasher "
                       "WHERE e.fileset = $1 AND e.fileset_index = $2", BLZ_P (BLZ_I64 (f, *fileset), i));
     if (!r)
         return -1;
@@ -506,6 +574,8 @@ upload_file (imp_t *im, blz_db_t *db, const blz_ctx_t *ctx, int64_t process, int
     }
     *rel = strdup (PQgetvalue (r, 0, 0));
     *size = atoll (PQgetvalue (r, 0, 1));
+    if (alg)
+        snprintf (alg, 32, "%s", PQgetvalue (r, 0, 2));
     PQclear (r);
     return 0;
 }
@@ -529,7 +599,8 @@ op_write (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     char *rel = NULL;
     int64_t size = 0, fs = 0;
-    int rc = upload_file (im, db, &ctx, process, index, &rel, &size, &fs, err);
+    char alg[32] = "";
+    int rc = upload_file (im, db, &ctx, process, index, &rel, &size, &fs, alg, err);
     blz_db_rollback (db);
     if (rc < 0)
         return -1;
@@ -567,8 +638,23 @@ op_write (omr_call_t *call, omr_err_t *err, void *arg)
     }
     close (fd);
     free (full);
-    if (rc < 0)
+    stream_t *st = stream_take (im, process, index);
+    if (rc < 0) {
+        stream_free (st);
         return -1;
+    }
+    if (!st && offset == 0 && blz_checksum_known (alg)) {
+        st = calloc (1, sizeof *st);
+        st->process = process;
+        st->index = index;
+        st->ck = blz_checksum_new (alg, NULL);
+    }
+    if (st && st->next == offset) {
+        blz_checksum_update (st->ck, data, len);
+        st->next += (int64_t) len;
+        stream_put (im, st);
+    } else
+        stream_free (st);      /* out of order: verification reads the file instead */
     call->reply = json_pack ("{s:I}", "written", (json_int_t) len);
     return 0;
 }
@@ -586,7 +672,7 @@ op_cancel (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     int64_t fs = 0, size = 0;
     char *rel = NULL;
-    if (upload_file (im, db, &ctx, process, -1, &rel, &size, &fs, err) < 0) {
+    if (upload_file (im, db, &ctx, process, -1, &rel, &size, &fs, NULL, err) < 0) {
         blz_db_rollback (db);
         return -1;
     }
@@ -595,6 +681,7 @@ op_cancel (omr_call_t *call, omr_err_t *err, void *arg)
                            "SELECT j.id FROM filesetjoblink l JOIN job j ON j.id = l.child WHERE l.parent = $1 "
                            "AND j.discriminator = 'MetadataImportJob'", BLZ_P (BLZ_I64 (p, fs)));
     blz_db_rollback (db);
+    stream_drop_process (im, process);
     fail_import (im, db, process, job, fs, "upload cancelled by the client");
     call->reply = json_object ();
     return 0;
@@ -615,7 +702,7 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     int64_t fs = 0, size = 0;
     char *rel = NULL;
-    if (upload_file (im, db, &ctx, process, -1, &rel, &size, &fs, err) < 0) {
+    if (upload_file (im, db, &ctx, process, -1, &rel, &size, &fs, NULL, err) < 0) {
         blz_db_rollback (db);
         return -1;
     }
@@ -656,7 +743,11 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         }
         char sum[65];
         omr_err_t e2 = {0};
-        if (blz_checksum_file (PQgetvalue (r, i, 3), full, sum, &e2) < 0) {
+        stream_t *stv = stream_take (im, process, i);
+        if (stv && stv->next == st.st_size) {
+            blz_checksum_final (&stv->ck, sum);
+            stream_free (stv);
+        } else if (stream_free (stv), blz_checksum_file (PQgetvalue (r, i, 3), full, sum, &e2) < 0) {
             snprintf (msg, sizeof msg, "'%s': %s", name, e2.msg);
             free (full);
             break;
@@ -678,6 +769,7 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         }
     }
     PQclear (r);
+    stream_drop_process (im, process);
     if (msg[0]) {
         blz_db_rollback (db);
         fail_import (im, db, process, job, fs, msg);
@@ -1692,6 +1784,7 @@ reap_uploads (imp_t *im, blz_db_t *db)
     for (int i = 0; i < ns; i++) {
         char msg[160];
         snprintf (msg, sizeof msg, "upload abandoned: no data for %lld s; the partial upload was removed", timeout / 1000);
+        stream_drop_process (im, stale[i][0]);
         fail_import (im, db, stale[i][0], stale[i][2], stale[i][1], msg);
     }
     free (stale);
@@ -1815,6 +1908,7 @@ blz_import_register (blz_app_t *app)
     /* lives as long as the process: the runners use it until exit */
     imp_t *im = calloc (1, sizeof *im);
     im->app = app;
+    pthread_mutex_init (&im->lock, NULL);
     im->root = blz_repo_root (app->config);
     omr_err_t err = {0};
     char *probe = NULL;
