@@ -192,11 +192,16 @@ run (omero_client_t *c, const char *sub, fargs_t *f)
             json_object_set_new (args, "withoutImages", json_true ());
         if (f->with_transfer)
             json_object_set_new (args, "withTransfer", json_string (f->with_transfer));
+        if (f->check && sets)
+            json_object_set_new (args, "check", json_true ());
         json_t *r = omero_client_call (c, "ManagedRepository", sets ? "listFilesets" : "listImages", args, &err);
         json_decref (args);
         if (!r)
             return cli_fail_omero (&err);
-        cli_table_t *t = sets ? cli_table_new ((const char *const[]) {"#", "Id", "Prefix", "Images", "Files", "Transfer", NULL})
+        cli_table_t *t = sets && f->check
+                             ? cli_table_new ((const char *const[]) {"#", "Id", "Prefix", "Images", "Files", "Transfer",
+                                                                     "Check", NULL})
+                         : sets ? cli_table_new ((const char *const[]) {"#", "Id", "Prefix", "Images", "Files", "Transfer", NULL})
                               : cli_table_new ((const char *const[]) {"#", "Image", "Name", "FS", "# Files", "Size", NULL});
         cli_table_set_style (t, f->style);
         size_t i;
@@ -208,8 +213,13 @@ run (omero_client_t *c, const char *sub, fargs_t *f)
             if (sets) {
                 snprintf (b3, sizeof b3, "%lld", omero_json_int (x, "images", 0));
                 snprintf (b4, sizeof b4, "%lld", omero_json_int (x, "files", 0));
-                cli_table_row (t, b1, b2, json_string_value (json_object_get (x, "prefix")), b3, b4,
-                               json_string_value (json_object_get (x, "transfer")));
+                if (f->check)
+                    cli_table_row (t, b1, b2, json_string_value (json_object_get (x, "prefix")), b3, b4,
+                                   json_string_value (json_object_get (x, "transfer")),
+                                   json_string_value (json_object_get (x, "check")));
+                else
+                    cli_table_row (t, b1, b2, json_string_value (json_object_get (x, "prefix")), b3, b4,
+                                   json_string_value (json_object_get (x, "transfer")));
             } else {
                 snprintf (b3, sizeof b3, "%lld", omero_json_int (x, "fileset", 0));
                 snprintf (b4, sizeof b4, "%lld", omero_json_int (x, "files", 0));

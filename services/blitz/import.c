@@ -927,8 +927,44 @@ op_list_filesets (omr_call_t *call, omr_err_t *err, void *arg)
     }
     static const char *const names[] = {"id", "prefix", "images", "files", "transfer", "owner"};
     json_int_t total = PQntuples (r) ? atoll (PQgetvalue (r, 0, 6)) : 0;
-    call->reply = json_pack ("{s:o, s:I}", "data", rows_json (r, "isiisi", names), "total", total);
+    json_t *data = rows_json (r, "isiisi", names);
     PQclear (r);
+    if (json_is_true (json_object_get (b, "check"))) {
+        /* --check: every file's checksum recomputed against the recorded one (administrators) */
+        if (!ctx.admin) {
+            json_decref (data);
+            blz_db_rollback (db);
+            return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may check filesets");
+        }
+        size_t k;
+        json_t *row;
+        json_array_foreach (data, k, row)
+        {
+            char f[24];
+            BLZ_I64 (f, json_integer_value (json_object_get (row, "id")));
+            PGresult *q = blz_db_query (db, err,
+                                        "SELECT o.path || o.name, o.hash, a.value FROM filesetentry e JOIN originalfile o "
+                                        "ON o.id = e.originalfile LEFT JOIN checksumalgorithm a ON a.id = o.hasher "
+                                        "WHERE e.fileset = $1", BLZ_P (f));
+            const char *verdict = "OK";
+            for (int i = 0; q && i < PQntuples (q); i++) {
+                char sum[65];
+                omr_err_t e2 = {0};
+                char *full = blz_repo_join (im->root, PQgetvalue (q, i, 0), &e2);
+                if (!full || PQgetisnull (q, i, 2) || blz_checksum_file (PQgetvalue (q, i, 2), full, sum, &e2) < 0)
+                    verdict = "MISSING";
+                else if (strcasecmp (sum, PQgetvalue (q, i, 1)))
+                    verdict = "MISMATCH";
+                free (full);
+                if (strcmp (verdict, "OK"))
+                    break;
+            }
+            if (q)
+                PQclear (q);
+            json_object_set_new (row, "check", json_string (verdict));
+        }
+    }
+    call->reply = json_pack ("{s:o, s:I}", "data", data, "total", total);
     blz_db_rollback (db);
     return 0;
 }

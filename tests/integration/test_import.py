@@ -481,6 +481,9 @@ def test_fs_commands_and_download(g, tmp_path):
     assert r.stdout.splitlines()[0] == "#,Id,Prefix,Images,Files,Transfer"
     mine = [x for x in rows if x[1] == str(fs)]
     assert mine and mine[0][3] == "1" and mine[0][4] == "1" and mine[0][2].startswith("root_0/")
+    r = g.omero("fs", "sets", "--style", "csv", "--limit", "500", "--check")
+    assert r.stdout.splitlines()[0].endswith(",Check")
+    assert [l for l in r.stdout.splitlines() if l.split(",")[1] == str(fs)][0].endswith(",OK")
     r = g.omero("fs", "images", "--style", "csv", "--limit", "500")
     assert any(l.split(",")[1] == str(i) and l.split(",")[2] == "fsdl.tif" for l in r.stdout.splitlines())
     r = g.omero("fs", "repos", "--managed", "--style", "csv")
