@@ -297,6 +297,9 @@ save (objctx_t *o, json_t *obj, const char *cls, long long id)
     json_t *r = omero_client_call (o->c, "IUpdate", "saveAndReturnObject", args, &err);
     json_decref (args);
     if (!r) {
+        const char *req = strstr (err.msg, " is missing required fields: ");
+        if (id < 0 && req)      /* OMERO checks these before saving */
+            return cli_die (103, "required arguments: %s", req + strlen (" is missing required fields: "));
         if (id < 0)
             return cli_die (336, "Failed to create %s - %s%s%s", cls, err.name, err.name[0] ? ": " : "", err.msg);
         return cli_die (336, "Failed to update %s:%lld - %s%s%s", cls, id, err.name, err.name[0] ? ": " : "", err.msg);

@@ -19,6 +19,7 @@ typedef struct {
     blz_db_t *db;
     blz_ctx_t ctx;
     const json_t *body;
+    json_t *required;           /* table -> [NOT NULL columns without a default], read once per call */
 } uop_t;
 
 /* A row's owner, group, the caller's rights and version. */
@@ -290,6 +291,53 @@ explain_db_error (const omr_type_t *t, omr_err_t *err)
     omr_err_set (err, OMR_E_VALIDATION, 400, "%s.%s is required: give it a value", t->name, field);
 }
 
+/* Every required field a new object lacks, named at once ("Objective is missing required
+ * fields: correction, immersion"): the NOT NULL columns without a default of its tables. */
+static int
+check_required (uop_t *op, const blz_mj_node_t *node, omr_err_t *err)
+{
+    const omr_type_t *t = node->type;
+    if (!op->required)
+        op->required = json_object ();
+    char missing[512] = "";
+    size_t off = 0;
+    for (int i = 0; i < t->nfields; i++) {
+        const omr_field_t *f = hql_model_field_at (t->first_field + i);
+        if (!f->column || !f->table || (f->flags & (OMR_FF_NULLABLE | OMR_FF_READONLY))
+            || (f->kind != OMR_FIELD_SCALAR && f->kind != OMR_FIELD_REF && f->kind != OMR_FIELD_UNITS))
+            continue;
+        bool set = false;
+        for (int k = 0; k < node->nsets && !set; k++)
+            set = node->sets[k].field == f;
+        if (set)
+            continue;
+        json_t *cols = json_object_get (op->required, f->table);
+        if (!cols) {
+            PGresult *res = blz_db_query (op->db, err,
+                                          "SELECT quote_ident(column_name::text) FROM information_schema.columns "
+                                          "WHERE table_schema = current_schema() AND table_name = $1 "
+                                          "AND is_nullable = 'NO' AND column_default IS NULL",
+                                          BLZ_P (f->table));
+            if (!res)
+                return -1;
+            cols = json_array ();
+            for (int r = 0; r < PQntuples (res); r++)
+                json_array_append_new (cols, json_string (PQgetvalue (res, r, 0)));
+            PQclear (res);
+            json_object_set_new (op->required, f->table, cols);
+        }
+        size_t k;
+        json_t *c;
+        json_array_foreach (cols, k, c)
+            if (!strcmp (json_string_value (c), f->column))
+                off += (size_t) snprintf (missing + off, off < sizeof missing ? sizeof missing - off : 0, "%s%s",
+                                          off ? ", " : "", f->name);
+    }
+    if (off)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "%s is missing required fields: %s", t->name, missing);
+    return 0;
+}
+
 /* Turn a collection member's back reference into a set of its own (checked like the others). */
 static void
 add_inverse_set (blz_mj_plan_t *plan, blz_mj_node_t *node)
@@ -421,6 +469,8 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
             && check_reference (op, t, s->field, set_ref (plan, s), group, err) < 0)
             return -1;
     }
+    if (check_required (op, node, err) < 0)
+        return -1;
     int64_t ev = blz_db_event (op->db, err);
     if (ev < 0)
         return -1;
@@ -779,7 +829,9 @@ int64_t
 blz_update_save (blz_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const json_t *obj, omr_err_t *err)
 {
     uop_t op = {.app = app, .db = db, .ctx = *ctx};
-    return save_one (&op, obj, err);
+    int64_t id = save_one (&op, obj, err);
+    json_decref (op.required);
+    return id;
 }
 
 int
@@ -859,6 +911,7 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         json_decref (ids);
     }
     json_decref (objs);
+    json_decref (op.required);
     if (rc < 0 || blz_db_commit (op.db, err) < 0) {
         blz_db_rollback (op.db);
         json_decref (data);

@@ -174,6 +174,10 @@ def test_validation_errors_change_nothing(env):
     after = ok(hql(env, "alice", "select count(p) from Project p", method="projection"))["data"]
     assert before == after
     failed(call(env, "alice", "IUpdate", "saveObject", {}), "ApiUsageException", 400)
+    inst = save(env, "alice", {"@type": "Instrument"})
+    msg = failed(call(env, "alice", "IUpdate", "saveObject", {"object": {
+        "@type": "Objective", "Instrument": "Instrument:%d" % inst["@id"]}}), "ValidationException", 400)
+    assert msg == "Objective is missing required fields: correction, immersion"
 
 
 def test_parameters_paging_and_group_context(env):
@@ -400,6 +404,8 @@ def test_cli_obj(env):
     r = om("obj", "new", "Dataset", "nmae=x", check=False)
     assert r.returncode == 336 % 256 and r.stdout == "" and "Failed to create Dataset" in r.stderr
     assert "ValidationException" in r.stderr and "nmae" in r.stderr
+    r = om("obj", "new", "Dataset", check=False)
+    assert r.returncode == 103 and r.stderr.splitlines()[-1] == "required arguments: name"
     r = om("obj", "update", "Dataset", "name=x", check=False)
     assert r.returncode == 334 % 256 and "No id given for Dataset" in r.stderr
     r = om("obj", "update", "Dataset:99999999", "name=x", check=False)
