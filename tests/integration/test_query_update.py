@@ -215,6 +215,11 @@ def test_query_errors(env):
     assert "position" in msg
     failed(hql(env, "alice", "select p from Project p where p.name = 5"), "QueryException", 400)
     failed(hql(env, "alice", "select p from Prject p"), "QueryException", 400)
+    # PostgreSQL's data errors (class 22) are the query's too
+    failed(hql(env, "alice", "select p from Project p where p.id = :id", {"id": "abc"}), "QueryException", 400)
+    failed(hql(env, "alice", "select count(p) / 0 from Project p", method="projection"), "QueryException", 400)
+    # and the transaction is over: the next call works
+    ok(hql(env, "alice", "select count(p) from Project p", method="projection"))
     failed(hql(env, "alice", "select e from Experimenter e where omeName = ?"), "QueryException", 400)
     failed(call(env, "alice", "IQuery", "nonsense", {}), "ApiUsageException", 404)
     failed(env["api"].raw("IQuery", "findAllByQuery", {"query": "select p from Project p"}), "SessionException")
