@@ -81,7 +81,16 @@ typedef struct {
 typedef struct {
     int files_uploaded, filesets, images, errors;
     long long bytes;
+    pthread_mutex_t *lock;      /* filesets may be imported by several threads */
 } totals_t;
+
+/* Add n to a counter of the totals under their lock. */
+#define TOT_ADD(tot, field, n)                                                                                         \
+    do {                                                                                                               \
+        pthread_mutex_lock ((tot)->lock);                                                                              \
+        (tot)->field += (n);                                                                                           \
+        pthread_mutex_unlock ((tot)->lock);                                                                            \
+    } while (0)
 
 /* ------------------------------------------------------------------ candidates */
 
@@ -590,7 +599,7 @@ upload_one (void *arg)
         off += (long long) n;
         pthread_mutex_lock (u->lock);
         *u->sent += (long long) n;
-        u->tot->bytes += (long long) n;
+        TOT_ADD (u->tot, bytes, (long long) n);
         draw_bar (u);
         pthread_mutex_unlock (u->lock);
     }
@@ -796,7 +805,7 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
         return -1;
     }
     if (!in_place)
-        tot->files_uploaded += nf;
+        TOT_ADD (tot, files_uploaded, nf);
     json_t *hashes = json_array ();
     for (int i = 0; i < nf; i++)
         json_array_append_new (hashes, json_string (ups[i].hash));
@@ -810,7 +819,7 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
         return -1;
     }
     json_decref (v);
-    tot->filesets++;
+    TOT_ADD (tot, filesets, 1);
     if (a->wait_set && a->minutes_wait == 0) {
         fprintf (stderr, "Fileset:%lld is being imported in the background (handle %lld)\n", fileset, handle);
         json_decref (fs);
@@ -849,7 +858,7 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
     const char *status = json_string_value (json_object_get (st, "status"));
     if (!status || strcmp (status, "Finished")) {
         fprintf (stderr, "Error: %s: %s\n", cand->files.v[0], json_string_value (json_object_get (st, "message")));
-        tot->filesets--;
+        TOT_ADD (tot, filesets, -1);
         json_decref (st);
         json_decref (fs);
         return -1;
@@ -857,12 +866,14 @@ import_one (omero_client_t *c, const iargs_t *a, cand_t *cand, const char *repo_
     json_t *images = json_object_get (st, "images");
     size_t k;
     json_t *im;
+    flockfile (stdout);     /* one fileset's lines together when filesets run in parallel */
     json_array_foreach (images, k, im)
     {
         printf ("Image:%lld\n", (long long) json_integer_value (im));
-        tot->images++;
+        TOT_ADD (tot, images, 1);
     }
     fflush (stdout);
+    funlockfile (stdout);
     fprintf (stderr, "Other imported objects:\nFileset:%lld\n", fileset);
     if (!strcmp (transfer, "upload_rm") || !strcmp (transfer, "cp_rm") || !strcmp (transfer, "ln_rm"))
         for (int i = 0; i < nf; i++)
@@ -913,7 +924,7 @@ help (void)
            "  --transfer METHOD     upload (default), upload_rm, ln_s, ln, ln_rm, cp, cp_rm\n"
            "  --checksum-algorithm ALG  Adler-32, CRC-32, File-Size-64, MD5-128, Murmur3-32, Murmur3-128, SHA1-160\n"
            "  --parallel-upload COUNT   files uploaded concurrently (default 1)\n"
-           "  --parallel-fileset COUNT  accepted; filesets are imported one after the other\n"
+           "  --parallel-fileset COUNT  filesets imported concurrently (default 1)\n"
            "  --exclude filename|clientpath  skip files imported before (same name / same client path)\n"
            "  --minutes-wait MINUTES    wait this long for server-side processing (0: do not wait; <0: forever)\n\n"
            "Prints one Image:ID line per imported image on standard output. Exit status 0 when every\n"
@@ -1070,13 +1081,69 @@ excluded (omero_client_t *c, const iargs_t *a, const cand_t *cand)
     return n > 0;
 }
 
+/* The filesets of one run, taken one at a time by --parallel-fileset threads. */
+typedef struct {
+    omero_client_t *c;          /* the main thread's client (its session is joined by the others) */
+    const iargs_t *a;
+    cand_t *cands;
+    int n, next;
+    bool stop;
+    const char *repo_root;
+    totals_t *tot;
+    pthread_mutex_t lock;
+} pool_t;
+
+/* Import filesets of the pool with client c until none is left (or an error stops the run). */
+static void
+pool_run (pool_t *p, omero_client_t *c)
+{
+    for (;;) {
+        pthread_mutex_lock (&p->lock);
+        int i = p->stop ? p->n : p->next++;
+        pthread_mutex_unlock (&p->lock);
+        if (i >= p->n)
+            return;
+        cand_t *cand = &p->cands[i];
+        if (excluded (c, p->a, cand)) {
+            fprintf (stderr, "Skipping %s: imported before (--exclude=%s)\n", cand->files.v[0], p->a->exclude);
+            continue;
+        }
+        int bad = 0;
+        json_t *target = target_json (p->a->target, cand, &bad);
+        if (bad || import_one (c, p->a, cand, p->repo_root, p->tot, target) < 0) {
+            TOT_ADD (p->tot, errors, 1);
+            if (!p->a->keep_going) {
+                pthread_mutex_lock (&p->lock);
+                p->stop = true;
+                pthread_mutex_unlock (&p->lock);
+            }
+        }
+        json_decref (target);
+    }
+}
+
+/* A --parallel-fileset thread: its own connection, joined to the session. */
+static void *
+pool_worker (void *arg)
+{
+    pool_t *p = arg;
+    omero_err_t err = {0};
+    omero_client_t *c = omero_client_new (omero_client_host (p->c), omero_client_port (p->c), &err);
+    if (c && omero_client_join (c, omero_client_session (p->c), &err) == 0)
+        pool_run (p, c);
+    if (c)
+        omero_client_detach (c);
+    omero_client_destroy (&c);
+    return NULL;
+}
+
 static int
 run_import (cli_t *cli, cli_login_args_t *la, iargs_t *a, omero_client_t **cp, totals_t *tot)
 {
     cand_t *cands = NULL;
     int n = 0, unknown = 0;
     int errors = find_candidates (a, &cands, &n, &unknown);
-    tot->errors += errors;
+    TOT_ADD (tot, errors, errors);
     int rc = 0;
     if (a->show_only) {
         int nfiles = 0;
@@ -1093,7 +1160,7 @@ run_import (cli_t *cli, cli_login_args_t *la, iargs_t *a, omero_client_t **cp, t
     }
     if (n == 0 && errors == 0) {
         fprintf (stderr, "Error: no importable files found in %s\n", a->paths.n ? a->paths.v[0] : "(no path)");
-        tot->errors++;
+        TOT_ADD (tot, errors, 1);
         goto done;
     }
     if (errors && !a->keep_going)
@@ -1102,7 +1169,7 @@ run_import (cli_t *cli, cli_login_args_t *la, iargs_t *a, omero_client_t **cp, t
         int lrc;
         *cp = cli_session_client (cli, la, &lrc);
         if (!*cp) {
-            tot->errors++;
+            TOT_ADD (tot, errors, 1);
             rc = lrc;
             goto done;
         }
@@ -1115,7 +1182,7 @@ run_import (cli_t *cli, cli_login_args_t *la, iargs_t *a, omero_client_t **cp, t
         if (!p) {
             fprintf (stderr, "Error: cannot find the managed repository for --transfer=%s: %s\n", a->transfer, err.msg);
             json_decref (r);
-            tot->errors++;
+            TOT_ADD (tot, errors, 1);
             goto done;
         }
         snprintf (repo_root, sizeof repo_root, "%s", p);
@@ -1123,25 +1190,23 @@ run_import (cli_t *cli, cli_login_args_t *la, iargs_t *a, omero_client_t **cp, t
         if (access (repo_root, W_OK) < 0) {
             fprintf (stderr, "Error: --transfer=%s needs write access to %s on this machine: %s\n", a->transfer, repo_root,
                      strerror (errno));
-            tot->errors++;
+            TOT_ADD (tot, errors, 1);
             goto done;
         }
     }
-    for (int i = 0; i < n; i++) {
-        if (excluded (*cp, a, &cands[i])) {
-            fprintf (stderr, "Skipping %s: imported before (--exclude=%s)\n", cands[i].files.v[0], a->exclude);
-            continue;
-        }
-        int bad = 0;
-        json_t *target = target_json (a->target, &cands[i], &bad);
-        if (bad || import_one (*cp, a, &cands[i], repo_root, tot, target) < 0) {
-            tot->errors++;
-            json_decref (target);
-            if (!a->keep_going)
-                break;
-            continue;
-        }
-        json_decref (target);
+    {
+        pool_t pool = {.c = *cp, .a = a, .cands = cands, .n = n, .repo_root = repo_root, .tot = tot};
+        pthread_mutex_init (&pool.lock, NULL);
+        int par = a->parallel_fileset > 1 ? (a->parallel_fileset < 16 ? a->parallel_fileset : 16) : 1;
+        pthread_t th[16];
+        int nth = 0;
+        for (int k = 1; k < par && k < n; k++)
+            if (pthread_create (&th[nth], NULL, pool_worker, &pool) == 0)
+                nth++;
+        pool_run (&pool, *cp);
+        for (int k = 0; k < nth; k++)
+            pthread_join (th[k], NULL);
+        pthread_mutex_destroy (&pool.lock);
     }
 done:
     for (int i = 0; i < n; i++) {
@@ -1388,7 +1453,8 @@ cli_import (cli_t *cli, int argc, char **argv)
     TIFFSetWarningHandler (quiet_tiff);
     struct timeval t0, t1;
     gettimeofday (&t0, NULL);
-    totals_t tot = {0};
+    pthread_mutex_t tot_lock = PTHREAD_MUTEX_INITIALIZER;
+    totals_t tot = {.lock = &tot_lock};
     omero_client_t *c = NULL;
     if (a.bulk)
         rc = run_bulk (cli, &la, &a, &c, &tot, 0);

@@ -437,6 +437,9 @@ def test_show_candidates_directories_depth_and_multifile(g, tmp_path):
     ids, r = import_ok(g, str(d), "--parallel-upload", "3")
     assert len(ids) == 3 and "3 filesets created" in r.stderr and "0 errors" in r.stderr
     assert "8 files uploaded" in r.stderr
+    ids2, r = import_ok(g, str(d), "--parallel-fileset", "3", "--parallel-upload", "2")
+    assert len(set(ids2)) == 3 and not set(ids2) & set(ids) and "3 filesets created" in r.stderr
+    assert sorted(image_meta(g, i)["name"] for i in ids2) == sorted(image_meta(g, i)["name"] for i in ids)
 
 
 def test_transfer_output_files_bulk_and_exclude(g, tmp_path):
