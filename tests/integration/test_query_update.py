@@ -428,6 +428,12 @@ def test_cli_obj(env):
     ref = "Experimenter:%d" % env["ids"]["alice"]
     assert g.omero("obj", "update", ref, "email=alice@university.example", env=root_env).stdout.strip() == ref
     assert om("obj", "get", ref, "email").stdout == "alice@university.example\n"
+    grp = "ExperimenterGroup:%d" % env["ids"]["lab"]
+    assert g.omero("obj", "map-set", grp, "config", "--", "omero.policy.binary_access", "+read,+write,+image",
+                   env=root_env).stdout.strip() == grp
+    assert om("obj", "map-get", grp, "config", "omero.policy.binary_access").stdout == "+read,+write,+image\n"
+    r = om("obj", "map-set", grp, "config", "x", "y", check=False)
+    assert r.returncode == 336 % 256 and "SecurityViolation" in r.stderr
     bob = cli_login(env, "bob")
     r = bob("obj", "update", ds, "name=stolen", check=False)
     assert r.returncode == 336 % 256 and "Failed to update " + ds in r.stderr and "SecurityViolation" in r.stderr
