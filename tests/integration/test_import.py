@@ -925,3 +925,28 @@ def test_benchmark_random_tiles(g, tmp_path):
         ref = len(coords) / (time.time() - t0)
     print("\nrandom 256x256 tiles of a %dx%d pyramid: %.0f tiles/s over HTTPS (RawPixelsStore.getTile); "
           "tifffile in-process: %.0f tiles/s; ratio %.2f" % (n, n, ours, ref, ours / ref))
+
+
+def test_png_and_jpeg(g, tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(13)
+    rgb = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    png = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(str(png))
+    gray16 = rng.integers(0, 65535, (25, 35), dtype=np.uint16)
+    png16 = tmp_path / "gray16.png"
+    Image.fromarray(gray16).save(str(png16))
+    jpg = tmp_path / "photo.jpg"
+    Image.fromarray(rgb).save(str(jpg), quality=90)
+    for path in (png, png16, jpg):
+        (image,), _ = import_ok(g, str(path))
+        info = pixels_of(g, image)
+        with Image.open(str(path)) as im:
+            ref = np.array(im)
+        ref = ref[..., None] if ref.ndim == 2 else ref
+        ref = np.transpose(ref, (2, 0, 1))[None, :, None]
+        got = read_planes(g, info)
+        assert got.shape == ref.shape, path
+        assert got.tobytes() == ref.astype(ref.dtype.newbyteorder("=")).astype(got.dtype).tobytes(), path
+        fmt = query(g, "select i.format.value from Image i where i.id = :id", id=image)[0][0]
+        assert fmt == ("JPEG" if str(path).endswith(".jpg") else "PNG")
