@@ -580,6 +580,56 @@ same_as_stored (uop_t *op, const blz_mj_node_t *node, const blz_mj_set_t *s, boo
     return 0;
 }
 
+/* Whether a config list restricts privilege p ("AdminPrivilege:<p>" = false). */
+static bool
+restricts (const json_t *pairs, const char *p)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (pairs, i, e) {
+        const char *k = json_string_value (json_array_get (e, 0)), *v = json_string_value (json_array_get (e, 1));
+        if (k && v && !strncmp (k, "AdminPrivilege:", 15) && !strcmp (k + 15, p) && !strcasecmp (v, "false"))
+            return true;
+    }
+    return false;
+}
+
+/* OMERO's rules for restricted administrators kept in Experimenter.config: nobody clears a
+ * restriction they have themselves, and root is never restricted. */
+static int
+check_restrictions (uop_t *op, const blz_mj_node_t *node, omr_err_t *err)
+{
+    for (int i = 0; i < node->nsets; i++) {
+        const blz_mj_set_t *s = &node->sets[i];
+        if (s->field->kind != OMR_FIELD_MAP || strcmp (s->field->name, "config"))
+            continue;
+        char sql[256], idb[24];
+        snprintf (sql, sizeof sql, "SELECT name, value FROM %s WHERE %s = $1 ORDER BY \"index\"", s->field->side_table,
+                  s->field->inverse_column);
+        PGresult *res = blz_db_query (op->db, err, sql, BLZ_P (BLZ_I64 (idb, node->id)));
+        if (!res)
+            return -1;
+        json_t *before = json_array ();
+        for (int r = 0; r < PQntuples (res); r++)
+            json_array_append_new (before, json_pack ("[s,s]", PQgetvalue (res, r, 0), PQgetvalue (res, r, 1)));
+        PQclear (res);
+        int rc = 0;
+        for (int p = 0; p < BLZ_NPRIVILEGES && rc == 0; p++) {
+            const char *name = blz_privilege_name (p);
+            bool was = restricts (before, name), now = restricts (s->map, name);
+            if (now && node->id == op->app->root_id)
+                rc = omr_err_set (err, OMR_E_SECURITY, 403, "root cannot be restricted (AdminPrivilege:%s)", name);
+            else if (was && !now && !blz_ctx_can (&op->ctx, name))
+                rc = omr_err_set (err, OMR_E_SECURITY, 403,
+                                  "you may not clear the restriction AdminPrivilege:%s: it applies to you too", name);
+        }
+        json_decref (before);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Who may change global rows: administrators with the privilege, users their own record. */
 static int
 check_global_update (uop_t *op, blz_mj_node_t *node, omr_err_t *err)
@@ -587,7 +637,7 @@ check_global_update (uop_t *op, blz_mj_node_t *node, omr_err_t *err)
     const omr_type_t *t = node->type;
     if (t == hql_model_type (OMR_TYPE_Experimenter)) {
         if (blz_ctx_can (&op->ctx, "ModifyUser"))
-            return 0;
+            return check_restrictions (op, node, err);
         if (node->id != op->ctx.user_id)
             return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may change other users");
         for (int i = 0; i < node->nsets; i++) {

@@ -71,7 +71,7 @@ def env(installation):
                     "objects": [{"@type": "Project", "Name": "del-%s-%s" % (lvl, a)}], "group": gid},
                     s["owner"]))["data"][0]
         assert elsewhere > 0
-        yield {"api": api, "s": s, "gids": gids, "objs": objs}
+        yield {"api": api, "s": s, "gids": gids, "objs": objs, "root": root}
     finally:
         g.cleanup()
 
@@ -147,3 +147,29 @@ def test_original_files_follow_file_privileges(env):
     # WriteFile gives no rights on other objects
     assert not attempt(env, "rfile", "IUpdate", "saveObject", {"group": -1, "object": {
         "@type": "Project", "@id": env["objs"]["read-annotate"], "Name": "nope"}})
+
+
+def test_restrictions_in_experimenter_config(env):
+    """Restrictions of administrators live in Experimenter.config (omero obj map-set ... false):
+    nobody clears a restriction that applies to themselves, and root is never restricted."""
+    api, root = env["api"], env["root"]
+    ok(api.raw("IAdmin", "createLightSystemUser", {"experimenter": {"UserName": "rmod", "FirstName": "R",
+                                                                    "LastName": "Mod"},
+                                                   "privileges": ["ModifyUser"], "password": "rmod-Pw-9"}, root))
+    rmod = api.login("rmod", "rmod-Pw-9")
+    target = ok(api.raw("IAdmin", "lookupExperimenter", {"name": "radmin"}, root))["@id"]
+
+    def set_config(session, uid, pairs):
+        st, j = api.raw("IUpdate", "saveObject", {"object": {"@type": "Experimenter", "@id": uid,
+                                                              "Config": pairs}}, session)
+        return j.get("error", {}).get("name", "ok")
+
+    current = ok(api.raw("IQuery", "get", {"type": "Experimenter", "id": target}, root))["data"]["Config"]
+    assert ["AdminPrivilege:Chgrp", "false"] in current
+    # rmod may add a restriction, but not clear Chgrp (rmod lacks Chgrp too)
+    assert set_config(rmod, target, current + [["AdminPrivilege:Sudo", "false"]]) == "ok"
+    cleared = [p for p in current if p[0] != "AdminPrivilege:Chgrp"] + [["AdminPrivilege:Sudo", "false"]]
+    assert set_config(rmod, target, cleared) == "SecurityViolation"
+    assert set_config(root, target, cleared) == "ok"
+    assert set_config(root, 0, [["AdminPrivilege:Sudo", "false"]]) == "SecurityViolation"
+    assert set_config(env["s"]["member"], target, []) == "SecurityViolation"
