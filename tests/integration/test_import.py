@@ -950,3 +950,32 @@ def test_png_and_jpeg(g, tmp_path):
         assert got.tobytes() == ref.astype(ref.dtype.newbyteorder("=")).astype(got.dtype).tobytes(), path
         fmt = query(g, "select i.format.value from Image i where i.id = :id", id=image)[0][0]
         assert fmt == ("JPEG" if str(path).endswith(".jpg") else "PNG")
+
+
+@needs_samples
+def test_download_multifile_fileset_and_stdin_and_dry_run(g, tmp_path):
+    src = os.path.join(SAMPLES, "ometiff-jl", "multifile-companion")
+    (image,), _ = import_ok(g, src)
+    dl = tmp_path / "dl"
+    g.omero("download", "Image:%d" % image, str(dl))
+    got = sorted(os.listdir(str(dl)))
+    assert got == sorted(os.listdir(src))
+    for name in got:
+        assert (dl / name).read_bytes() == open(os.path.join(src, name), "rb").read()
+    fs = image_meta(g, image)["fileset"]
+    dl2 = tmp_path / "dl2"
+    g.omero("download", "Fileset:%d" % fs, str(dl2))
+    assert sorted(os.listdir(str(dl2))) == got
+    r = g.omero("download", "Image:999999", str(tmp_path / "none"), check=False)
+    assert r.returncode == 1 and "999999" in r.stderr
+    # paths on standard input
+    f = tmp_path / "stdin.tif"
+    small_tif(f, 8)
+    r = g.omero("import", "-", input=str(f) + "\n")
+    assert r.stdout.startswith("Image:")
+    # a bulk dry run shows the imports and does none
+    (tmp_path / "list.txt").write_text(str(f) + "\n")
+    (tmp_path / "dry.yml").write_text('---\npath: "list.txt"\ndry_run: true\n')
+    before = state(g)
+    r = g.omero("import", "--bulk", str(tmp_path / "dry.yml"))
+    assert str(f) in r.stdout and "Image:" not in r.stdout and state(g) == before
