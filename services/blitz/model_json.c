@@ -336,9 +336,15 @@ object_at (enc_t *e, int row, int o, bool *fresh)
     char uri[160], kb[128];
     blz_mj_type_uri (t, uri, sizeof uri);
     obj = json_pack ("{s:I,s:s}", "@id", (json_int_t) id, "@type", uri);
+    /* an owner or group fetched into another object's details is shown as the JSON API does:
+     * its own fields only (no details, version or config of its own) */
+    bool in_details = ob->via && (ob->via->flags & OMR_FF_DETAILS);
     for (int c = ob->first_col; c < ob->first_col + ob->ncols; c++) {
         const hql_column_t *col = &q->cols[c];
         const omr_field_t *f = col->field;
+        if (in_details && (col->role == HQL_COL_PERMISSIONS || (f && ((f->flags & OMR_FF_DETAILS)
+                                                                     || !strcmp (f->name, "version")))))
+            continue;
         if (col->role == HQL_COL_PERMISSIONS) {
             if (PQgetisnull (e->res, row, c))
                 continue;
@@ -386,8 +392,11 @@ object_at (enc_t *e, int row, int o, bool *fresh)
             continue;
         }
         if (f->flags & OMR_FF_DETAILS) {
+            /* omero:details holds owner and group (the JSON API's form); events and external
+             * info only when a query fetches them */
             const char *dn = f->name + 8;    /* after "details." */
-            json_object_set_new (details_of (obj), dn, ref_json (e, f->target, atoll (PQgetvalue (e->res, row, c))));
+            if (!strcmp (dn, "owner") || !strcmp (dn, "group"))
+                json_object_set_new (details_of (obj), dn, ref_json (e, f->target, atoll (PQgetvalue (e->res, row, c))));
             continue;
         }
         const char *key_ = FKEY (e, f, kb);
@@ -399,7 +408,7 @@ object_at (enc_t *e, int row, int o, bool *fresh)
         else
             json_object_set_new (obj, key_, value_json (e->res, row, c, f->scalar, e->flags));
     }
-    for (int i = 0; i < t->nfields; i++) {
+    for (int i = 0; i < t->nfields && !in_details; i++) {
         const omr_field_t *mf = hql_model_field_at (t->first_field + i);
         if (mf->kind == OMR_FIELD_MAP && mf->side_table)
             add_map (e, obj, mf, id);
