@@ -586,3 +586,17 @@ def test_saving_with_all_groups_context(env):
     assert all(l["Child"]["omero:details"]["group"]["@id"] == lab for l in got["ImageLinks"])
     failed(call(env, "alice", "IUpdate", "saveObject", {"group": -1, "object": {"@type": "Project", "Name": "x"}}),
            "ApiUsageException", 400)
+
+
+@pytest.mark.parametrize("query", [
+    "select p from Project p where p.details.owner.omeName = someUser",              # bare identifier
+    "select d from Dataset d join fetch d.projectsLinks links join fetch links.parent where d.id = 1",
+    "select annotation from FileAnnotation where name like 'http://x/%'",            # alias missing
+    "from PixelType as p where p.value='uint8'",                                     # PixelsType
+    "select i from Image i join i.defaultPixels p",                                  # pre-5 field
+    "select i from Image i where ( current_user = :root OR i.permissions = :readable )",
+])
+def test_documented_typos_are_query_exceptions(env, query):
+    """The queries of api-model.md section 7 marked as documentation bugs fail cleanly."""
+    msg = failed(hql(env, "alice", query, {"root": 0, "readable": 1}), "QueryException", 400)
+    assert msg
