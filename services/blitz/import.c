@@ -47,6 +47,8 @@ typedef struct {
     char uuid[64];              /* the repository's OriginalFile hash (its UUID) */
     int64_t repo_id;
     int runners;
+    /* read once: the runners outlive the server's configuration while the process exits */
+    long long upload_timeout, import_attempts;
 } imp_t;
 
 /* ------------------------------------------------------------------ SQL helpers */
@@ -1655,7 +1657,7 @@ run_job (imp_t *im, blz_db_t *db, blz_db_t *pdb, int64_t job)
     long attempts = 1 + (json_string_value (json_object_get (settings, "import.attempts"))
                              ? atol (json_string_value (json_object_get (settings, "import.attempts")))
                              : 0);
-    long max_attempts = (long) omr_config_get_int (im->app->config, "omero.fs.import_attempts", 3);
+    long max_attempts = (long) im->import_attempts;
     if (attempts > max_attempts) {
         blz_db_rollback (db);
         snprintf (msg, sizeof msg, "the import was interrupted %ld times (the server stopped while importing); given up",
@@ -1786,7 +1788,7 @@ newest_mtime (const char *dir)
 static void
 reap_uploads (imp_t *im, blz_db_t *db)
 {
-    long long timeout = omr_config_get_int (im->app->config, "omero.fs.upload_timeout", 3600000);
+    long long timeout = im->upload_timeout;
     blz_ctx_t ctx;
     blz_ctx_internal (&ctx);
     omr_err_t err = {0};
@@ -1945,6 +1947,8 @@ blz_import_register (blz_app_t *app)
     imp_t *im = calloc (1, sizeof *im);
     im->app = app;
     pthread_mutex_init (&im->lock, NULL);
+    im->upload_timeout = omr_config_get_int (app->config, "omero.fs.upload_timeout", 3600000);
+    im->import_attempts = omr_config_get_int (app->config, "omero.fs.import_attempts", 3);
     im->root = blz_repo_root (app->config);
     omr_err_t err = {0};
     char *probe = NULL;
