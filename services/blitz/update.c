@@ -767,9 +767,64 @@ done:
     return rc;
 }
 
-/* Save one object graph; returns the root's id or -1. */
+/* Whether node a is node i or one of its ancestors (collection parents). */
+static bool
+ancestor (const blz_mj_plan_t *plan, int a, int i)
+{
+    for (; i >= 0; i = plan->nodes[i].parent)
+        if (i == a)
+            return true;
+    return false;
+}
+
+/* The saved graph as the caller now sees it, as OMERO's saveAndReturnObject returns it: every
+ * object of the plan read back, new collection members in their parents' lists and new
+ * referenced objects in place of the references. */
+static json_t *
+read_back (uop_t *op, const blz_mj_plan_t *plan, int root, omr_err_t *err)
+{
+    if (plan->n > 1000)     /* a huge graph: the root only (its members can be queried) */
+        return blz_query_load (op->db, plan->nodes[root].type, plan->nodes[root].id, err);
+    json_t **objs = calloc ((size_t) plan->n, sizeof *objs);
+    json_t *out = NULL;
+    for (int i = 0; i < plan->n; i++) {
+        objs[i] = blz_query_load (op->db, plan->nodes[i].type, plan->nodes[i].id, err);
+        if (!objs[i]) {
+            if (!err->name[0])
+                omr_err_set (err, OMR_E_INTERNAL, 500, "the saved %s could not be read back", plan->nodes[i].type->name);
+            goto done;
+        }
+    }
+    char kb[128];
+    for (int i = 0; i < plan->n; i++) {
+        const blz_mj_node_t *n = &plan->nodes[i];
+        for (int k = 0; k < n->nsets; k++) {
+            const blz_mj_set_t *st = &n->sets[k];
+            if (st->node >= 0 && st->field->kind == OMR_FIELD_REF && !ancestor (plan, st->node, i))
+                json_object_set (objs[i], blz_mj_key (st->field, kb, sizeof kb), objs[st->node]);
+        }
+        if (n->parent >= 0 && n->via) {
+            const char *key = blz_mj_key (n->via, kb, sizeof kb);
+            json_t *arr = json_object_get (objs[n->parent], key);
+            if (!json_is_array (arr)) {
+                arr = json_array ();
+                json_object_set_new (objs[n->parent], key, arr);
+            }
+            json_array_append (arr, objs[i]);
+        }
+    }
+    out = json_incref (objs[root]);
+done:
+    for (int i = 0; i < plan->n; i++)
+        json_decref (objs[i]);
+    free (objs);
+    return out;
+}
+
+/* Save one object graph; returns the root's id or -1. With graph, *graph receives the saved
+ * graph read back (read_back). */
 static int64_t
-save_one (uop_t *op, const json_t *obj, omr_err_t *err)
+save_one (uop_t *op, const json_t *obj, json_t **graph, omr_err_t *err)
 {
     blz_mj_plan_t plan = {0};
     int root = blz_mj_decode (obj, &plan, err);
@@ -783,6 +838,8 @@ save_one (uop_t *op, const json_t *obj, omr_err_t *err)
         if (rc < 0)
             goto done;
     }
+    if (graph && !(*graph = read_back (op, &plan, root, err)))
+        goto done;
     id = plan.nodes[root].id;
 done:
     blz_mj_plan_free (&plan);
@@ -879,7 +936,7 @@ int64_t
 blz_update_save (blz_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const json_t *obj, omr_err_t *err)
 {
     uop_t op = {.app = app, .db = db, .ctx = *ctx};
-    int64_t id = save_one (&op, obj, err);
+    int64_t id = save_one (&op, obj, NULL, err);
     json_decref (op.required);
     return id;
 }
@@ -926,10 +983,13 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         rc = delete_object (&op, err);
     else {
         json_t *ids = json_array ();
+        bool want = kind == U_SAVE_RETURN || kind == U_SAVE_RETURN_ARRAY;
+        json_t *graphs = json_array ();
         size_t i;
         json_t *o;
         json_array_foreach (objs, i, o) {
-            int64_t id = save_one (&op, o, err);
+            json_t *g = NULL;
+            int64_t id = save_one (&op, o, want ? &g : NULL, err);
             if (id < 0) {
                 if (json_array_size (objs) > 1)
                     omr_err_prefix (err, "object %zu: ", i);
@@ -937,21 +997,12 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
                 break;
             }
             json_array_append_new (ids, json_integer (id));
+            if (g)
+                json_array_append_new (graphs, g);
         }
-        if (rc == 0 && (kind == U_SAVE_RETURN || kind == U_SAVE_RETURN_ARRAY)) {
-            data = json_array ();
-            json_array_foreach (objs, i, o) {
-                const omr_type_t *t = blz_mj_type (json_string_value (json_object_get (o, "@type")));
-                json_t *saved = t ? blz_query_load (op.db, t, json_integer_value (json_array_get (ids, i)), err) : NULL;
-                if (!saved) {
-                    if (!err->name[0])
-                        omr_err_set (err, OMR_E_INTERNAL, 500, "the saved object could not be read back");
-                    rc = -1;
-                    break;
-                }
-                json_array_append_new (data, saved);
-            }
-            if (rc == 0 && kind == U_SAVE_RETURN) {
+        if (rc == 0 && want) {
+            data = json_incref (graphs);
+            if (kind == U_SAVE_RETURN) {
                 json_t *one = json_incref (json_array_get (data, 0));
                 json_decref (data);
                 data = one;
@@ -959,6 +1010,7 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         } else if (rc == 0 && kind == U_SAVE_RETURN_IDS)
             data = json_incref (ids);
         json_decref (ids);
+        json_decref (graphs);
     }
     json_decref (objs);
     json_decref (op.required);

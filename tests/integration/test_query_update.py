@@ -70,6 +70,9 @@ def test_graph_saved_in_one_transaction_and_fetched_nested(env):
     p = save(env, "alice", {"@type": "Project", "Name": "p-graph", "DatasetLinks": [
         {"@type": "ProjectDatasetLink", "child": {"@type": "Dataset", "Name": "d-graph-1"}},
         {"@type": "ProjectDatasetLink", "child": {"@type": "omero.model.DatasetI", "Name": "d-graph-2"}}]})
+    # the saved graph comes back with the new members' ids, as OMERO's saveAndReturnObject does
+    assert sorted(link["Child"]["Name"] for link in p["DatasetLinks"]) == ["d-graph-1", "d-graph-2"]
+    assert all(isinstance(link["@id"], int) and isinstance(link["Child"]["@id"], int) for link in p["DatasetLinks"])
     q = ("select p from Project p left outer join fetch p.datasetLinks as links "
          "left outer join fetch links.child as dataset where p.id=:pid")
     res = ok(hql(env, "alice", q, {"pid": p["@id"]}))["data"]
