@@ -260,7 +260,8 @@ export_tiff (omero_client_t *c, const meta_t *m, const char *path)
         free (xml);
         return cli_fail ("cannot write %s: %s", path, strerror (errno));
     }
-    size_t plane = (size_t) m->sx * m->sy * (size_t) bytes;
+    /* RawPixelsStore packs bit planes MSB first over the whole plane */
+    size_t plane = bps == 1 ? ((size_t) m->sx * m->sy + 7) / 8 : (size_t) m->sx * m->sy * (size_t) bytes;
     size_t rowbytes = bps == 1 ? (size_t) (m->sx + 7) / 8 : (size_t) m->sx * bytes;
     unsigned char *packed = malloc (rowbytes * (size_t) m->sy + 1);
     int rc = 0;
@@ -291,11 +292,14 @@ export_tiff (omero_client_t *c, const meta_t *m, const char *path)
                     }
 #endif
                 if (bps == 1) {
+                    /* TIFF pads every row to a whole byte */
                     memset (packed, 0, rowbytes * (size_t) m->sy);
                     for (int y = 0; y < m->sy; y++)
-                        for (int x = 0; x < m->sx; x++)
-                            if (d[(size_t) y * m->sx + x])
+                        for (int x = 0; x < m->sx; x++) {
+                            size_t k = (size_t) y * m->sx + x;
+                            if (d[k / 8] & (0x80 >> (k % 8)))
                                 packed[(size_t) y * rowbytes + x / 8] |= (unsigned char) (0x80 >> (x % 8));
+                        }
                 }
                 TIFFSetField (tif, TIFFTAG_IMAGEWIDTH, (uint32_t) m->sx);
                 TIFFSetField (tif, TIFFTAG_IMAGELENGTH, (uint32_t) m->sy);

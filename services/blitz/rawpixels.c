@@ -147,30 +147,62 @@ typedef struct {
     uint32_t z, c, t;
 } plane_t;
 
+/* Read regions of several planes into one reply frame as OMERO sends them: big-endian, X
+ * fastest, every step_x-th column and step_y-th row, and pixel type bit packed MSB first
+ * (each region's pixels as one bit string, padded to a whole byte). */
 static int
 send_regions (omr_call_t *call, pix_t *px, int level, const plane_t *planes, size_t np, uint32_t x, uint32_t y,
-              uint32_t w, uint32_t h, omr_err_t *err)
+              uint32_t w, uint32_t h, uint32_t step_x, uint32_t step_y, omr_err_t *err)
 {
     const fmt_image_t *im = px->im;
+    bool bit = im->pixel_type == FMT_PT_BIT;
     int bw = fmt_pixtype_bytes (im->pixel_type);
-    size_t one = fmt_image_region_bytes (im, w, h);
-    if (np && one > MAX_REPLY / np)
+    uint32_t ow = (w + step_x - 1) / step_x, oh = (h + step_y - 1) / step_y;
+    size_t one = fmt_image_region_bytes (im, w, h);                 /* as read */
+    size_t out_one = bit ? ((size_t) ow * oh + 7) / 8 : (size_t) ow * oh * (size_t) bw;
+    if (np && (one > MAX_REPLY || out_one > MAX_REPLY / np))
         return omr_err_set (err, OMR_E_API, 400, "%zu planes of %ux%u are too large for one reply; read tiles", np, w, h);
-    size_t total = one * np;
-    zframe_t *f = zframe_new (NULL, total);    /* read straight into the reply frame */
+    size_t total = out_one * np;
+    zframe_t *f = zframe_new (NULL, total ? total : 1);
     if (!f)
         return omr_err_set (err, OMR_E_RESOURCE, 500, "out of memory for %zu bytes", total);
-    char *buf = (char *) zframe_data (f);
-    for (size_t i = 0; i < np; i++)
-        if (fmt_fileset_read_region (px->set, px->series, level, planes[i].z, planes[i].c, planes[i].t, x, y, w, h,
-                                     buf + i * one, one, err) < 0) {
+    unsigned char *out = zframe_data (f);
+    bool direct = !bit && step_x == 1 && step_y == 1;   /* read straight into the reply frame */
+    unsigned char *tmp = direct ? NULL : malloc (one ? one : 1);
+    if (!direct && !tmp) {
+        zframe_destroy (&f);
+        return omr_err_set (err, OMR_E_RESOURCE, 500, "out of memory for %zu bytes", one);
+    }
+    for (size_t i = 0; i < np; i++) {
+        unsigned char *dst = out + i * out_one;
+        unsigned char *src = direct ? dst : tmp;
+        if (fmt_fileset_read_region (px->set, px->series, level, planes[i].z, planes[i].c, planes[i].t, x, y, w, h, src,
+                                     one, err) < 0) {
+            free (tmp);
             zframe_destroy (&f);
             return -1;
         }
-    to_big_endian (buf, total / (size_t) bw, bw);
+        if (direct)
+            continue;
+        if (bit)
+            memset (dst, 0, out_one);
+        size_t k = 0;
+        for (uint32_t yy = 0; yy < h; yy += step_y)
+            for (uint32_t xx = 0; xx < w; xx += step_x, k++) {
+                const unsigned char *px_src = src + ((size_t) yy * w + xx) * (size_t) bw;
+                if (bit) {
+                    if (*px_src)
+                        dst[k / 8] |= (unsigned char) (0x80 >> (k % 8));
+                } else
+                    memcpy (dst + k * (size_t) bw, px_src, (size_t) bw);
+            }
+    }
+    free (tmp);
+    if (!bit)
+        to_big_endian (out, total / (size_t) bw, bw);
     call->raw_out = realloc (call->raw_out, (call->nraw_out + 1) * sizeof (zframe_t *));
     call->raw_out[call->nraw_out++] = f;
-    call->reply = json_pack ("{s:I, s:i, s:i}", "size", (json_int_t) total, "width", (int) w, "height", (int) h);
+    call->reply = json_pack ("{s:I, s:i, s:i}", "size", (json_int_t) total, "width", (int) ow, "height", (int) oh);
     return 0;
 }
 
@@ -196,17 +228,17 @@ op_read (omr_call_t *call, omr_err_t *err, void *arg)
             return -1;
         plane_t p = {z, c, t};
         if (!strcmp (m, "getPlane"))
-            return send_regions (call, &px, level, &p, 1, 0, 0, lx, ly, err);
+            return send_regions (call, &px, level, &p, 1, 0, 0, lx, ly, 1, 1, err);
         if (!strcmp (m, "getRow"))
-            return coord (b, "y", ly, &y, err) < 0 ? -1 : send_regions (call, &px, level, &p, 1, 0, y, lx, 1, err);
+            return coord (b, "y", ly, &y, err) < 0 ? -1 : send_regions (call, &px, level, &p, 1, 0, y, lx, 1, 1, 1, err);
         if (!strcmp (m, "getCol"))
-            return coord (b, "x", lx, &x, err) < 0 ? -1 : send_regions (call, &px, level, &p, 1, x, 0, 1, ly, err);
+            return coord (b, "x", lx, &x, err) < 0 ? -1 : send_regions (call, &px, level, &p, 1, x, 0, 1, ly, 1, 1, err);
         long long w = blz_int (b, "w", -1), h = blz_int (b, "h", -1);
         if (coord (b, "x", lx, &x, err) < 0 || coord (b, "y", ly, &y, err) < 0)
             return -1;
         if (w <= 0 || h <= 0 || x + (uint64_t) w > lx || y + (uint64_t) h > ly)
             return omr_err_set (err, OMR_E_API, 400, "tile %u,%u %lldx%lld lies outside the %ux%u plane", x, y, w, h, lx, ly);
-        return send_regions (call, &px, level, &p, 1, x, y, (uint32_t) w, (uint32_t) h, err);
+        return send_regions (call, &px, level, &p, 1, x, y, (uint32_t) w, (uint32_t) h, 1, 1, err);
     }
     size_t np = 0;
     plane_t *planes = NULL;
@@ -217,7 +249,7 @@ op_read (omr_call_t *call, omr_err_t *err, void *arg)
         planes = calloc (im->size_z, sizeof *planes);
         for (uint32_t k = 0; k < im->size_z; k++)
             planes[np++] = (plane_t) {k, c, t};
-        rc = send_regions (call, &px, level, planes, np, 0, 0, lx, ly, err);
+        rc = send_regions (call, &px, level, planes, np, 0, 0, lx, ly, 1, 1, err);
     } else if (!strcmp (m, "getTimepoint")) {
         if (coord (b, "t", im->size_t, &t, err) < 0)
             return -1;
@@ -225,7 +257,7 @@ op_read (omr_call_t *call, omr_err_t *err, void *arg)
         for (uint32_t cc = 0; cc < im->size_c; cc++)
             for (uint32_t k = 0; k < im->size_z; k++)
                 planes[np++] = (plane_t) {k, cc, t};
-        rc = send_regions (call, &px, level, planes, np, 0, 0, lx, ly, err);
+        rc = send_regions (call, &px, level, planes, np, 0, 0, lx, ly, 1, 1, err);
     } else {
         /* getHypercube: offset/size/step over X Y Z C T */
         json_t *off = json_object_get (b, "offset"), *sz = json_object_get (b, "size"), *st = json_object_get (b, "step");
@@ -244,27 +276,7 @@ op_read (omr_call_t *call, omr_err_t *err, void *arg)
                 for (long long zz = o[2]; zz < o[2] + n[2]; zz += stp[2])
                     planes[np++] = (plane_t) {(uint32_t) zz, (uint32_t) cc, (uint32_t) tt};
         rc = send_regions (call, &px, level, planes, np, (uint32_t) o[0], (uint32_t) o[1], (uint32_t) n[0],
-                           (uint32_t) n[1], err);
-        if (rc == 0 && (stp[0] > 1 || stp[1] > 1)) {
-            /* subsample X/Y in place in the frame */
-            zframe_t *f = call->raw_out[call->nraw_out - 1];
-            int bw = fmt_pixtype_bytes (im->pixel_type);
-            unsigned char *d = zframe_data (f);
-            size_t w = (size_t) n[0], h = (size_t) n[1], ow = (w + (size_t) stp[0] - 1) / (size_t) stp[0],
-                   oh = (h + (size_t) stp[1] - 1) / (size_t) stp[1], out = 0;
-            for (size_t p = 0; p < np; p++)
-                for (size_t yy = 0; yy < h; yy += (size_t) stp[1])
-                    for (size_t xx = 0; xx < w; xx += (size_t) stp[0]) {
-                        memmove (d + out, d + ((p * h + yy) * w + xx) * (size_t) bw, (size_t) bw);
-                        out += (size_t) bw;
-                    }
-            zframe_t *g = zframe_new (d, out);
-            zframe_destroy (&call->raw_out[call->nraw_out - 1]);
-            call->raw_out[call->nraw_out - 1] = g;
-            json_object_set_new (call->reply, "size", json_integer ((json_int_t) out));
-            json_object_set_new (call->reply, "width", json_integer ((json_int_t) ow));
-            json_object_set_new (call->reply, "height", json_integer ((json_int_t) oh));
-        }
+                           (uint32_t) n[1], (uint32_t) stp[0], (uint32_t) stp[1], err);
     }
     free (planes);
     return rc;
@@ -288,6 +300,15 @@ op_info (omr_call_t *call, omr_err_t *err, void *arg)
     json_int_t row = (json_int_t) im->levels[level].size_x * bw;
     json_int_t plane = row * im->levels[level].size_y;
     json_int_t stack = plane * im->size_z, tp = stack * im->size_c, total = tp * im->size_t;
+    if (pt == FMT_PT_BIT) {
+        /* bits packed: sizes in whole bytes, byte width 0 as OMERO's bitSize / 8 */
+        row = (row + 7) / 8;
+        plane = (plane + 7) / 8;
+        stack = (stack + 7) / 8;
+        tp = (tp + 7) / 8;
+        total = (total + 7) / 8;
+        bw = 0;
+    }
     if (!strcmp (m, "getOriginalMetadata")) {
         /* what the files themselves say: TIFF tags, ImageJ/Aperio keys, the OME-XML */
         json_t *kv = json_object ();

@@ -115,8 +115,14 @@ def read_planes(g, info, level=0):
         for c in range(info["sizeC"]):
             for z in range(info["sizeZ"]):
                 b = g.api.raw("RawPixelsStore", "getPlane", pixelsId=info["pixelsId"], z=z, c=c, t=t, level=level)
-                assert len(b) == lv["sizeX"] * lv["sizeY"] * dt.itemsize
-                out[t, c, z] = np.frombuffer(b, dt).reshape(lv["sizeY"], lv["sizeX"])
+                n = lv["sizeX"] * lv["sizeY"]
+                if info["pixelsType"] == "bit":     # OMERO packs bits, MSB first, over the plane
+                    assert len(b) == (n + 7) // 8
+                    px = np.unpackbits(np.frombuffer(b, np.uint8), count=n)
+                else:
+                    assert len(b) == n * dt.itemsize
+                    px = np.frombuffer(b, dt)
+                out[t, c, z] = px.reshape(lv["sizeY"], lv["sizeX"])
     return out
 
 
@@ -979,3 +985,21 @@ def test_download_multifile_fileset_and_stdin_and_dry_run(g, tmp_path):
     before = state(g)
     r = g.omero("import", "--bulk", str(tmp_path / "dry.yml"))
     assert str(f) in r.stdout and "Image:" not in r.stdout and state(g) == before
+
+
+def test_bit_planes_are_packed(g, tmp_path):
+    bits = np.random.default_rng(14).random((13, 21)) > 0.5
+    f = tmp_path / "bits.tif"
+    tifffile.imwrite(str(f), bits)
+    (image,), _ = import_ok(g, str(f))
+    info = pixels_of(g, image)
+    assert info["pixelsType"] == "bit"
+    pid = info["pixelsId"]
+    b = g.api.raw("RawPixelsStore", "getPlane", pixelsId=pid, z=0, c=0, t=0)
+    assert b == np.packbits(bits.astype(np.uint8).ravel()).tobytes()
+    t = g.api.raw("RawPixelsStore", "getTile", pixelsId=pid, z=0, c=0, t=0, x=3, y=2, w=9, h=5)
+    assert t == np.packbits(bits[2:7, 3:12].astype(np.uint8).ravel()).tobytes()
+    assert g.api.call("RawPixelsStore", "getPlaneSize", pixelsId=pid)["value"] == (13 * 21 + 7) // 8
+    h = g.api.raw("RawPixelsStore", "getHypercube", pixelsId=pid, offset=[0, 0, 0, 0, 0], size=[21, 13, 1, 1, 1],
+                  step=[2, 3, 1, 1, 1])
+    assert h == np.packbits(bits[::3, ::2].astype(np.uint8).ravel()).tobytes()
