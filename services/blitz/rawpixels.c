@@ -29,6 +29,67 @@ typedef struct {
     fmt_fileset_t *set;
 } pix_t;
 
+/* Where the pixels' files are: fills ids, series and the repository path (malloc'ed) of the
+ * file readers open first; by image id when by_image. Runs in db's open transaction. */
+static int
+locate (blz_db_t *db, int64_t id, bool by_image, blz_pixels_t *px, char **rel, omr_err_t *err)
+{
+    char ids[24];
+    PGresult *r = blz_db_query (db, err,
+                                "SELECT i.id, i.series, i.fileset, (SELECT o.path || o.name FROM filesetentry e JOIN "
+                                "originalfile o ON o.id = e.originalfile WHERE e.fileset = i.fileset ORDER BY e.fileset_index "
+                                "LIMIT 1), p.id FROM pixels p JOIN image i ON i.id = p.image WHERE "
+                                "CASE WHEN $2 = 'i' THEN i.id ELSE p.id END = $1::int8",
+                                BLZ_P (BLZ_I64 (ids, id), by_image ? "i" : "p"));
+    if (!r)
+        return -1;
+    if (!PQntuples (r) || PQgetisnull (r, 0, 3)) {
+        PQclear (r);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no readable %s:%s with original files",
+                            by_image ? "Image" : "Pixels", ids);
+    }
+    px->pixels_id = atoll (PQgetvalue (r, 0, 4));
+    px->image_id = atoll (PQgetvalue (r, 0, 0));
+    px->series = atoi (PQgetvalue (r, 0, 1));
+    px->fileset = atoll (PQgetvalue (r, 0, 2));
+    *rel = strdup (PQgetvalue (r, 0, 3));
+    PQclear (r);
+    return 0;
+}
+
+int
+blz_pixels_open (blz_app_t *app, blz_db_t *db, int64_t pixels_id, blz_pixels_t *out, omr_err_t *err)
+{
+    memset (out, 0, sizeof *out);
+    char *rel = NULL;
+    if (locate (db, pixels_id, false, out, &rel, err) < 0)
+        return -1;
+    char *root = blz_repo_root (app->config);
+    char *full = root ? blz_repo_join (root, rel, err) : NULL;
+    free (root);
+    free (rel);
+    if (!full)
+        return -1;
+    out->set = fmt_fileset_open (full, err);
+    free (full);
+    if (!out->set)
+        return -1;
+    out->image = fmt_fileset_image (out->set, out->series);
+    if (!out->image) {
+        fmt_fileset_destroy (&out->set);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "Pixels:%lld: series %d is missing from its files",
+                            (long long) pixels_id, out->series);
+    }
+    return 0;
+}
+
+void
+blz_pixels_close (blz_pixels_t *px)
+{
+    if (px)
+        fmt_fileset_destroy (&px->set);
+}
+
 /* Look the pixels up as the caller and open (or reuse) their fileset. */
 static int
 load (rps_t *s, omr_call_t *call, pix_t *px, omr_err_t *err)
@@ -37,59 +98,50 @@ load (rps_t *s, omr_call_t *call, pix_t *px, omr_err_t *err)
     if (blz_call_ctx (call, &ctx, err) < 0)
         return -1;
     memset (px, 0, sizeof *px);
-    px->pixels_id = blz_int (call->req->body, "pixelsId", -1);
+    int64_t pid = blz_int (call->req->body, "pixelsId", -1);
     int64_t by_image = blz_int (call->req->body, "imageId", -1);
-    if (px->pixels_id < 0 && by_image < 0)
+    if (pid < 0 && by_image < 0)
         return omr_err_set (err, OMR_E_API, 400, "pixelsId (or imageId) missing");
     ctx.group_id = -1;
     blz_db_t *db = blz_app_db (s->app, call);
     if (blz_db_begin (db, &ctx, err) < 0)
         return -1;
-    char id[24];
-    PGresult *r = blz_db_query (db, err,
-                                "SELECT i.id, i.series, i.fileset, (SELECT o.path || o.name FROM filesetentry e JOIN "
-                                "originalfile o ON o.id = e.originalfile WHERE e.fileset = i.fileset ORDER BY e.fileset_index "
-                                "LIMIT 1), p.id FROM pixels p JOIN image i ON i.id = p.image WHERE "
-                                "CASE WHEN $2 = 'i' THEN i.id ELSE p.id END = $1::int8",
-                                BLZ_P (BLZ_I64 (id, px->pixels_id >= 0 ? px->pixels_id : by_image),
-                                       px->pixels_id >= 0 ? "p" : "i"));
+    blz_pixels_t where;
+    char *rel = NULL;
+    int rc = locate (db, pid >= 0 ? pid : by_image, pid < 0, &where, &rel, err);
     blz_db_rollback (db);
-    if (!r)
+    if (rc < 0)
         return -1;
-    if (!PQntuples (r) || PQgetisnull (r, 0, 3)) {
-        PQclear (r);
-        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no readable %s:%s with original files",
-                            px->pixels_id >= 0 ? "Pixels" : "Image", id);
-    }
-    px->pixels_id = atoll (PQgetvalue (r, 0, 4));
-    px->image_id = atoll (PQgetvalue (r, 0, 0));
-    px->series = atoi (PQgetvalue (r, 0, 1));
-    px->fileset = atoll (PQgetvalue (r, 0, 2));
+    px->pixels_id = where.pixels_id;
+    px->image_id = where.image_id;
+    px->series = where.series;
+    px->fileset = where.fileset;
     cache_t *c = &s->cache[call->worker];
-    const char *rel = PQgetvalue (r, 0, 3);
     if (!c->set || c->fileset != px->fileset || strcmp (c->path, rel)) {
         fmt_fileset_destroy (&c->set);
         free (c->path);
         c->path = NULL;
         char *full = blz_repo_join (s->root, rel, err);
         if (!full) {
-            PQclear (r);
+            free (rel);
             return -1;
         }
         c->set = fmt_fileset_open (full, err);
         free (full);
         if (!c->set) {
-            PQclear (r);
+            free (rel);
             return -1;
         }
         c->fileset = px->fileset;
-        c->path = strdup (rel);
+        c->path = rel;
+        rel = NULL;
     }
-    PQclear (r);
+    free (rel);
     px->set = c->set;
     px->im = fmt_fileset_image (c->set, px->series);
     if (!px->im)
-        return omr_err_set (err, OMR_E_NOTFOUND, 404, "Pixels:%s: series %d is missing from its files", id, px->series);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "Pixels:%lld: series %d is missing from its files",
+                            (long long) px->pixels_id, px->series);
     return 0;
 }
 

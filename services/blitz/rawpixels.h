@@ -18,6 +18,24 @@
 #define BLZ_RAWPIXELS_H
 #include "blitz.h"
 
+#include "formats/fileset.h"
+
 /* Register RawPixelsStore.* on the server. */
 void blz_rawpixels_register (blz_app_t *app);
+
+/* Pixels opened for another Blitz service (rendering, thumbnails): read regions with
+ * fmt_fileset_read_region (set, series, level, z, c, t, …) in host byte order. */
+typedef struct {
+    int64_t pixels_id, image_id, fileset;
+    int series;                 /* the image's index in its fileset */
+    fmt_fileset_t *set;
+    const fmt_image_t *image;   /* sizes, type, levels */
+} blz_pixels_t;
+
+/* Open Pixels:pixels_id as the caller of db's open transaction may see it (begun with the
+ * caller's context; NotFoundException when invisible or without files); close with
+ * blz_pixels_close. */
+int blz_pixels_open (blz_app_t *app, blz_db_t *db, int64_t pixels_id, blz_pixels_t *out, omr_err_t *err);
+/* Close what blz_pixels_open opened. */
+void blz_pixels_close (blz_pixels_t *px);
 #endif
