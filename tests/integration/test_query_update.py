@@ -112,6 +112,17 @@ def test_update_delete_version_and_eventlog(env):
                  "el.entityType = 'ome.model.containers.Project' order by el.id", {"id": p["@id"]},
                  method="projection", group=-1))["data"]
     assert log[-1] == ["DELETE"]
+    # a project still linked to a dataset is not deleted by deleteObject (omero delete cascades)
+    linked = save(env, "alice", {"@type": "Project", "Name": "p-linked", "DatasetLinks": [
+        {"@type": "ProjectDatasetLink", "child": {"@type": "Dataset", "Name": "d-linked"}}]})
+    msg = failed(call(env, "alice", "IUpdate", "deleteObject", {"object": "Project:%d" % linked["@id"]}),
+                 "ValidationException")
+    assert "Project:%d is still used" % linked["@id"] in msg
+    assert ok(call(env, "alice", "IQuery", "find", {"type": "Project", "id": linked["@id"]}))["data"] is not None
+    # unlinking is deleting the link; then the project goes
+    ok(call(env, "alice", "IUpdate", "deleteObject", {"object": "ProjectDatasetLink:%d"
+                                                      % linked["DatasetLinks"][0]["@id"]}))
+    ok(call(env, "alice", "IUpdate", "deleteObject", {"object": "Project:%d" % linked["@id"]}))
 
 
 def test_concurrent_updates_one_optimistic_lock(env):
