@@ -1951,17 +1951,7 @@ blz_import_register (blz_app_t *app)
     im->import_attempts = omr_config_get_int (app->config, "omero.fs.import_attempts", 3);
     im->root = blz_repo_root (app->config);
     omr_err_t err = {0};
-    char *probe = NULL;
-    if (asprintf (&probe, "%s/.", im->root) >= 0) {
-        /* create the repository directory and its parents */
-        for (char *p = probe + 1; *p; p++)
-            if (*p == '/') {
-                *p = '\0';
-                mkdir (probe, 0755);
-                *p = '/';
-            }
-        free (probe);
-    }
+    /* the directory itself is made by the first import (blz_repo_make_dir creates parents) */
     if (repo_row (im, &err) < 0) {
         omr_error ("managed repository %s unavailable: %s", im->root, err.msg);
         return;
