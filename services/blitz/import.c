@@ -708,7 +708,7 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         blz_db_rollback (db);
         return -1;
     }
-    char f[24], p[24];
+    char f[24];
     BLZ_I64 (f, fs);
     int64_t job = one_int (db, err,
                            "SELECT j.id FROM filesetjoblink l JOIN job j ON j.id = l.child WHERE l.parent = $1 "
@@ -782,7 +782,6 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         blz_db_rollback (db);
         return -1;
     }
-    (void) p;
     call->reply = json_pack ("{s:I}", "handle", (json_int_t) job);
     return 0;
 }
@@ -1423,7 +1422,7 @@ progress (progress_t *p, const char *fmt, ...)
 /* Insert everything one image of the fileset describes. */
 static int64_t
 import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t group, int64_t fs,
-              int64_t *of_ids, int nfiles, char **used_of, json_t *settings, progress_t *pg, omr_err_t *err)
+              char **used_of, json_t *settings, progress_t *pg, omr_err_t *err)
 {
     const fmt_image_t *m = fmt_fileset_image (set, idx);
     const char *name = json_string_value (json_object_get (settings, "import.name"));
@@ -1550,8 +1549,6 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
         if (ins_owned (db, err, owner, group, "pixelsoriginalfilemap", "parent, child", "$1, $2", BLZ_P (used_of[f], pxs)) < 0)
             return -1;
     }
-    (void) of_ids;
-    (void) nfiles;
     const char *ds = json_string_value (json_object_get (settings, "import.dataset"));
     if (ds && ins_owned (db, err, owner, group, "datasetimagelink", "parent, child", "$1, $2", BLZ_P (ds, ims)) < 0)
         return -1;
@@ -1723,7 +1720,7 @@ run_job (imp_t *im, blz_db_t *db, blz_db_t *pdb, int64_t job)
     }
     for (int i = 0; i < nimg; i++) {
         const fmt_image_t *m = fmt_fileset_image (set, i);
-        int64_t img = import_image (db, set, i, owner, group, fs, NULL, nfiles, used_of, settings, &pg, &err);
+        int64_t img = import_image (db, set, i, owner, group, fs, used_of, settings, &pg, &err);
         char is[24], ins[24];
         if (img < 0 || (m->instrument >= 0 && m->instrument < ninst
                         && blz_db_exec (db, &err, "UPDATE image SET instrument = $2 WHERE id = $1",
