@@ -369,7 +369,9 @@ object_at (enc_t *e, int row, int o, bool *fresh)
         if (!f)
             continue;
         if (PQgetisnull (e->res, row, c)) {
-            if ((e->flags & BLZ_MJ_NULLS) && col->role == HQL_COL_FIELD && !(f->flags & OMR_FF_DETAILS))
+            /* unset fields of the object's own type (a polymorphic query also reads its siblings') */
+            if ((e->flags & BLZ_MJ_NULLS) && col->role == HQL_COL_FIELD && !(f->flags & OMR_FF_DETAILS)
+                && hql_model_field (t, f->name))
                 json_object_set_new (obj, FKEY (e, f, kb), json_null ());
             continue;
         }

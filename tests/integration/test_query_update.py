@@ -390,6 +390,8 @@ def test_cli_obj(env):
     c = om("obj", "new", "CommentAnnotation", "textValue=Hello World!").stdout.strip()
     assert c.startswith("CommentAnnotation:")
     assert om("obj", "get", c, "textValue").stdout == "Hello World!\n"
+    fields = [l.split("=")[0] for l in om("obj", "get", c.replace("CommentAnnotation", "Annotation")).stdout.split()]
+    assert "textValue" in fields and "ns" in fields and "longValue" not in fields and "file" not in fields
     assert om("obj", "new", "DatasetAnnotationLink", "parent=" + ds, "child=" + c).stdout.startswith(
         "DatasetAnnotationLink:")
     # map fields, OMERO's documented sequence
