@@ -1003,3 +1003,27 @@ def test_bit_planes_are_packed(g, tmp_path):
     h = g.api.raw("RawPixelsStore", "getHypercube", pixelsId=pid, offset=[0, 0, 0, 0, 0], size=[21, 13, 1, 1, 1],
                   step=[2, 3, 1, 1, 1])
     assert h == np.packbits(bits[::3, ::2].astype(np.uint8).ravel()).tobytes()
+
+
+def test_cli_killed_during_upload_leaves_nothing(g, tmp_path):
+    f = tmp_path / "big.tif"
+    tifffile.imwrite(str(f), np.random.default_rng(15).integers(0, 65535, (48, 1024, 1024), dtype=np.uint16),
+                     photometric="minisblack")
+    before = state(g)
+    p = subprocess.Popen([os.path.join(g.bin, "omero"), "import", str(f)], env=g.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    partial = None
+    while time.time() < deadline and partial is None:
+        for path in repo_files(g):
+            if path.endswith("/big.tif") and 0 < os.path.getsize(path):
+                partial = path
+        time.sleep(0.01)
+    p.kill()
+    p.wait()
+    assert partial, "the upload never started"
+    assert os.path.getsize(partial) < f.stat().st_size or not os.path.exists(partial)
+    deadline = time.time() + 60
+    while time.time() < deadline and state(g) != before:
+        time.sleep(1)
+    assert state(g) == before
