@@ -99,7 +99,7 @@ for c in $CONNS; do
     rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec/ { printf "%.0f", $2 }')
     p99=$(printf '%s\n' "$out" | p99_ms)
     errs=$(printf '%s\n' "$out" | awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }')
-    direct=$("$BIN/omero-fakegrid" bench --endpoint "$ENDPOINT" --op IConfig.getVersion --conns "$c" \
+    direct=$("$BIN/omero-fakegrid" bench --endpoint "$ENDPOINT" --keydir "$KEYDIR" --op IConfig.getVersion --conns "$c" \
              --seconds "$SECS" --session "$SESSION")
     drps=$(printf '%s' "$direct" | sed -n 's/.*"rps": \([0-9.]*\).*/\1/p')
     dp99=$(printf '%s' "$direct" | sed -n 's/.*"p99_ms": \([0-9.]*\).*/\1/p')

@@ -429,6 +429,7 @@ bench_cmd (int argc, char **argv)
     const char *session = opt (argc, argv, "--session", NULL);
     int conns = atoi (opt (argc, argv, "--conns", "1"));
     double seconds = atof (opt (argc, argv, "--seconds", "5"));
+    const char *keydir = opt (argc, argv, "--keydir", NULL);     /* servers of a keyed grid want CURVE */
     if (!endpoint || conns < 1) {
         fprintf (stderr, "bench needs --endpoint\n");
         return 2;
@@ -437,7 +438,12 @@ bench_cmd (int argc, char **argv)
     int64_t *sent_at = calloc ((size_t) conns, sizeof *sent_at);
     zpoller_t *poller = zpoller_new (NULL);
     for (int i = 0; i < conns; i++) {
-        socks[i] = zsock_new_dealer (endpoint);
+        socks[i] = zsock_new (ZMQ_DEALER);
+        if (keydir && omr_curve_client (socks[i], keydir, NULL) < 0) {
+            fprintf (stderr, "bench: no grid keys in %s\n", keydir);
+            return 2;
+        }
+        zsock_connect (socks[i], "%s", endpoint);
         zsock_set_linger (socks[i], 0);
         zpoller_add (poller, socks[i]);
     }
