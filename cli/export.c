@@ -1,7 +1,8 @@
 /* export: `omero export --file X.ome.tiff Image:ID` — an OME-TIFF (one IFD per plane in XYZCT
  * order, the OME-XML 2016-06 metadata in the first IFD's ImageDescription, BigTIFF when the
  * pixels pass 2 GiB) written with libtiff from planes read through RawPixelsStore, with the
- * image's name, description, physical sizes and channels; `--type XML` writes the OME-XML only;
+ * image's name, description, physical sizes and channels, and reduced resolution levels as
+ * SubIFDs; `--type XML` writes the OME-XML only;
  * `--iterate Dataset:ID` exports every image of a dataset into the --file directory. */
 #include "cli.h"
 #include "login.h"
@@ -43,6 +44,8 @@ help (void)
 typedef struct {
     long long image, pixels;
     int sx, sy, sz, sc, st;
+    int nlevels;
+    int lx[16], ly[16];         /* level sizes, full resolution first */
     char type[16];
     char *name, *description;
     json_t *psx, *psy, *psz;     /* {value, symbol} or null */
@@ -75,6 +78,17 @@ load_meta (omero_client_t *c, long long image, meta_t *m, omero_err_t *err)
     m->sc = (int) omero_json_int (p, "sizeC", 0);
     m->st = (int) omero_json_int (p, "sizeT", 0);
     snprintf (m->type, sizeof m->type, "%s", json_string_value (json_object_get (p, "pixelsType")));
+    json_t *levels = json_object_get (p, "levels");
+    for (size_t k = 0; k < json_array_size (levels) && k < 16; k++) {
+        m->lx[k] = (int) omero_json_int (json_array_get (levels, k), "sizeX", 0);
+        m->ly[k] = (int) omero_json_int (json_array_get (levels, k), "sizeY", 0);
+        m->nlevels = (int) k + 1;
+    }
+    if (m->nlevels == 0) {
+        m->nlevels = 1;
+        m->lx[0] = m->sx;
+        m->ly[0] = m->sy;
+    }
     json_decref (p);
     json_t *r = projection (c, "select i.name, i.description, p.physicalSizeX, p.physicalSizeY, p.physicalSizeZ "
                                "from Pixels p join p.image i where i.id = :id", image, err);
@@ -241,7 +255,92 @@ quiet (const char *module, const char *fmt, va_list ap)
     (void) module, (void) fmt, (void) ap;
 }
 
-/* Write one image as OME-TIFF to path. */
+/* Fetch plane (z, c, t) at a level and write it as the current IFD (the first one holds the
+ * OME-XML; a full-resolution IFD announces the reduced levels as SubIFDs). */
+static int
+write_plane (omero_client_t *c, const meta_t *m, TIFF *tif, int level, int z, int ch, int t, const char *xml,
+             const char *path)
+{
+    int bps = 8, fmt = SAMPLEFORMAT_UINT, bytes = 1;
+    if (type_layout (m->type, &bps, &fmt, &bytes) < 0)
+        return cli_fail ("Image:%lld: pixel type %s cannot be exported", m->image, m->type);
+    int w = m->lx[level], h = m->ly[level];
+    /* RawPixelsStore packs bit planes MSB first over the whole plane */
+    size_t plane = bps == 1 ? ((size_t) w * h + 7) / 8 : (size_t) w * h * (size_t) bytes;
+    size_t rowbytes = bps == 1 ? (size_t) (w + 7) / 8 : (size_t) w * bytes;
+    void *data = NULL;
+    size_t len = 0;
+    omero_err_t err = {0};
+    json_t *args = json_pack ("{s:I, s:i, s:i, s:i, s:i}", "pixelsId", (json_int_t) m->pixels, "z", z, "c", ch, "t", t,
+                              "level", level);
+    int r = omero_client_download_buf (c, "RawPixelsStore", "getPlane", args, &data, &len, NULL, &err);
+    json_decref (args);
+    if (r < 0 || len != plane) {
+        free (data);
+        return r < 0 ? cli_fail_omero (&err)
+                     : cli_fail ("Image:%lld: plane of %zu bytes, %zu expected", m->image, len, plane);
+    }
+    unsigned char *d = data, *src = d, *packed = NULL;
+    /* OMERO's big-endian to this machine's order, which libtiff records */
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+    for (size_t i = 0; i + bytes <= len && bytes > 1; i += (size_t) bytes)
+        for (int a = 0, b = bytes - 1; a < b; a++, b--) {
+            unsigned char x = d[i + a];
+            d[i + a] = d[i + b];
+            d[i + b] = x;
+        }
+#endif
+    if (bps == 1) {
+        /* TIFF pads every row to a whole byte */
+        packed = calloc (rowbytes * (size_t) h + 1, 1);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t k = (size_t) y * w + x;
+                if (d[k / 8] & (0x80 >> (k % 8)))
+                    packed[(size_t) y * rowbytes + x / 8] |= (unsigned char) (0x80 >> (x % 8));
+            }
+        src = packed;
+    }
+    TIFFSetField (tif, TIFFTAG_IMAGEWIDTH, (uint32_t) w);
+    TIFFSetField (tif, TIFFTAG_IMAGELENGTH, (uint32_t) h);
+    TIFFSetField (tif, TIFFTAG_BITSPERSAMPLE, (uint16_t) bps);
+    TIFFSetField (tif, TIFFTAG_SAMPLEFORMAT, (uint16_t) fmt);
+    TIFFSetField (tif, TIFFTAG_SAMPLESPERPIXEL, (uint16_t) 1);
+    TIFFSetField (tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField (tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField (tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
+    TIFFSetField (tif, TIFFTAG_SOFTWARE, "OMERO.c");
+    if (level > 0)
+        TIFFSetField (tif, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
+    else if (m->nlevels > 1) {
+        uint64_t offsets[16] = {0};
+        TIFFSetField (tif, TIFFTAG_SUBIFD, (uint16_t) (m->nlevels - 1), offsets);
+    }
+    uint32_t rps = (uint32_t) ((1 << 20) / (rowbytes ? rowbytes : 1));
+    if (rps < 1)
+        rps = 1;
+    if (rps > (uint32_t) h)
+        rps = (uint32_t) h;
+    TIFFSetField (tif, TIFFTAG_ROWSPERSTRIP, rps);
+    if (xml)
+        TIFFSetField (tif, TIFFTAG_IMAGEDESCRIPTION, xml);
+    int rc = 0;
+    for (uint32_t s = 0, y = 0; y < (uint32_t) h; s++, y += rps) {
+        uint32_t n = y + rps > (uint32_t) h ? (uint32_t) h - y : rps;
+        if (TIFFWriteEncodedStrip (tif, s, src + (size_t) y * rowbytes, (tmsize_t) (n * rowbytes)) < 0) {
+            rc = cli_fail ("cannot write %s", path);
+            break;
+        }
+    }
+    free (data);
+    free (packed);
+    if (!rc && !TIFFWriteDirectory (tif))
+        rc = cli_fail ("cannot write %s", path);
+    return rc;
+}
+
+/* Write one image as OME-TIFF to path: one IFD per plane in XYZCT order, reduced resolution
+ * levels as SubIFDs of each plane (as OME-TIFF 2018 pyramids). */
 static int
 export_tiff (omero_client_t *c, const meta_t *m, const char *path)
 {
@@ -250,7 +349,7 @@ export_tiff (omero_client_t *c, const meta_t *m, const char *path)
         return cli_fail ("Image:%lld: pixel type %s cannot be exported", m->image, m->type);
     const char *base = strrchr (path, '/') ? strrchr (path, '/') + 1 : path;
     char *xml = ome_xml (m, base, true);
-    double total = (double) m->sx * m->sy * bytes * m->sz * m->sc * m->st;
+    double total = (double) m->sx * m->sy * bytes * m->sz * m->sc * m->st * (m->nlevels > 1 ? 1.34 : 1.0);
     char tmp[4096];
     snprintf (tmp, sizeof tmp, "%s.part", path);
     TIFFSetErrorHandler (quiet);
@@ -260,78 +359,16 @@ export_tiff (omero_client_t *c, const meta_t *m, const char *path)
         free (xml);
         return cli_fail ("cannot write %s: %s", path, strerror (errno));
     }
-    /* RawPixelsStore packs bit planes MSB first over the whole plane */
-    size_t plane = bps == 1 ? ((size_t) m->sx * m->sy + 7) / 8 : (size_t) m->sx * m->sy * (size_t) bytes;
-    size_t rowbytes = bps == 1 ? (size_t) (m->sx + 7) / 8 : (size_t) m->sx * bytes;
-    unsigned char *packed = malloc (rowbytes * (size_t) m->sy + 1);
     int rc = 0;
+    bool first = true;
     for (int t = 0; t < m->st && !rc; t++)
         for (int ch = 0; ch < m->sc && !rc; ch++)
-            for (int z = 0; z < m->sz && !rc; z++) {
-                void *data = NULL;
-                size_t len = 0;
-                omero_err_t err = {0};
-                json_t *args = json_pack ("{s:I, s:i, s:i, s:i}", "pixelsId", (json_int_t) m->pixels, "z", z, "c", ch,
-                                          "t", t);
-                int r = omero_client_download_buf (c, "RawPixelsStore", "getPlane", args, &data, &len, NULL, &err);
-                json_decref (args);
-                if (r < 0 || len != plane) {
-                    rc = r < 0 ? cli_fail_omero (&err) : cli_fail ("Image:%lld: plane of %zu bytes, %zu expected", m->image,
-                                                                   len, plane);
-                    free (data);
-                    break;
+            for (int z = 0; z < m->sz && !rc; z++)
+                for (int l = 0; l < m->nlevels && !rc; l++) {
+                    rc = write_plane (c, m, tif, l, z, ch, t, first ? xml : NULL, path);
+                    first = false;
                 }
-                unsigned char *d = data;
-                /* OMERO's big-endian to this machine's order, which libtiff records */
-#if __BYTE_ORDER == __LITTLE_ENDIAN
-                for (size_t i = 0; i + bytes <= len && bytes > 1; i += (size_t) bytes)
-                    for (int a = 0, b = bytes - 1; a < b; a++, b--) {
-                        unsigned char x = d[i + a];
-                        d[i + a] = d[i + b];
-                        d[i + b] = x;
-                    }
-#endif
-                if (bps == 1) {
-                    /* TIFF pads every row to a whole byte */
-                    memset (packed, 0, rowbytes * (size_t) m->sy);
-                    for (int y = 0; y < m->sy; y++)
-                        for (int x = 0; x < m->sx; x++) {
-                            size_t k = (size_t) y * m->sx + x;
-                            if (d[k / 8] & (0x80 >> (k % 8)))
-                                packed[(size_t) y * rowbytes + x / 8] |= (unsigned char) (0x80 >> (x % 8));
-                        }
-                }
-                TIFFSetField (tif, TIFFTAG_IMAGEWIDTH, (uint32_t) m->sx);
-                TIFFSetField (tif, TIFFTAG_IMAGELENGTH, (uint32_t) m->sy);
-                TIFFSetField (tif, TIFFTAG_BITSPERSAMPLE, (uint16_t) bps);
-                TIFFSetField (tif, TIFFTAG_SAMPLEFORMAT, (uint16_t) fmt);
-                TIFFSetField (tif, TIFFTAG_SAMPLESPERPIXEL, (uint16_t) 1);
-                TIFFSetField (tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
-                TIFFSetField (tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-                TIFFSetField (tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
-                uint32_t rps = (uint32_t) ((1 << 20) / (rowbytes ? rowbytes : 1));
-                if (rps < 1)
-                    rps = 1;
-                if (rps > (uint32_t) m->sy)
-                    rps = (uint32_t) m->sy;
-                TIFFSetField (tif, TIFFTAG_ROWSPERSTRIP, rps);
-                TIFFSetField (tif, TIFFTAG_SOFTWARE, "OMERO.c");
-                if (t == 0 && ch == 0 && z == 0)
-                    TIFFSetField (tif, TIFFTAG_IMAGEDESCRIPTION, xml);
-                unsigned char *src = bps == 1 ? packed : d;
-                for (uint32_t s = 0, y = 0; y < (uint32_t) m->sy; s++, y += rps) {
-                    uint32_t n = y + rps > (uint32_t) m->sy ? (uint32_t) m->sy - y : rps;
-                    if (TIFFWriteEncodedStrip (tif, s, src + (size_t) y * rowbytes, (tmsize_t) (n * rowbytes)) < 0) {
-                        rc = cli_fail ("cannot write %s", path);
-                        break;
-                    }
-                }
-                free (data);
-                if (!rc && !TIFFWriteDirectory (tif))
-                    rc = cli_fail ("cannot write %s", path);
-            }
     TIFFClose (tif);
-    free (packed);
     free (xml);
     if (!rc && rename (tmp, path) < 0)
         rc = cli_fail ("cannot write %s: %s", path, strerror (errno));

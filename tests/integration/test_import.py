@@ -1027,3 +1027,23 @@ def test_cli_killed_during_upload_leaves_nothing(g, tmp_path):
     while time.time() < deadline and state(g) != before:
         time.sleep(1)
     assert state(g) == before
+
+
+def test_export_pyramid_as_subifds(g, tmp_path):
+    base = np.random.default_rng(16).integers(0, 60000, (200, 260), dtype=np.uint16)
+    f = tmp_path / "pyr-src.ome.tif"
+    with tifffile.TiffWriter(str(f)) as tw:
+        tw.write(base, subifds=2, tile=(64, 64), metadata={"axes": "YX"})
+        tw.write(base[::2, ::2], subfiletype=1, tile=(64, 64))
+        tw.write(base[::4, ::4], subfiletype=1, tile=(64, 64))
+    (image,), _ = import_ok(g, str(f))
+    out = tmp_path / "pyr.ome.tiff"
+    g.omero("export", "--file", str(out), "Image:%d" % image)
+    with tifffile.TiffFile(str(out)) as tf:
+        assert tf.is_ome
+        s = tf.series[0]
+        assert len(s.levels) == 3
+        for lvl, ref in enumerate([base, base[::2, ::2], base[::4, ::4]]):
+            assert np.array_equal(s.levels[lvl].asarray(), ref), lvl
+    (again,), _ = import_ok(g, str(out))
+    assert len(pixels_of(g, again)["levels"]) == 3
