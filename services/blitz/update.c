@@ -148,6 +148,7 @@ typedef struct {
     size_t len;
     const char *vals[256];
     int n;
+    bool full;                  /* the text did not fit: the statement must not run */
 } stmt_t;
 
 static void
@@ -159,8 +160,19 @@ sadd (stmt_t *s, const char *fmt, ...)
     va_start (ap, fmt);
     int n = vsnprintf (s->sql + s->len, sizeof s->sql - s->len, fmt, ap);
     va_end (ap);
+    if (n > 0 && (size_t) n >= sizeof s->sql - s->len)
+        s->full = true;
     if (n > 0)
         s->len += (size_t) n < sizeof s->sql - s->len ? (size_t) n : sizeof s->sql - s->len - 1;
+}
+
+/* Run a built statement (refused when it did not fit). */
+static long
+sexec (blz_db_t *db, stmt_t *st, const char *const *vals, int n, omr_err_t *err)
+{
+    if (st->full)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "too many fields in one object");
+    return blz_db_exec (db, err, st->sql, n, vals);
 }
 
 /* Parameter $n of a value (kept by the caller until the statement runs). */
@@ -194,15 +206,15 @@ write_map (uop_t *op, const omr_field_t *f, int64_t id, const json_t *pairs, omr
 
 /* Text buffers for the values a node's statements need (ids of references). */
 typedef struct {
-    char b[64][24];
+    char b[256][24];            /* as many as a statement has parameters (sparam) */
     int n;
 } bufs_t;
 
 static const char *
 bufid (bufs_t *bs, int64_t v)
 {
-    if (bs->n >= 64)
-        bs->n = 63;
+    if (bs->n >= 256)
+        return NULL;            /* sparam refuses the statement before this matters */
     snprintf (bs->b[bs->n], sizeof bs->b[0], "%lld", (long long) v);
     return bs->b[bs->n++];
 }
@@ -506,7 +518,8 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
     if (add_sets (op, plan, node, root->table, c, v, bs, false, err) < 0)
         goto done;
     sadd (c, "%s)", v->sql);
-    if (blz_db_exec (op->db, err, c->sql, v->n, v->vals) < 0) {
+    c->full |= v->full;
+    if (sexec (op->db, c, v->vals, v->n, err) < 0) {
         explain_db_error (t, err);
         goto done;
     }
@@ -520,7 +533,8 @@ insert_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
         if (add_sets (op, plan, node, subs[k], c, v, bs, false, err) < 0)
             goto done;
         sadd (c, "%s)", v->sql);
-        if (blz_db_exec (op->db, err, c->sql, v->n, v->vals) < 0) {
+        c->full |= v->full;
+        if (sexec (op->db, c, v->vals, v->n, err) < 0) {
             explain_db_error (t, err);
             goto done;
         }
@@ -733,7 +747,7 @@ update_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
         sadd (c, " WHERE id = $%d", sparam (c, idb));
         if (versioned && node->version >= 0)
             sadd (c, " AND coalesce(version, 0) = $%d", sparam (c, BLZ_I64 (vb, node->version)));
-        long n = blz_db_exec (op->db, err, c->sql, c->n, c->vals);
+        long n = sexec (op->db, c, c->vals, c->n, err);
         if (n < 0)
             goto done;
         if (n == 0) {
@@ -751,7 +765,7 @@ update_node (uop_t *op, blz_mj_plan_t *plan, int idx, omr_err_t *err)
         if (c->n == 0)
             continue;
         sadd (c, " WHERE %s_id = $%d", root->table, sparam (c, idb));
-        if (blz_db_exec (op->db, err, c->sql, c->n, c->vals) < 0)
+        if (sexec (op->db, c, c->vals, c->n, err) < 0)
             goto done;
     }
     for (int i = 0; i < node->nsets; i++)
