@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -778,7 +779,8 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         return omr_err_set (err, OMR_E_VALIDATION, 400, "%s", msg);
     }
     if (set_job (db, err, process, ST_FINISHED, "Uploaded and verified") < 0
-        || set_job (db, err, job, ST_WAITING, "Waiting for a runner") < 0 || blz_db_commit (db, err) < 0) {
+        || set_job (db, err, job, ST_WAITING, "Waiting for a runner") < 0
+        || blz_db_exec (db, err, "NOTIFY omero_import", 0, NULL) < 0 || blz_db_commit (db, err) < 0) {
         blz_db_rollback (db);
         return -1;
     }
@@ -1825,6 +1827,34 @@ reap_uploads (imp_t *im, blz_db_t *db)
     free (stale);
 }
 
+/* Sleep until a verification announces a job (NOTIFY omero_import) or ms pass. */
+static void
+wait_for_jobs (blz_db_t *db, int ms)
+{
+    omr_err_t err = {0};
+    PGconn *conn = blz_db_conn (db);
+    /* LISTEN again every time: the connection may have been replaced after a failure */
+    if (!conn || blz_db_exec (db, &err, "LISTEN omero_import", 0, NULL) < 0 || PQsocket (conn) < 0) {
+        usleep ((useconds_t) ms * 1000);
+        return;
+    }
+    PGnotify *n;
+    bool got = false;
+    PQconsumeInput (conn);
+    while ((n = PQnotifies (conn))) {
+        got = true;
+        PQfreemem (n);
+    }
+    if (got)
+        return;
+    struct pollfd pfd = {.fd = PQsocket (conn), .events = POLLIN};
+    if (poll (&pfd, 1, ms) > 0) {
+        PQconsumeInput (conn);
+        while ((n = PQnotifies (conn)))
+            PQfreemem (n);
+    }
+}
+
 /* A runner: claim waiting (or orphaned running) import jobs and run them, forever. */
 static void *
 runner (void *arg)
@@ -1881,7 +1911,7 @@ runner (void *arg)
                 last_reap = omr_now_ms ();
                 reap_uploads (im, db);
             }
-            usleep (200000);
+            wait_for_jobs (db, 1000);
             continue;
         }
         omr_info ("import job %lld claimed", (long long) claimed);
