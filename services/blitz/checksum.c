@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@ struct blz_checksum_t {
     uint32_t h32;
     uint64_t h1, h2;
     unsigned char tail[16];     /* murmur: bytes not yet forming a whole block */
+    uint32_t crc_table[256];
     size_t ntail;
 };
 
@@ -83,17 +83,16 @@ blz_checksum_negotiate (const char *client, const char *supported)
     return NULL;
 }
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
+/* The CRC-32 (IEEE, reflected) table, built per hasher: 1 KiB and a few microseconds, and no
+ * process-wide state. */
 static void
-crc_init (void)
+crc_init (uint32_t table[256])
 {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        table[i] = c;
     }
 }
 
@@ -124,7 +123,7 @@ blz_checksum_new (const char *algorithm, omr_err_t *err)
         }
     }
     if (k == CK_CRC32)
-        pthread_once (&crc_once, crc_init);
+        crc_init (c->crc_table);
     return c;
 }
 
@@ -188,7 +187,7 @@ blz_checksum_update (blz_checksum_t *c, const void *data, size_t len)
         break;
     case CK_CRC32:
         for (size_t i = 0; i < len; i++)
-            c->crc = crc_table[(c->crc ^ p[i]) & 0xFF] ^ (c->crc >> 8);
+            c->crc = c->crc_table[(c->crc ^ p[i]) & 0xFF] ^ (c->crc >> 8);
         break;
     case CK_ADLER: {
         uint32_t a = c->adler_a, b = c->adler_b;
