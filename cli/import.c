@@ -69,6 +69,7 @@ typedef struct {
     int depth, parallel_upload, parallel_fileset;
     bool show_only, keep_going, wait_set;
     long minutes_wait;
+    char target_buf[64];        /* -d / -r spelled as a target */
 } iargs_t;
 
 /* One import candidate: the files of one fileset, the one readers open first. */
@@ -975,13 +976,11 @@ parse_args (iargs_t *a, cli_login_args_t *la, int argc, char **argv)
         else if (!strcmp (s, "-c") || !strcmp (s, "--continue"))
             a->keep_going = true;
         else if ((v = opt_value (argc, argv, &i, "-d", NULL, &bad))) {
-            static char buf[64];
-            snprintf (buf, sizeof buf, "Dataset:id:%s", !strncmp (v, "Dataset:", 8) ? v + 8 : v);
-            a->target = buf;
+            snprintf (a->target_buf, sizeof a->target_buf, "Dataset:id:%s", !strncmp (v, "Dataset:", 8) ? v + 8 : v);
+            a->target = a->target_buf;
         } else if ((v = opt_value (argc, argv, &i, "-r", NULL, &bad))) {
-            static char buf[64];
-            snprintf (buf, sizeof buf, "Screen:id:%s", v);
-            a->target = buf;
+            snprintf (a->target_buf, sizeof a->target_buf, "Screen:id:%s", v);
+            a->target = a->target_buf;
         } else if ((v = opt_value (argc, argv, &i, "-T", "--target", &bad)))
             a->target = v;
         else if ((v = opt_value (argc, argv, &i, "-n", "--name", &bad)) || (v = opt_value (argc, argv, &i, NULL, "--plate_name", &bad)))
