@@ -1047,3 +1047,27 @@ def test_export_pyramid_as_subifds(g, tmp_path):
             assert np.array_equal(s.levels[lvl].asarray(), ref), lvl
     (again,), _ = import_ok(g, str(out))
     assert len(pixels_of(g, again)["levels"]) == 3
+
+
+def test_progress_bar_on_a_terminal(g, tmp_path):
+    import pty
+    f = tmp_path / "bar.tif"
+    small_tif(f, 17, shape=(8, 256, 256))
+    master, slave = pty.openpty()
+    p = subprocess.Popen([os.path.join(g.bin, "omero"), "import", str(f)], env=g.env, stdout=subprocess.PIPE,
+                         stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    stdout, _ = p.communicate(timeout=120)
+    os.close(master)
+    assert p.returncode == 0 and stdout.decode().startswith("Image:")
+    text = out.decode(errors="replace")
+    assert "bar.tif" in text and "100%" in text and "\r" in text and "#" in text
