@@ -236,7 +236,7 @@ expand_component (const char *comp, size_t len, const char *parent, const blz_re
             else {
                 /* "3,3,2": successive slices of the hash, one directory each */
                 int at = 0;
-                for (char *tok = strtok (arg, ","); tok && at < 8; tok = strtok (NULL, ",")) {
+                for (char *save = NULL, *tok = strtok_r (arg, ",", &save); tok && at < 8; tok = strtok_r (NULL, ",", &save)) {
                     int d = atoi (tok);
                     if (d <= 0)
                         continue;
