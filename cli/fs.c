@@ -13,7 +13,7 @@ typedef struct {
     cli_style_t style;
     long long limit, offset;
     const char *order, *units, *with_transfer, *wait;
-    bool managed, without_images, extended, check, size_only, report, groups, parents, no_move, cache, summary;
+    bool managed, without_images, check, size_only, report, groups, parents, no_move;
     const char *pos[64];
     int npos;
 } fargs_t;
@@ -105,8 +105,6 @@ parse (const char *sub, int argc, char **argv, cli_login_args_t *la, fargs_t *f)
             f->managed = true;
         else if (!strcmp (a, "--without-images"))
             f->without_images = true;
-        else if (!strcmp (a, "--extended"))
-            f->extended = true;
         else if (!strcmp (a, "--check"))
             f->check = true;
         else if (!strcmp (a, "--size_only") || !strcmp (a, "--size-only"))
@@ -119,10 +117,6 @@ parse (const char *sub, int argc, char **argv, cli_login_args_t *la, fargs_t *f)
             f->parents = true;
         else if (!strcmp (a, "--no-move"))
             f->no_move = true;
-        else if (!strcmp (a, "--cache"))
-            f->cache = true;
-        else if (!strcmp (a, "--summary"))
-            f->summary = true;
         else if (a[0] == '-' && a[1]) {
             fprintf (stderr, "omero fs %s: error: unrecognized argument: %s\n", sub, a);
             return 2;
