@@ -64,7 +64,7 @@ sv_free (strv_t *s)
 
 typedef struct {
     strv_t paths;               /* positional files and directories */
-    const char *target, *name, *description, *file, *errs, *transfer, *checksum, *bulk, *exclude;
+    const char *target, *name, *description, *file, *errs, *transfer, *checksum, *bulk, *exclude, *logprefix;
     strv_t skip;
     int depth, parallel_upload, parallel_fileset;
     bool show_only, keep_going, wait_set;
@@ -920,6 +920,7 @@ help (void)
            "                        may be repeated\n"
            "  --file FILE           write standard output to FILE\n"
            "  --errs ERRS           write standard error to ERRS\n"
+           "  --logprefix PREFIX    directory or file prefix for --file and --errs\n"
            "  --bulk YAML_FILE      bulk import (path, columns, name, target, skip, continue, transfer,\n"
            "                        checksum_algorithm, exclude, parallel_upload, parallel_fileset, include, dry_run)\n"
            "  --transfer METHOD     upload (default), upload_rm, ln_s, ln, ln_rm, cp, cp_rm\n"
@@ -1045,8 +1046,9 @@ parse_args (iargs_t *a, cli_login_args_t *la, int argc, char **argv)
             sv_add (&a->skip, "upgrade");
         else if (!strcmp (s, "--auto-close") || !strcmp (s, "--close-completed") || !strcmp (s, "--wait-completed"))
             ;
-        else if (!strncmp (s, "--debug", 7) || !strncmp (s, "--logprefix", 11) || !strncmp (s, "--output", 8)
-                 || !strncmp (s, "--keep-alive", 12)) {
+        else if ((v = opt_value (argc, argv, &i, NULL, "--logprefix", &bad)))
+            a->logprefix = v;
+        else if (!strncmp (s, "--debug", 7) || !strncmp (s, "--keep-alive", 12)) {
             if (!strchr (s, '=') && i + 1 < argc)
                 i++;       /* accepted for compatibility; logging has one level here */
         } else if (bad)
@@ -1186,7 +1188,12 @@ run_import (cli_t *cli, cli_login_args_t *la, iargs_t *a, omero_client_t **cp, t
         }
         snprintf (repo_root, sizeof repo_root, "%s", p);
         json_decref (r);
-        if (access (repo_root, W_OK) < 0) {
+        /* the repository is made by the first import: judge by its closest existing directory */
+        char probe[PATH_MAX];
+        snprintf (probe, sizeof probe, "%s", repo_root);
+        while (access (probe, F_OK) < 0 && strrchr (probe, '/') && strrchr (probe, '/') != probe)
+            *strrchr (probe, '/') = '\0';
+        if (access (probe, W_OK) < 0) {
             fprintf (stderr, "Error: --transfer=%s needs write access to %s on this machine: %s\n", a->transfer, repo_root,
                      strerror (errno));
             TOT_ADD (tot, errors, 1);
@@ -1443,6 +1450,15 @@ cli_import (cli_t *cli, int argc, char **argv)
             if (line[0])
                 sv_add (&a.paths, line);
         }
+    }
+    char file_buf[PATH_MAX], errs_buf[PATH_MAX];
+    if (a.logprefix && a.file) {
+        snprintf (file_buf, sizeof file_buf, "%s%s", a.logprefix, a.file);
+        a.file = file_buf;
+    }
+    if (a.logprefix && a.errs) {
+        snprintf (errs_buf, sizeof errs_buf, "%s%s", a.logprefix, a.errs);
+        a.errs = errs_buf;
     }
     if (a.file && !freopen (a.file, "w", stdout))
         return cli_fail ("cannot write %s: %s", a.file, strerror (errno));

@@ -465,6 +465,10 @@ def test_transfer_output_files_bulk_and_exclude(g, tmp_path):
     out, errs = tmp_path / "out.txt", tmp_path / "err.txt"
     r = g.omero("import", str(f), "--file", str(out), "--errs", str(errs))
     assert r.stdout == "" and out.read_text().startswith("Image:") and "==> Summary" in errs.read_text()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    g.omero("import", str(f), "--logprefix", str(logs) + "/", "--file", "o.txt", "--errs", "e.txt")
+    assert (logs / "o.txt").read_text().startswith("Image:") and "==> Summary" in (logs / "e.txt").read_text()
     # bulk: one import per line, named by the name column
     (tmp_path / "b1.tif").write_bytes(f.read_bytes())
     (tmp_path / "b2.tif").write_bytes(f.read_bytes())
