@@ -1075,3 +1075,23 @@ def test_progress_bar_on_a_terminal(g, tmp_path):
     assert p.returncode == 0 and stdout.decode().startswith("Image:")
     text = out.decode(errors="replace")
     assert "bar.tif" in text and "100%" in text and "\r" in text and "#" in text
+
+
+def test_export_iterate_dataset_and_screen_target(g, tmp_path):
+    ids = []
+    for k in range(2):
+        f = tmp_path / ("it%d.tif" % k)
+        small_tif(f, 20 + k)
+        (i,), _ = import_ok(g, str(f), "-T", "Dataset:name:iterate-me")
+        ids.append(i)
+    ds = query(g, "select l.parent.id from DatasetImageLink l where l.child.id = :id", id=ids[0])[0][0]
+    out = tmp_path / "exports"
+    g.omero("export", "--iterate", "--file", str(out), "Dataset:%d" % ds)
+    assert sorted(os.listdir(str(out))) == sorted("%d.ome.tiff" % i for i in ids)
+    for k, i in enumerate(ids):
+        assert np.array_equal(tifffile.imread(str(out / ("%d.ome.tiff" % i))), tifffile.imread(str(tmp_path / ("it%d.tif" % k))))
+    r = g.omero("import", str(tmp_path / "it0.tif"), "-r", "3", check=False)
+    assert r.returncode == 1 and "Screen" in r.stderr and "Image:" not in r.stdout
+    r = g.omero("export", "--file", str(tmp_path / "x.tiff"), "Image:999999", check=False)
+    assert r.returncode != 0 and "999999" in r.stderr
+    assert not os.path.exists(str(tmp_path / "x.tiff")) and not os.path.exists(str(tmp_path / "x.tiff.part"))
