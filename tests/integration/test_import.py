@@ -462,6 +462,22 @@ def test_transfer_output_files_bulk_and_exclude(g, tmp_path):
     small_tif(g2, 3)
     import_ok(g, str(g2), "--transfer", "cp_rm")
     assert not g2.exists()
+    for method in ("ln", "cp", "upload_rm"):
+        src = tmp_path / ("t-%s.tif" % method)
+        small_tif(src, 30)
+        ino = src.stat().st_ino
+        (i,), _ = import_ok(g, str(src), "--transfer", method)
+        fs = image_meta(g, i)["fileset"]
+        prefix = query(g, "select f.templatePrefix from Fileset f where f.id = :id", id=fs)[0][0]
+        placed = os.path.join(repo_dir(g), prefix, src.name)
+        assert not os.path.islink(placed)
+        if method == "ln":
+            assert os.stat(placed).st_ino == ino and src.exists()
+        elif method == "cp":
+            assert os.stat(placed).st_ino != ino and src.exists()
+        else:
+            assert not src.exists()
+        pixels_of(g, i)
     out, errs = tmp_path / "out.txt", tmp_path / "err.txt"
     r = g.omero("import", str(f), "--file", str(out), "--errs", str(errs))
     assert r.stdout == "" and out.read_text().startswith("Image:") and "==> Summary" in errs.read_text()
