@@ -35,12 +35,17 @@ static int
 locate (blz_db_t *db, int64_t id, bool by_image, blz_pixels_t *px, char **rel, omr_err_t *err)
 {
     char ids[24];
+    /* two spellings so that each uses its primary key */
     PGresult *r = blz_db_query (db, err,
-                                "SELECT i.id, i.series, i.fileset, (SELECT o.path || o.name FROM filesetentry e JOIN "
-                                "originalfile o ON o.id = e.originalfile WHERE e.fileset = i.fileset ORDER BY e.fileset_index "
-                                "LIMIT 1), p.id FROM pixels p JOIN image i ON i.id = p.image WHERE "
-                                "CASE WHEN $2 = 'i' THEN i.id ELSE p.id END = $1::int8",
-                                BLZ_P (BLZ_I64 (ids, id), by_image ? "i" : "p"));
+                                by_image ? "SELECT i.id, i.series, i.fileset, (SELECT o.path || o.name FROM filesetentry e "
+                                           "JOIN originalfile o ON o.id = e.originalfile WHERE e.fileset = i.fileset "
+                                           "ORDER BY e.fileset_index LIMIT 1), p.id FROM image i JOIN pixels p ON "
+                                           "p.image = i.id WHERE i.id = $1::int8"
+                                         : "SELECT i.id, i.series, i.fileset, (SELECT o.path || o.name FROM filesetentry e "
+                                           "JOIN originalfile o ON o.id = e.originalfile WHERE e.fileset = i.fileset "
+                                           "ORDER BY e.fileset_index LIMIT 1), p.id FROM pixels p JOIN image i ON "
+                                           "i.id = p.image WHERE p.id = $1::int8",
+                                BLZ_P (BLZ_I64 (ids, id)));
     if (!r)
         return -1;
     if (!PQntuples (r) || PQgetisnull (r, 0, 3)) {
