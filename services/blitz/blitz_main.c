@@ -73,10 +73,12 @@ main (int argc, char **argv)
     blz_jsonapi_register (&app);
     blz_query_register (&app);
     blz_update_register (&app);
-    blz_import_register (&app);
-    blz_rawpixels_register (&app);
+    void *imports = blz_import_register (&app);
+    void *rawpixels = blz_rawpixels_register (&app);
     blz_rawfile_register (&app);
     rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
+    blz_import_stop (&imports);
+    blz_rawpixels_free (&rawpixels);
     if (rc)
         omr_error ("%s", err.msg);
     blz_bootstrap_node_down (&app, main_db);

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ typedef struct {
     char uuid[64];              /* the repository's OriginalFile hash (its UUID) */
     int64_t repo_id;
     int runners;
-    /* read once: the runners outlive the server's configuration while the process exits */
+    pthread_t *threads;
+    atomic_int stop;            /* set by blz_import_stop: runners finish their job and leave */
     long long upload_timeout, import_attempts;
 } imp_t;
 
@@ -1862,12 +1864,12 @@ runner (void *arg)
     imp_t *im = arg;
     blz_db_t *db = blz_db_new (im->app->conninfo), *pdb = blz_db_new (im->app->conninfo);
     omr_err_t err = {0};
-    while (blz_db_connect (db, 60000, &err) < 0 || blz_db_connect (pdb, 60000, &err) < 0)
+    while (!atomic_load (&im->stop) && (blz_db_connect (db, 60000, &err) < 0 || blz_db_connect (pdb, 60000, &err) < 0))
         sleep (1);
     blz_ctx_t ctx;
     blz_ctx_internal (&ctx);
     int64_t last_reap = 0;
-    for (;;) {
+    while (!atomic_load (&im->stop)) {
         int64_t claimed = -1;
         err = (omr_err_t) {0};
         /* row-level security shows rows only inside a transaction with a context */
@@ -1922,6 +1924,8 @@ runner (void *arg)
         if (u)
             PQclear (u);
     }
+    blz_db_destroy (&db);
+    blz_db_destroy (&pdb);
     return NULL;
 }
 
@@ -1968,9 +1972,34 @@ out:
 }
 
 void
+blz_import_stop (void **handle)
+{
+    imp_t *im = handle ? *handle : NULL;
+    if (!im)
+        return;
+    atomic_store (&im->stop, 1);
+    for (int i = 0; i < im->runners; i++)
+        pthread_join (im->threads[i], NULL);
+    free (im->threads);
+    stream_t *st = im->streams;
+    while (st) {
+        stream_t *next = st->next_entry;
+        char discard[65];
+        if (st->ck)
+            blz_checksum_final (&st->ck, discard);     /* frees the checksum state */
+        free (st);
+        st = next;
+    }
+    pthread_mutex_destroy (&im->lock);
+    free (im->root);
+    free (im);
+    *handle = NULL;
+}
+
+void *
 blz_import_register (blz_app_t *app)
 {
-    /* lives as long as the process: the runners use it until exit */
+    /* lives until blz_import_stop: the runners and handlers use it */
     imp_t *im = calloc (1, sizeof *im);
     im->app = app;
     pthread_mutex_init (&im->lock, NULL);
@@ -1981,7 +2010,7 @@ blz_import_register (blz_app_t *app)
     /* the directory itself is made by the first import (blz_repo_make_dir creates parents) */
     if (repo_row (im, &err) < 0) {
         omr_error ("managed repository %s unavailable: %s", im->root, err.msg);
-        return;
+        return im;
     }
     omr_info ("managed repository %s (%s)", im->root, im->uuid);
     omr_server_on (app->server, "ManagedRepository.importFileset", op_import_fileset, im);
@@ -1998,10 +2027,10 @@ blz_import_register (blz_app_t *app)
     omr_server_on (app->server, "ManagedRepository.findFilesetEntries", op_find_entries, im);
     omr_server_on (app->server, "ManagedRepository.makeDir", op_make_dir, im);
     omr_server_on (app->server, "ManagedRepository.renameFileset", op_rename_fileset, im);
-    im->runners = (int) omr_config_get_int (app->config, "omero.fs.import_threads", 2);
-    for (int i = 0; i < im->runners; i++) {
-        pthread_t t;
-        if (pthread_create (&t, NULL, runner, im) == 0)
-            pthread_detach (t);
-    }
+    int want = (int) omr_config_get_int (app->config, "omero.fs.import_threads", 2);
+    im->threads = calloc (want > 0 ? want : 1, sizeof (pthread_t));
+    for (int i = 0; i < want; i++)
+        if (pthread_create (&im->threads[im->runners], NULL, runner, im) == 0)
+            im->runners++;
+    return im;
 }

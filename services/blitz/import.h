@@ -39,5 +39,7 @@
 #include "blitz.h"
 
 /* Register the operations above, prepare the repository and start the import runners. */
-void blz_import_register (blz_app_t *app);
+void *blz_import_register (blz_app_t *app);
+/* Stop the import runners (a job in progress finishes first), join them and free the handle. */
+void blz_import_stop (void **handle);
 #endif

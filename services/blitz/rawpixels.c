@@ -414,9 +414,26 @@ op_info (omr_call_t *call, omr_err_t *err, void *arg)
 }
 
 void
+blz_rawpixels_free (void **handle)
+{
+    rps_t *s = handle ? *handle : NULL;
+    if (!s)
+        return;
+    int n = s->app->nworkers > 0 ? s->app->nworkers : 1;
+    for (int i = 0; i < n; i++) {
+        fmt_fileset_destroy (&s->cache[i].set);
+        free (s->cache[i].path);
+    }
+    free (s->cache);
+    free (s->root);
+    free (s);
+    *handle = NULL;
+}
+
+void *
 blz_rawpixels_register (blz_app_t *app)
 {
-    /* lives as long as the server: the workers use it until exit */
+    /* lives until blz_rawpixels_free, after the workers stopped */
     rps_t *s = calloc (1, sizeof *s);
     s->app = app;
     s->root = blz_repo_root (app->config);
@@ -436,4 +453,5 @@ blz_rawpixels_register (blz_app_t *app)
         snprintf (op, sizeof op, "RawPixelsStore.%s", infos[i]);
         omr_server_on (app->server, op, op_info, s);
     }
+    return s;
 }

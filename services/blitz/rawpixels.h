@@ -21,7 +21,9 @@
 #include "formats/fileset.h"
 
 /* Register RawPixelsStore.* on the server. */
-void blz_rawpixels_register (blz_app_t *app);
+void *blz_rawpixels_register (blz_app_t *app);
+/* Free what blz_rawpixels_register made (call after the server stopped). */
+void blz_rawpixels_free (void **handle);
 
 /* Pixels opened for another Blitz service (rendering, thumbnails): read regions with
  * fmt_fileset_read_region (set, series, level, z, c, t, …) in host byte order. */
