@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import tifffile
 
-BUILD = os.environ.get("OMERO_BUILD", "/work/main/build")
+BUILD = os.environ.get("OMERO_BUILD", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build"))
 DUMP = os.path.join(BUILD, "bin", "omero-imgdump")
 HERE = os.path.dirname(os.path.abspath(__file__))
 

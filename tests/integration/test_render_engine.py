@@ -15,9 +15,12 @@ import pytest
 
 PIL = pytest.importorskip("PIL.Image")
 
-BUILD = os.environ.get("OMERO_BUILD", "/work/main/build")
+BUILD = os.environ.get("OMERO_BUILD", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build"))
 TOOL = os.path.join(BUILD, "bin", "omero-rendertool")
-SAMPLES = "/work/shared/samples/ome-artificial"
+SAMPLES = next((p for p in (os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
+                                    "samples", "ome-artificial"), "/work/shared/samples/ome-artificial")
+                if os.path.isdir(p)), "/work/shared/samples/ome-artificial")
 
 DTYPES = {
     "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16,

@@ -21,9 +21,13 @@ import pytest
 
 tables = pytest.importorskip("tables")
 
-BUILD = os.environ.get("OMERO_BUILD", "/work/main/build")
+BUILD = os.environ.get("OMERO_BUILD", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build"))
 TOOL = os.path.join(BUILD, "bin", "omero-tabletool")
-SAMPLE = "/work/shared/samples/omero-tables/example_v2.h5"
+SAMPLE = next((p for p in (os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
+                                   "samples", "omero-tables", "example_v2.h5"),
+                      "/work/shared/samples/omero-tables/example_v2.h5") if os.path.exists(p)),
+              "/work/shared/samples/omero-tables/example_v2.h5")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TOOL), reason="omero-tabletool not built")
 
