@@ -1434,11 +1434,15 @@ cli_import (cli_t *cli, int argc, char **argv)
     a.minutes_wait = -1;
     cli_login_args_t la = {0};
     int rc = parse_args (&a, &la, argc - 1, argv + 1);
-    if (rc)
+    if (rc) {
+        sv_free (&a.paths);
+        sv_free (&a.skip);
         return rc;
+    }
     if (!a.paths.n && !a.bulk) {
         usage (stderr);
         fprintf (stderr, "omero import: error: give files or directories to import (or --bulk FILE)\n");
+        sv_free (&a.skip);
         return 2;
     }
     if (a.paths.n == 1 && !strcmp (a.paths.v[0], "-")) {
