@@ -54,7 +54,9 @@ def test_installed_library_builds_and_runs(installation, fake, tmp_path):
     src = tmp_path / "prog.c"
     src.write_text("#include <stdlib.h>\n" + PROGRAM)
     exe = str(tmp_path / "prog")
-    r = subprocess.run(["cc", "-std=gnu11", "-Wall", "-Werror", "-o", exe, str(src)] + flags + ["-ljansson"],
+    # A sanitizer build of libomero needs its runtime in the program too.
+    san = ["-fsanitize=address,undefined"] if os.environ.get("OMERO_SAN") else []
+    r = subprocess.run(["cc", "-std=gnu11", "-Wall", "-Werror"] + san + ["-o", exe, str(src)] + flags + ["-ljansson"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     run_env = dict(os.environ, OMERO_CA=fake.cert, LD_LIBRARY_PATH=os.path.join(installation, "lib"))
