@@ -147,36 +147,6 @@ omr_pid_alive (pid_t pid)
     return rp[2] != 'Z' && rp[2] != 'X';
 }
 
-int
-omr_pid_exe (pid_t pid, char *buf, size_t len)
-{
-    char path[64], target[PATH_MAX];
-    snprintf (path, sizeof path, "/proc/%d/exe", (int) pid);
-    ssize_t n = readlink (path, target, sizeof target - 1);
-    if (n <= 0) {
-        /* Fall back to comm (readable for other users' processes). */
-        snprintf (path, sizeof path, "/proc/%d/comm", (int) pid);
-        FILE *f = fopen (path, "r");
-        if (!f)
-            return -1;
-        if (!fgets (buf, (int) len, f)) {
-            fclose (f);
-            return -1;
-        }
-        fclose (f);
-        buf[strcspn (buf, "\n")] = 0;
-        return 0;
-    }
-    target[n] = 0;
-    const char *base = strrchr (target, '/');
-    snprintf (buf, len, "%s", base ? base + 1 : target);
-    /* A replaced binary shows as "name (deleted)". */
-    char *d = strstr (buf, " (deleted)");
-    if (d)
-        *d = 0;
-    return 0;
-}
-
 void
 omr_uuid (char out[37])
 {
@@ -192,11 +162,4 @@ omr_uuid (char out[37])
     b[8] = (b[8] & 0x3f) | 0x80;
     snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
               b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-char *
-omr_path (char *buf, size_t len, const char *a, const char *b)
-{
-    snprintf (buf, len, "%s/%s", a, b);
-    return buf;
 }

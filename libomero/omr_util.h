@@ -21,10 +21,6 @@ char *omr_read_file (const char *path, size_t *len, omr_err_t *err);
 int omr_write_file (const char *path, const void *data, size_t len, int mode, omr_err_t *err);
 /* Whether a pid is alive (and not a zombie). */
 bool omr_pid_alive (pid_t pid);
-/* The program name of a live pid (basename of /proc/pid/exe) into buf; -1 if gone. */
-int omr_pid_exe (pid_t pid, char *buf, size_t len);
 /* A random UUID (version 4) string into a 37-byte buffer. */
 void omr_uuid (char out[37]);
-/* Path join into a fixed buffer. */
-char *omr_path (char *buf, size_t len, const char *a, const char *b);
 #endif
