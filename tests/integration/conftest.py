@@ -76,9 +76,10 @@ def installation(tmp_path_factory):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _pids_of(omerodir):
-    """Processes whose environment or command line names this installation."""
+def _pids_of(root):
+    """Processes whose OMERODIR or command line lies under root (an installation or a test's dir)."""
     pids = []
+    key = root.rstrip("/").encode() + b"/"
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) == os.getpid():
             continue
@@ -89,8 +90,8 @@ def _pids_of(omerodir):
                 cmd = f.read()
         except OSError:
             continue
-        key = omerodir.encode()
-        if b"OMERODIR=" + key + b"\0" in env or key + b"/" in cmd:
+        omerodir = [e[9:] + b"/" for e in env.split(b"\0") if e.startswith(b"OMERODIR=")]
+        if (omerodir and omerodir[0].startswith(key)) or key in cmd:
             pids.append(int(d))
     return pids
 
@@ -156,7 +157,7 @@ class Grid:
             if name not in ("master", "db", "log"):
                 subprocess.run([os.path.join(self.bin, "omero"), "node", name, "stop"], env=self.env,
                                capture_output=True, timeout=60)
-        for pid in self.pids():
+        for pid in _pids_of(self.root):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -168,7 +169,7 @@ class Grid:
             except (OSError, ValueError):
                 pass
         deadline = time.time() + 10
-        while self.pids() and time.time() < deadline:
+        while _pids_of(self.root) and time.time() < deadline:
             time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
         fcntl.flock(self._lock, fcntl.LOCK_UN)
