@@ -277,46 +277,9 @@ parse_groupid (ug_t *u, const gargs_t *g, int *rc)
 static int
 list_groups (ug_t *u, const gargs_t *g, json_t *out, bool use_context)
 {
-    struct {
-        const char *const *v;
-        int n, mode;
-    } src[] = {{g->pos, g->npos, 0}, {g->gids, g->ngids, 1}, {g->gnames, g->ngnames, 2}};
-    bool any = g->npos || g->ngids || g->ngnames;
-    if (!use_context && !any)
-        return cli_die (501, "No input group is specified");
-    for (int s = 0; s < 3; s++)
-        for (int i = 0; i < src[s].n; i++) {
-            const char *x = src[s].v[i];
-            if (src[s].mode == 1 && strspn (x, "0123456789") != strlen (x)) {
-                fprintf (stderr, "Not a valid group ID: %s\n", x);
-                continue;
-            }
-            bool amb;
-            json_t *grp = ug_find_group (u, x, src[s].mode, &amb);
-            if (amb)
-                fprintf (stderr, "Ambiguous group identifier: %s\n", x);
-            else if (!grp)
-                fprintf (stderr, "Unknown group: %s\n", x);
-            else
-                json_array_append_new (out, grp);
-        }
-    if (json_array_size (out) == 0) {
-        if (!use_context || any)
-            return cli_die (504, "No group found");
-        omero_err_t err = {0};
-        json_t *ec = cli_session_context (u->c, &err);
-        if (!ec)
-            return cli_fail_omero (&err);
-        char b[32];
-        snprintf (b, sizeof b, "%lld", omero_json_int (ec, "groupId", -1));
-        json_decref (ec);
-        bool amb;
-        json_t *grp = ug_find_group (u, b, 1, &amb);
-        if (!grp)
-            return cli_die (503, "Unknown group: %s", b);
-        json_array_append_new (out, grp);
-    }
-    return 0;
+    ug_select_t sel = {{g->pos, g->gids, g->gnames}, {g->npos, g->ngids, g->ngnames}, "group", ug_find_group,
+                       "groupId", 501, 503, 504};
+    return ug_select (u, &sel, out, use_context);
 }
 
 /* Users from positionals and --user-id/--user-name (required). */

@@ -314,46 +314,9 @@ list_groups (ug_t *g, const char *const *pos, int npos, const uargs_t *u, long l
 static int
 list_users (ug_t *g, const uargs_t *u, json_t *out, bool use_context)
 {
-    struct {
-        const char *const *v;
-        int n, mode;
-    } src[] = {{u->pos, u->npos, 0}, {u->uids, u->nuids, 1}, {u->unames, u->nunames, 2}};
-    bool any = u->npos || u->nuids || u->nunames;
-    if (!use_context && !any)
-        return cli_die (511, "No input user is specified");
-    for (int s = 0; s < 3; s++)
-        for (int i = 0; i < src[s].n; i++) {
-            const char *x = src[s].v[i];
-            if (src[s].mode == 1 && strspn (x, "0123456789") != strlen (x)) {
-                fprintf (stderr, "Not a valid user ID: %s\n", x);
-                continue;
-            }
-            bool amb;
-            json_t *e = ug_find_user (g, x, src[s].mode, &amb);
-            if (amb)
-                fprintf (stderr, "Ambiguous user identifier: %s\n", x);
-            else if (!e)
-                fprintf (stderr, "Unknown user: %s\n", x);
-            else
-                json_array_append_new (out, e);
-        }
-    if (json_array_size (out) == 0) {
-        if (!use_context || any)
-            return cli_die (514, "No user found");
-        omero_err_t err = {0};
-        json_t *ec = cli_session_context (g->c, &err);
-        if (!ec)
-            return cli_fail_omero (&err);
-        char b[32];
-        snprintf (b, sizeof b, "%lld", omero_json_int (ec, "userId", -1));
-        json_decref (ec);
-        bool amb;
-        json_t *e = ug_find_user (g, b, 1, &amb);
-        if (!e)
-            return cli_die (513, "Unknown user: %s", b);
-        json_array_append_new (out, e);
-    }
-    return 0;
+    ug_select_t sel = {{u->pos, u->uids, u->unames}, {u->npos, u->nuids, u->nunames}, "user", ug_find_user,
+                       "userId", 511, 513, 514};
+    return ug_select (g, &sel, out, use_context);
 }
 
 /* Ask for a password as OMERO does ("Please enter password…", and with strict a confirmation). */

@@ -450,3 +450,44 @@ ug_perms_valid (const char *p)
     }
     return true;
 }
+
+int
+ug_select (ug_t *u, const ug_select_t *sel, json_t *out, bool use_context)
+{
+    bool any = sel->n[0] || sel->n[1] || sel->n[2];
+    if (!use_context && !any)
+        return cli_die (sel->rc_none, "No input %s is specified", sel->what);
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < sel->n[s]; i++) {
+            const char *x = sel->v[s][i];
+            if (s == 1 && strspn (x, "0123456789") != strlen (x)) {
+                fprintf (stderr, "Not a valid %s ID: %s\n", sel->what, x);
+                continue;
+            }
+            bool amb;
+            json_t *o = sel->find (u, x, s, &amb);
+            if (amb)
+                fprintf (stderr, "Ambiguous %s identifier: %s\n", sel->what, x);
+            else if (!o)
+                fprintf (stderr, "Unknown %s: %s\n", sel->what, x);
+            else
+                json_array_append_new (out, o);
+        }
+    if (json_array_size (out) > 0)
+        return 0;
+    if (!use_context || any)
+        return cli_die (sel->rc_not_found, "No %s found", sel->what);
+    omero_err_t err = {0};
+    json_t *ec = cli_session_context (u->c, &err);
+    if (!ec)
+        return cli_fail_omero (&err);
+    char b[32];
+    snprintf (b, sizeof b, "%lld", omero_json_int (ec, sel->ctx_key, -1));
+    json_decref (ec);
+    bool amb;
+    json_t *o = sel->find (u, b, 1, &amb);
+    if (!o)
+        return cli_die (sel->rc_unknown_ctx, "Unknown %s: %s", sel->what, b);
+    json_array_append_new (out, o);
+    return 0;
+}

@@ -41,6 +41,18 @@ bool ug_has (json_t *ids, long long id);
  * OMERO's message printed unless quiet_missing). *ambiguous set when id and name differ. */
 json_t *ug_find_user (ug_t *u, const char *s, int mode, bool *ambiguous);
 json_t *ug_find_group (ug_t *u, const char *s, int mode, bool *ambiguous);
+/* How `user`/`group` commands name what they act on: words (mode 0), ids (1), names (2). */
+typedef struct {
+    const char *const *v[3];    /* positional words, --id values, --name values */
+    int n[3];
+    const char *what;           /* "user" / "group", for messages */
+    json_t *(*find) (ug_t *, const char *, int, bool *);
+    const char *ctx_key;        /* event-context key naming the caller's own one ("userId") */
+    int rc_none, rc_unknown_ctx, rc_not_found;  /* OMERO's exit codes */
+} ug_select_t;
+/* Resolve the selection into out (found objects); with use_context and nothing named, the
+ * caller's own user or group. Returns 0 or the exit code after printing why. */
+int ug_select (ug_t *u, const ug_select_t *sel, json_t *out, bool use_context);
 
 /* Parse a listing option at argv[*i]; 1 consumed, 0 not one, -1 bad value (message printed). */
 int ug_list_opt (ug_list_opts_t *o, int argc, char **argv, int *i, const char *prog);
