@@ -156,7 +156,7 @@ install: all
 	sed 's|^prefix=.*|prefix=$(abspath $(PREFIX))|' $(BUILD)/omero.pc > $(PREFIX)/lib/pkgconfig/omero.pc
 	install -m 0644 libomero/omero.h $(PREFIX)/include/omero/
 	cp -R descriptors/. $(PREFIX)/etc/grid/
-	cp -R etc/. $(PREFIX)/etc/
+	@if [ -d etc ] && [ -n "$$(ls -A etc)" ]; then cp -R etc/. $(PREFIX)/etc/; fi
 	@if [ -d $(BUILD)/gen/share ]; then cp -R $(BUILD)/gen/share/. $(PREFIX)/share/omero/; fi
 
 deps:
