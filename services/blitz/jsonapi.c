@@ -1,6 +1,7 @@
 /* jsonapi: the bootstrap part of OMERO's JSON API (versions, base URLs, servers, CSRF token,
  * login, logout) with OMERO.web's status codes and {"message": …} errors. */
 #include "jsonapi.h"
+#include "jsonapi_m.h"
 #include "omr_log.h"
 #include "password.h"
 #include "session.h"
@@ -344,6 +345,12 @@ handle (omr_call_t *call, omr_err_t *err, void *arg)
     }
     if (path_known)
         return error (&r, 405, "Method not allowed");
+    if (!strncmp (path, "/api/v0/m/", 10)) {
+        blz_jsonapi_req_t m = {.app = r.app, .call = call, .method = r.method, .path = path,
+                               .query = blz_str (b, "query") ? blz_str (b, "query") : "", .headers = r.headers,
+                               .cookies = r.cookies, .base = r.base};
+        return blz_jsonapi_m_handle (&m);
+    }
     return error (&r, 404, "Not found");
 }
 
