@@ -10,9 +10,12 @@
 #include "omr_log.h"
 #include "rawfile.h"
 #include "rawpixels.h"
+#include "rendering_settings.h"
 #include "query.h"
 #include "session.h"
+#include "thumbnail.h"
 #include "update.h"
+#include "webgateway.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +79,9 @@ main (int argc, char **argv)
     void *imports = blz_import_register (&app);
     void *rawpixels = blz_rawpixels_register (&app);
     blz_rawfile_register (&app);
+    blz_rdef_register (&app);
+    blz_thumb_register (&app);
+    blz_webgateway_register (&app);
     rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
     blz_import_stop (&imports);
     blz_rawpixels_free (&rawpixels);

@@ -1,0 +1,1024 @@
+/* webgateway: OMERO.web's webgateway URLs (rendered planes, regions, tiles, split views,
+ * imgData, histograms) on top of the rendering engine (render/) and RawPixelsStore's pixel
+ * access (rawpixels.h). See webgateway.h for the URL list. */
+#include "webgateway.h"
+#include "omr_log.h"
+#include "rawpixels.h"
+#include "render/rnd_encode.h"
+#include "render/rnd_lut.h"
+#include "render/rnd_params.h"
+#include "render/rnd_project.h"
+#include "render/rnd_render.h"
+#include "render/rnd_split.h"
+#include <sys/queue.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPLIT_BORDER 2
+#define MAX_PATH_PARTS 8
+#define DEFAULT_BINS 256
+#define MAX_BINS 65536
+#define DEFAULT_THUMB 96
+#define MAX_THUMB_IDS 500
+
+/* One channel of an image as the database describes it. */
+typedef struct {
+    char *label;
+    double emission, excitation;    /* nm, <= 0 when unknown */
+    bool has_color;
+    uint8_t rgba[4];
+    bool has_stats;
+    double gmin, gmax;
+} chan_t;
+
+/* The image a request is about (read as the caller; absent = 404). */
+typedef struct {
+    int64_t image_id, pixels_id, owner_id, group_id;
+    rnd_pixels_t px;
+    char *name, *description, *author;
+    double timestamp;               /* acquisition date (epoch s), else creation */
+    double psize[3];                /* physical size x, y, z; NAN when unknown */
+    bool archived;
+    time_t modified;                /* newest of creation and settings change; 0 unknown */
+    chan_t *ch;
+    rnd_level_t *levels;            /* from the files */
+    int n_levels;
+    int tile_w, tile_h;             /* native tile of level 0 */
+    blz_pixels_t files;
+    bool files_open;
+    rnd_settings_t *settings;
+    int64_t rdef_id, rdef_version;
+} img_t;
+
+/* One request. */
+typedef struct {
+    blz_app_t *app;
+    omr_call_t *call;
+    const char *method, *path, *query;
+    const json_t *headers, *cookies;
+    struct evkeyvalq q;             /* decoded query parameters */
+    char *parts[MAX_PATH_PARTS];    /* path segments after /webgateway/ */
+    int nparts;
+    char *pathbuf;
+    blz_ctx_t ctx;
+    blz_db_t *db;
+} wg_t;
+
+/* ---- replies ---------------------------------------------------------------------------------- */
+
+/* Reply with a body of a content type and extra headers (stolen, may be NULL). */
+static void
+reply (wg_t *r, int status, const char *ctype, const void *data, size_t len, json_t *headers)
+{
+    if (!headers)
+        headers = json_object ();
+    if (ctype)
+        json_object_set_new (headers, "Content-Type", json_string (ctype));
+    json_decref (r->call->reply);
+    r->call->reply = json_pack ("{s:i,s:o,s:[]}", "status", status, "headers", headers, "cookies");
+    if (len)
+        omr_call_add_raw (r->call, data, len);
+}
+
+static int
+reply_text (wg_t *r, int status, const char *msg)
+{
+    reply (r, status, "text/plain; charset=utf-8", msg, strlen (msg), NULL);
+    return 0;
+}
+
+/* An error as OMERO.web shows it: the status (400 for bad input, 404 for what cannot be
+ * seen) and the message as text. */
+static int
+reply_err (wg_t *r, const omr_err_t *err)
+{
+    int status = err->status >= 400 && err->status <= 599 ? err->status : 500;
+    if (status == 403 && !strcmp (err->name, OMR_E_SECURITY))
+        status = 404;
+    if (status >= 500)
+        omr_error ("webgateway %s: %s", r->path, err->msg);
+    return reply_text (r, status, err->msg[0] ? err->msg : "internal error");
+}
+
+static int
+reply_json (wg_t *r, int status, json_t *body, json_t *headers)
+{
+    char *text = json_dumps (body, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref (body);
+    reply (r, status, "application/json", text, strlen (text), headers);
+    free (text);
+    return 0;
+}
+
+/* ---- request helpers -------------------------------------------------------------------------- */
+
+static const char *
+header (wg_t *r, const char *name)
+{
+    return json_string_value (json_object_get (r->headers, name));
+}
+
+static const char *
+param (wg_t *r, const char *name)
+{
+    return evhttp_find_header (&r->q, name);
+}
+
+/* A path segment as a non-negative integer; -1 when it is not one. */
+static int64_t
+seg_int (const char *s)
+{
+    if (!s || !*s || strlen (s) > 18)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (!isdigit ((unsigned char) *p))
+            return -1;
+    return strtoll (s, NULL, 10);
+}
+
+/* A query parameter as an integer in lo..hi (fallback when absent); -1 with err when bad. */
+static int
+param_int (wg_t *r, const char *name, long lo, long hi, long fallback, long *out, omr_err_t *err)
+{
+    const char *v = param (r, name);
+    if (!v || !*v) {
+        *out = fallback;
+        return 0;
+    }
+    char *end;
+    long n = strtol (v, &end, 10);
+    if (*end || n < lo || n > hi)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "%s=%s: expected an integer in %ld..%ld", name, v, lo, hi);
+    *out = n;
+    return 0;
+}
+
+static long long
+config_int (wg_t *r, const char *key, long long fallback)
+{
+    return omr_config_get_int (r->app->config, key, fallback);
+}
+
+/* ---- the image -------------------------------------------------------------------------------- */
+
+static void
+img_free (img_t *im)
+{
+    if (im->ch)
+        for (int i = 0; i < im->px.size_c; i++)
+            free (im->ch[i].label);
+    free (im->ch);
+    free (im->name);
+    free (im->description);
+    free (im->author);
+    free (im->levels);
+    if (im->files_open)
+        blz_pixels_close (&im->files);
+    rnd_settings_destroy (&im->settings);
+    memset (im, 0, sizeof *im);
+}
+
+static double
+num_or_nan (PGresult *res, int row, int col)
+{
+    return PQgetisnull (res, row, col) ? NAN : atof (PQgetvalue (res, row, col));
+}
+
+/* The image's row, pixels and channels as the caller sees them; 404 when invisible. */
+static int
+img_load (wg_t *r, int64_t image_id, img_t *im, omr_err_t *err)
+{
+    memset (im, 0, sizeof *im);
+    im->rdef_id = -1;
+    char ids[24];
+    PGresult *res = blz_db_query (
+        r->db, err,
+        "SELECT p.id, pt.value, p.sizex, p.sizey, p.sizez, p.sizec, p.sizet, p.physicalsizex, p.physicalsizey, "
+        "p.physicalsizez, i.name, i.description, extract(epoch FROM coalesce(i.acquisitiondate, ce.time)), "
+        "coalesce(trim(e.firstname || ' ' || e.lastname), ''), i.owner_id, i.group_id, coalesce(i.archived, false), "
+        "extract(epoch FROM greatest(ce.time, ue.time, pe.time)) "
+        "FROM image i JOIN pixels p ON p.image = i.id JOIN pixelstype pt ON pt.id = p.pixelstype "
+        "LEFT JOIN experimenter e ON e.id = i.owner_id LEFT JOIN event ce ON ce.id = i.creation_id "
+        "LEFT JOIN event ue ON ue.id = i.update_id LEFT JOIN event pe ON pe.id = p.update_id "
+        "WHERE i.id = $1::int8 ORDER BY p.id LIMIT 1",
+        BLZ_P (BLZ_I64 (ids, image_id)));
+    if (!res)
+        return -1;
+    if (!PQntuples (res)) {
+        PQclear (res);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "Image %lld not found", (long long) image_id);
+    }
+    im->image_id = image_id;
+    im->pixels_id = atoll (PQgetvalue (res, 0, 0));
+    if (rnd_ptype_parse (PQgetvalue (res, 0, 1), &im->px.type, err) < 0) {
+        PQclear (res);
+        return -1;
+    }
+    im->px.size_x = atoi (PQgetvalue (res, 0, 2));
+    im->px.size_y = atoi (PQgetvalue (res, 0, 3));
+    im->px.size_z = atoi (PQgetvalue (res, 0, 4));
+    im->px.size_c = atoi (PQgetvalue (res, 0, 5));
+    im->px.size_t = atoi (PQgetvalue (res, 0, 6));
+    for (int k = 0; k < 3; k++)
+        im->psize[k] = num_or_nan (res, 0, 7 + k);
+    im->name = strdup (PQgetvalue (res, 0, 10));
+    im->description = strdup (PQgetvalue (res, 0, 11));
+    im->timestamp = PQgetisnull (res, 0, 12) ? 0 : atof (PQgetvalue (res, 0, 12));
+    im->author = strdup (PQgetvalue (res, 0, 13));
+    im->owner_id = atoll (PQgetvalue (res, 0, 14));
+    im->group_id = atoll (PQgetvalue (res, 0, 15));
+    im->archived = PQgetvalue (res, 0, 16)[0] == 't';
+    im->modified = PQgetisnull (res, 0, 17) ? 0 : (time_t) atof (PQgetvalue (res, 0, 17));
+    PQclear (res);
+    if (im->px.size_c < 1 || im->px.size_c > RND_MAX_CHANNELS)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "Image %lld has %d channels", (long long) image_id,
+                            im->px.size_c);
+    im->ch = calloc ((size_t) im->px.size_c, sizeof *im->ch);
+    char pid[24];
+    res = blz_db_query (r->db, err,
+                        "SELECT c.pixels_index, c.red, c.green, c.blue, c.alpha, coalesce(lc.name, lc.fluor), "
+                        "lc.emissionwave, lc.excitationwave, s.globalmin, s.globalmax FROM channel c "
+                        "LEFT JOIN logicalchannel lc ON lc.id = c.logicalchannel "
+                        "LEFT JOIN statsinfo s ON s.id = c.statsinfo WHERE c.pixels = $1::int8",
+                        BLZ_P (BLZ_I64 (pid, im->pixels_id)));
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples (res); i++) {
+        int c = atoi (PQgetvalue (res, i, 0));
+        if (c < 0 || c >= im->px.size_c)
+            continue;
+        chan_t *ch = &im->ch[c];
+        ch->has_color = !PQgetisnull (res, i, 1) && !PQgetisnull (res, i, 2) && !PQgetisnull (res, i, 3)
+                        && !PQgetisnull (res, i, 4);
+        for (int k = 0; k < 4 && ch->has_color; k++)
+            ch->rgba[k] = (uint8_t) atoi (PQgetvalue (res, i, 1 + k));
+        if (!PQgetisnull (res, i, 5))
+            ch->label = strdup (PQgetvalue (res, i, 5));
+        ch->emission = PQgetisnull (res, i, 6) ? -1 : atof (PQgetvalue (res, i, 6));
+        ch->excitation = PQgetisnull (res, i, 7) ? -1 : atof (PQgetvalue (res, i, 7));
+        ch->has_stats = !PQgetisnull (res, i, 8) && !PQgetisnull (res, i, 9);
+        if (ch->has_stats) {
+            ch->gmin = atof (PQgetvalue (res, i, 8));
+            ch->gmax = atof (PQgetvalue (res, i, 9));
+        }
+    }
+    PQclear (res);
+    return 0;
+}
+
+/* Open the image's files (levels and native tile sizes come from them). */
+static int
+img_open_files (wg_t *r, img_t *im, omr_err_t *err)
+{
+    if (im->files_open)
+        return 0;
+    if (blz_pixels_open (r->app, r->db, im->pixels_id, &im->files, err) < 0)
+        return -1;
+    im->files_open = true;
+    const fmt_image_t *fi = im->files.image;
+    if ((int) fi->size_x != im->px.size_x || (int) fi->size_y != im->px.size_y || (int) fi->size_c != im->px.size_c
+        || (int) fi->size_z != im->px.size_z || (int) fi->size_t != im->px.size_t)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "Image %lld: the files' sizes differ from the database's",
+                            (long long) im->image_id);
+    im->n_levels = fi->level_count;
+    im->levels = calloc ((size_t) im->n_levels, sizeof *im->levels);
+    for (int i = 0; i < im->n_levels; i++) {
+        im->levels[i].size_x = (int) fi->levels[i].size_x;
+        im->levels[i].size_y = (int) fi->levels[i].size_y;
+    }
+    im->tile_w = (int) fi->levels[0].tile_w;
+    im->tile_h = (int) fi->levels[0].tile_h;
+    return 0;
+}
+
+/* Per-channel global range for rendering: statistics, else the pixel type's range. */
+static void
+img_range (const img_t *im, int c, double *lo, double *hi)
+{
+    if (im->ch[c].has_stats) {
+        *lo = im->ch[c].gmin;
+        *hi = im->ch[c].gmax;
+    }
+    else
+        rnd_ptype_range (im->px.type, lo, hi);
+}
+
+/* The caller's rendering settings: import defaults from the channels' metadata and
+ * statistics (what OMERO creates at import). */
+static int
+img_settings (wg_t *r, img_t *im, omr_err_t *err)
+{
+    if (im->settings)
+        return 0;
+    rnd_channel_meta_t *meta = calloc ((size_t) im->px.size_c, sizeof *meta);
+    for (int c = 0; c < im->px.size_c; c++) {
+        const chan_t *ch = &im->ch[c];
+        meta[c].has_stats = ch->has_stats;
+        meta[c].global_min = ch->gmin;
+        meta[c].global_max = ch->gmax;
+        meta[c].has_color = ch->has_color;
+        meta[c].red = ch->rgba[0];
+        meta[c].green = ch->rgba[1];
+        meta[c].blue = ch->rgba[2];
+        meta[c].alpha = ch->rgba[3];
+        meta[c].emission_wave = ch->emission;
+        meta[c].excitation_wave = ch->excitation;
+    }
+    im->settings = rnd_settings_default (&im->px, meta, err);
+    free (meta);
+    im->rdef_id = -1;
+    im->rdef_version = 0;
+    return im->settings ? 0 : -1;
+}
+
+/* ---- caching: ETag / Last-Modified ------------------------------------------------------------ */
+
+static uint64_t
+fnv1a (uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Caching headers of a reply that depends on the caller, the image, its settings and the
+ * request's path and query. Returns true when the client's If-None-Match already names it. */
+static bool
+cache_headers (wg_t *r, const img_t *im, json_t *headers)
+{
+    char key[256];
+    snprintf (key, sizeof key, "wg1|%lld|%lld|%lld|%lld|%lld|%lld|", (long long) r->ctx.user_id,
+              (long long) im->image_id, (long long) im->pixels_id, (long long) im->rdef_id,
+              (long long) im->rdef_version, (long long) im->modified);
+    uint64_t h = fnv1a (0xcbf29ce484222325ULL, key, strlen (key));
+    h = fnv1a (h, r->path, strlen (r->path));
+    h = fnv1a (h, "?", 1);
+    h = fnv1a (h, r->query, strlen (r->query));
+    char etag[40];
+    snprintf (etag, sizeof etag, "\"%016llx\"", (unsigned long long) h);
+    json_object_set_new (headers, "ETag", json_string (etag));
+    json_object_set_new (headers, "Cache-Control", json_string ("private, no-cache"));
+    if (im->modified > 0) {
+        struct tm tm;
+        char date[64];
+        time_t t = im->modified;
+        gmtime_r (&t, &tm);
+        strftime (date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        json_object_set_new (headers, "Last-Modified", json_string (date));
+    }
+    const char *inm = header (r, "if-none-match");
+    if (!inm)
+        return false;
+    /* A list of entity tags, possibly weak (W/"…"), or "*". */
+    const char *p = inm;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (!strncmp (p, "W/", 2))
+            p += 2;
+        size_t n = strcspn (p, ",");
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (n == strlen (etag) && !strncmp (p, etag, n))
+            return true;
+        p += strcspn (p, ",");
+    }
+    return false;
+}
+
+/* Answer 304 Not Modified with the caching headers. */
+static int
+reply_not_modified (wg_t *r, json_t *headers)
+{
+    reply (r, 304, NULL, NULL, 0, headers);
+    return 0;
+}
+
+/* ---- pixels ----------------------------------------------------------------------------------- */
+
+/* Pack a 0/1-per-byte raster (what the readers give for "bit") MSB first, in place. */
+static void
+pack_bits (uint8_t *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint8_t b = 0;
+        for (size_t k = 0; k < 8; k++)
+            b = (uint8_t) (b << 1) | (i + k < n && buf[i + k] ? 1 : 0);
+        buf[i / 8] = b;
+    }
+}
+
+/* Read region reg of (z, c, t) at level into a new raster of the engine's layout. */
+static void *
+read_region (img_t *im, int level, int z, int c, int t, const rnd_region_t *reg, omr_err_t *err)
+{
+    size_t n = fmt_image_region_bytes (im->files.image, (uint32_t) reg->w, (uint32_t) reg->h);
+    void *buf = n ? malloc (n) : NULL;
+    if (!buf) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory for a %dx%d region", reg->w, reg->h);
+        return NULL;
+    }
+    if (fmt_fileset_read_region (im->files.set, im->files.series, level, (uint32_t) z, (uint32_t) c, (uint32_t) t,
+                                 (uint32_t) reg->x, (uint32_t) reg->y, (uint32_t) reg->w, (uint32_t) reg->h, buf, n,
+                                 err) < 0) {
+        free (buf);
+        return NULL;
+    }
+    if (im->px.type == RND_BIT)
+        pack_bits (buf, (size_t) reg->w * (size_t) reg->h);
+    return buf;
+}
+
+/* The planes of every active channel for region reg of level (projected over z when proj
+ * says so); data[c] is malloc'ed or NULL for inactive channels. */
+static int
+read_channels (wg_t *r, img_t *im, const rnd_settings_t *s, int level, int z, int t, const rnd_region_t *reg,
+               const rnd_proj_spec_t *proj, rnd_plane_t *planes, void **data, omr_err_t *err)
+{
+    size_t plane_bytes = rnd_plane_bytes (im->px.type, reg->w, reg->h);
+    long long max_bytes = config_int (r, "omero.pixeldata.max_projection_bytes", RND_MAX_PROJECTION_BYTES);
+    for (int c = 0; c < s->n_channels; c++) {
+        planes[c] = (rnd_plane_t) {.type = im->px.type, .size_x = reg->w, .size_y = reg->h, .data = NULL};
+        data[c] = NULL;
+        if (!s->channels[c].active)
+            continue;
+        if (proj->type == RND_PROJ_NORMAL) {
+            data[c] = read_region (im, level, z, c, t, reg, err);
+            if (!data[c])
+                return -1;
+        }
+        else {
+            int n = proj->end - proj->start + 1;
+            if ((long long) n * (long long) plane_bytes > max_bytes)
+                return omr_err_set (err, OMR_E_VALIDATION, 400,
+                                    "the projection would read %lld bytes, more than "
+                                    "omero.pixeldata.max_projection_bytes (%lld)",
+                                    (long long) n * (long long) plane_bytes, max_bytes);
+            rnd_plane_t *stack = calloc ((size_t) n, sizeof *stack);
+            void **bufs = calloc ((size_t) n, sizeof *bufs);
+            int rc = 0;
+            for (int k = 0; k < n && rc == 0; k++) {
+                bufs[k] = read_region (im, level, proj->start + k, c, t, reg, err);
+                if (!bufs[k])
+                    rc = -1;
+                stack[k] = (rnd_plane_t) {.type = im->px.type, .size_x = reg->w, .size_y = reg->h, .data = bufs[k]};
+            }
+            if (rc == 0) {
+                data[c] = malloc (plane_bytes ? plane_bytes : 1);
+                rc = rnd_project (proj->type, stack, n, 0, n - 1, 1, max_bytes, data[c], err);
+            }
+            for (int k = 0; k < n; k++)
+                free (bufs[k]);
+            free (bufs);
+            free (stack);
+            if (rc < 0)
+                return -1;
+        }
+        planes[c].data = data[c];
+    }
+    return 0;
+}
+
+static void
+free_channels (void **data, int n)
+{
+    for (int c = 0; c < n; c++)
+        free (data[c]);
+}
+
+/* A lookup-table provider when the settings use tables (loaded for the request only). */
+static rnd_lut_provider_t *
+luts_for (wg_t *r, const rnd_settings_t *s, const char *c_param)
+{
+    bool need = c_param && strstr (c_param, ".lut");
+    for (int c = 0; c < s->n_channels && !need; c++)
+        need = s->channels[c].lut[0] != 0;
+    if (!need)
+        return NULL;
+    const char *dir = omr_config_get (r->app->config, "omero.rendering.lut_dir");
+    char path[1024];
+    if (!dir || !*dir) {
+        snprintf (path, sizeof path, "%s/lib/scripts/luts", omr_server_omerodir (r->app->server));
+        dir = path;
+    }
+    if (access (dir, R_OK) != 0)
+        return NULL;
+    omr_err_t e = {0};
+    return rnd_lut_provider_new (dir, &e);
+}
+
+/* ---- rendering URLs --------------------------------------------------------------------------- */
+
+/* What a rendering URL asks for. */
+typedef enum { RENDER_PLANE, RENDER_REGION, RENDER_SPLIT } render_kind_t;
+
+/* The largest level whose plane is at most max_px pixels (or -1). */
+static int
+level_fitting (const img_t *im, long long max_px)
+{
+    for (int l = 0; l < im->n_levels; l++)
+        if ((long long) im->levels[l].size_x * im->levels[l].size_y <= max_px)
+            return l;
+    return -1;
+}
+
+static int
+render (wg_t *r, render_kind_t kind, omr_err_t *err)
+{
+    /* render_image/{id}/[{z}/{t}/] ; render_image_region|render_split_channel/{id}/{z}/{t}/ */
+    int64_t id = r->nparts >= 2 ? seg_int (r->parts[1]) : -1;
+    bool has_zt = r->nparts >= 4;
+    if (id < 0 || (r->nparts != 2 && r->nparts != 4) || (kind != RENDER_PLANE && !has_zt))
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    int64_t z = has_zt ? seg_int (r->parts[2]) : 0, t = has_zt ? seg_int (r->parts[3]) : 0;
+    if (z < 0 || t < 0)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "z and t must be non-negative integers");
+    img_t im;
+    int rc = -1;
+    rnd_query_t q;
+    memset (&q, 0, sizeof q);
+    bool parsed = false;
+    void **data = NULL;
+    rnd_plane_t *planes = NULL;
+    uint8_t *rgb = NULL, *out = NULL;
+    rnd_lut_provider_t *luts = NULL;
+    json_t *headers = json_object ();
+    if (img_load (r, id, &im, err) < 0 || img_settings (r, &im, err) < 0)
+        goto done;
+    if (!has_zt) {
+        z = im.settings->default_z;
+        t = im.settings->default_t;
+    }
+    if (z >= im.px.size_z || t >= im.px.size_t) {
+        omr_err_set (err, OMR_E_VALIDATION, 400, "z=%lld t=%lld outside the image (sizeZ %d, sizeT %d)", (long long) z,
+                     (long long) t, im.px.size_z, im.px.size_t);
+        goto done;
+    }
+    if (cache_headers (r, &im, headers)) {
+        rc = reply_not_modified (r, headers);
+        headers = NULL;
+        goto done;
+    }
+    if (img_open_files (r, &im, err) < 0)
+        goto done;
+    const char *region = param (r, "region"), *tile = param (r, "tile");
+    if (kind == RENDER_REGION && !region && !tile) {
+        omr_err_set (err, OMR_E_VALIDATION, 400, "tile or region argument required");
+        goto done;
+    }
+    rnd_query_in_t in = {.c = param (r, "c"), .m = param (r, "m"), .p = param (r, "p"), .q = param (r, "q"),
+                         .maps = param (r, "maps"), .format = param (r, "format"),
+                         .region = kind == RENDER_REGION ? region : NULL, .tile = kind == RENDER_REGION ? tile : NULL};
+    rnd_image_geom_t geom = {.size_x = im.px.size_x, .size_y = im.px.size_y, .size_z = im.px.size_z,
+                             .size_c = im.px.size_c, .levels = im.levels, .n_levels = im.n_levels,
+                             .tile_w = (int) config_int (r, "omero.pixeldata.tile_width", 256),
+                             .tile_h = (int) config_int (r, "omero.pixeldata.tile_height", 256),
+                             .max_tile_len = (int) config_int (r, "omero.pixeldata.max_tile_length", 1024)};
+    if (rnd_query_parse (&in, &geom, &q, err) < 0)
+        goto done;
+    parsed = true;
+    long long max_px = config_int (r, "omero.pixeldata.max_plane_width", 3192)
+                       * config_int (r, "omero.pixeldata.max_plane_height", 3192);
+    if (!q.has_region && !q.has_tile) {
+        /* A whole plane: of a big pyramid, the largest level that is not too big. */
+        int l = level_fitting (&im, max_px);
+        if (l < 0) {
+            omr_err_set (err, OMR_E_VALIDATION, 400,
+                         "the plane is %dx%d pixels, too large to render whole: use render_image_region",
+                         im.px.size_x, im.px.size_y);
+            goto done;
+        }
+        q.level = l;
+        q.region = (rnd_region_t) {0, 0, im.levels[l].size_x, im.levels[l].size_y};
+    }
+    else if ((long long) q.region.w * q.region.h > max_px) {
+        omr_err_set (err, OMR_E_VALIDATION, 400,
+                     "region %dx%d is larger than omero.pixeldata.max_plane_width x max_plane_height (%lld pixels)",
+                     q.region.w, q.region.h, max_px);
+        goto done;
+    }
+    luts = luts_for (r, im.settings, in.c);
+    if (rnd_query_apply_parsed (&im.settings, &q, luts, err) < 0)
+        goto done;
+    rnd_settings_t *s = im.settings;
+    if (s->model == RND_MODEL_GREYSCALE && kind != RENDER_SPLIT) {
+        /* Only the first active channel is shown: read no other. */
+        bool seen = false;
+        for (int c = 0; c < s->n_channels; c++) {
+            if (s->channels[c].active && seen)
+                s->channels[c].active = false;
+            else if (s->channels[c].active)
+                seen = true;
+        }
+    }
+    size_t nc = s->n_channels > 0 ? (size_t) s->n_channels : 1;
+    data = calloc (nc, sizeof *data);
+    planes = calloc (nc, sizeof *planes);
+    if (read_channels (r, &im, s, q.level, (int) z, (int) t, &q.region, &q.proj, planes, data, err) < 0)
+        goto done;
+    double *gmin = calloc (nc, sizeof (double)), *gmax = calloc (nc, sizeof (double));
+    for (int c = 0; c < s->n_channels; c++)
+        img_range (&im, c, &gmin[c], &gmax[c]);
+    long long area = (long long) q.region.w * q.region.h;
+    rnd_render_req_t req = {.settings = s, .planes = planes, .global_min = gmin, .global_max = gmax, .luts = luts,
+                            .region = {0, 0, 0, 0}, .threads = area >= 512 * 512 ? 0 : 1};
+    int w = q.region.w, h = q.region.h, ok;
+    if (kind == RENDER_SPLIT) {
+        rnd_split_layout_t lay;
+        req.region = (rnd_region_t) {0, 0, w, h};
+        ok = rnd_render_split (&req, SPLIT_BORDER, &rgb, &lay, err);
+        w = lay.width;
+        h = lay.height;
+    }
+    else {
+        rgb = malloc ((size_t) area * 3);
+        ok = rgb ? rnd_render (&req, rgb, err) : omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    }
+    free (gmin);
+    free (gmax);
+    if (ok < 0)
+        goto done;
+    size_t len = 0;
+    if (rnd_encode (q.format, rgb, w, h, q.quality, &out, &len, err) < 0)
+        goto done;
+    reply (r, 200, rnd_format_mime (q.format), out, len, headers);
+    headers = NULL;
+    rc = 0;
+done:
+    if (data)
+        free_channels (data, im.settings ? im.settings->n_channels : 0);
+    free (data);
+    free (planes);
+    free (rgb);
+    free (out);
+    if (parsed)
+        rnd_query_free (&q);
+    rnd_lut_provider_destroy (&luts);
+    json_decref (headers);
+    img_free (&im);
+    return rc;
+}
+
+/* ---- imgData ---------------------------------------------------------------------------------- */
+
+static json_t *
+json_num_or_null (double v)
+{
+    return isnan (v) ? json_null () : json_real (v);
+}
+
+/* A number as OMERO.web's JSON shows it: integers without a fraction. */
+static json_t *
+json_num (double v)
+{
+    if (isfinite (v) && v == floor (v) && fabs (v) < 9e15)
+        return json_integer ((json_int_t) v);
+    return json_real (v);
+}
+
+static json_t *
+split_json (int w, int h, int n, omr_err_t *err)
+{
+    rnd_split_layout_t l;
+    if (rnd_split_layout (w, h, n, SPLIT_BORDER, &l, err) < 0)
+        return NULL;
+    return json_pack ("{s:i,s:i,s:i,s:i,s:i}", "width", l.width, "height", l.height, "border", l.border, "gridx",
+                      l.gridx, "gridy", l.gridy);
+}
+
+/* The dataset and project the image is in (the first link), as meta keys. */
+static int
+add_containers (wg_t *r, const img_t *im, json_t *meta, omr_err_t *err)
+{
+    char ids[24];
+    PGresult *res = blz_db_query (r->db, err,
+                                  "SELECT d.id, d.name, coalesce(d.description, ''), pr.id, pr.name, "
+                                  "coalesce(pr.description, '') FROM datasetimagelink l JOIN dataset d ON d.id = "
+                                  "l.parent LEFT JOIN projectdatasetlink pl ON pl.child = d.id LEFT JOIN project pr "
+                                  "ON pr.id = pl.parent WHERE l.child = $1::int8 ORDER BY d.id, pr.id LIMIT 1",
+                                  BLZ_P (BLZ_I64 (ids, im->image_id)));
+    if (!res)
+        return -1;
+    bool d = PQntuples (res) > 0, p = d && !PQgetisnull (res, 0, 3);
+    json_object_set_new (meta, "datasetId", d ? json_integer (atoll (PQgetvalue (res, 0, 0))) : json_null ());
+    json_object_set_new (meta, "datasetName", json_string (d ? PQgetvalue (res, 0, 1) : "Multiple"));
+    json_object_set_new (meta, "datasetDescription", json_string (d ? PQgetvalue (res, 0, 2) : ""));
+    json_object_set_new (meta, "projectId", p ? json_integer (atoll (PQgetvalue (res, 0, 3))) : json_null ());
+    json_object_set_new (meta, "projectName", json_string (p ? PQgetvalue (res, 0, 4) : "Multiple"));
+    json_object_set_new (meta, "projectDescription", json_string (p ? PQgetvalue (res, 0, 5) : ""));
+    PQclear (res);
+    return 0;
+}
+
+static void
+color_hex (const rnd_channel_binding_t *b, char out[7])
+{
+    snprintf (out, 7, "%02X%02X%02X", b->red, b->green, b->blue);
+}
+
+static int
+img_data (wg_t *r, omr_err_t *err)
+{
+    int64_t id = r->nparts >= 2 ? seg_int (r->parts[1]) : -1;
+    if (id < 0 || r->nparts > 3)
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    const char *key = r->nparts == 3 ? r->parts[2] : NULL;
+    img_t im;
+    json_t *headers = json_object (), *o = NULL;
+    int rc = -1;
+    if (img_load (r, id, &im, err) < 0 || img_settings (r, &im, err) < 0)
+        goto done;
+    if (cache_headers (r, &im, headers)) {
+        rc = reply_not_modified (r, headers);
+        headers = NULL;
+        goto done;
+    }
+    if (img_open_files (r, &im, err) < 0)
+        goto done;
+    const rnd_settings_t *s = im.settings;
+    o = json_object ();
+    json_object_set_new (o, "id", json_integer (im.image_id));
+    json_t *meta = json_pack ("{s:s,s:s,s:s,s:I,s:f,s:s,s:b,s:n,s:n,s:I}", "imageName", im.name, "imageDescription",
+                              im.description, "imageAuthor", im.author, "imageId", (json_int_t) im.image_id,
+                              "imageTimestamp", im.timestamp, "pixelsType", rnd_ptype_name (im.px.type),
+                              "imageArchived", im.archived, "wellId", "wellSampleId", "pixelsId",
+                              (json_int_t) im.pixels_id);
+    if (add_containers (r, &im, meta, err) < 0) {
+        json_decref (meta);
+        goto done;
+    }
+    json_object_set_new (o, "meta", meta);
+    bool own = im.owner_id == r->ctx.user_id;
+    bool can = own || r->ctx.admin || blz_ctx_owner (&r->ctx, im.group_id);
+    json_object_set_new (o, "perms", json_pack ("{s:b,s:b,s:b,s:b}", "canAnnotate", can || blz_ctx_member (&r->ctx, im.group_id),
+                                                "canEdit", can, "canDelete", can, "canLink", can));
+    long long max_px = config_int (r, "omero.pixeldata.max_plane_width", 3192)
+                       * config_int (r, "omero.pixeldata.max_plane_height", 3192);
+    bool tiles = im.n_levels > 1 || (long long) im.px.size_x * im.px.size_y > max_px;
+    json_object_set_new (o, "tiles", json_boolean (tiles));
+    if (tiles) {
+        int tw = (int) config_int (r, "omero.pixeldata.tile_width", 256);
+        int th = (int) config_int (r, "omero.pixeldata.tile_height", 256);
+        json_object_set_new (o, "tile_size", json_pack ("{s:i,s:i}", "width", tw, "height", th));
+        json_object_set_new (o, "levels", json_integer (im.n_levels));
+        json_t *zs = json_object (), *res = json_object ();
+        for (int l = 0; l < im.n_levels; l++) {
+            char k[16];
+            snprintf (k, sizeof k, "%d", l);
+            json_object_set_new (zs, k, json_real ((double) im.levels[l].size_x / im.levels[0].size_x));
+            json_object_set_new (res, k, json_pack ("{s:i,s:i}", "sizeX", im.levels[l].size_x, "sizeY",
+                                                    im.levels[l].size_y));
+        }
+        json_object_set_new (o, "zoomLevelScaling", zs);
+        json_object_set_new (o, "resolutions", res);
+    }
+    json_object_set_new (o, "interpolate", json_true ());
+    json_object_set_new (o, "size", json_pack ("{s:i,s:i,s:i,s:i,s:i}", "width", im.px.size_x, "height", im.px.size_y,
+                                               "z", im.px.size_z, "t", im.px.size_t, "c", im.px.size_c));
+    json_object_set_new (o, "pixel_size", json_pack ("{s:o,s:o,s:o}", "x", json_num_or_null (im.psize[0]), "y",
+                                                     json_num_or_null (im.psize[1]), "z", json_num_or_null (im.psize[2])));
+    json_object_set_new (o, "init_zoom", json_integer (0));
+    double tmin, tmax;
+    rnd_ptype_range (im.px.type, &tmin, &tmax);
+    if (rnd_ptype_is_float (im.px.type)) {
+        /* The type's range says nothing useful: OMERO.web shows the statistics' extremes. */
+        bool any = false;
+        for (int c = 0; c < im.px.size_c; c++)
+            if (im.ch[c].has_stats) {
+                tmin = any ? fmin (tmin, im.ch[c].gmin) : im.ch[c].gmin;
+                tmax = any ? fmax (tmax, im.ch[c].gmax) : im.ch[c].gmax;
+                any = true;
+            }
+    }
+    json_object_set_new (o, "pixel_range", json_pack ("[o,o]", json_num (tmin), json_num (tmax)));
+    json_t *chans = json_array ();
+    for (int c = 0; c < im.px.size_c; c++) {
+        const rnd_channel_binding_t *b = &s->channels[c];
+        const chan_t *ch = &im.ch[c];
+        double lo, hi;
+        img_range (&im, c, &lo, &hi);
+        char hex[7], label[32];
+        color_hex (b, hex);
+        snprintf (label, sizeof label, "%d", c);
+        const char *lab = ch->label && *ch->label ? ch->label : NULL;
+        if (!lab && ch->emission > 0)
+            snprintf (label, sizeof label, "%g", ch->emission);
+        json_t *cj = json_pack ("{s:s,s:s,s:b,s:b,s:b,s:s,s:o,s:{s:o,s:o,s:o,s:o}}", "label", lab ? lab : label,
+                                "color", hex, "active", b->active, "inverted", b->reverse, "reverseIntensity",
+                                b->reverse, "family", rnd_family_name (b->family), "coefficient",
+                                json_num (b->coefficient), "window", "min", json_num (lo), "max", json_num (hi),
+                                "start", json_num (b->input_start), "end", json_num (b->input_end));
+        json_object_set_new (cj, "emissionWave", ch->emission > 0 ? json_num (ch->emission) : json_null ());
+        if (b->lut[0])
+            json_object_set_new (cj, "lut", json_string (b->lut));
+        json_array_append_new (chans, cj);
+    }
+    json_object_set_new (o, "channels", chans);
+    json_t *sg = split_json (im.px.size_x, im.px.size_y, im.px.size_c, err);
+    json_t *sc = sg ? split_json (im.px.size_x, im.px.size_y, im.px.size_c + 1, err) : NULL;
+    if (!sc) {
+        json_decref (sg);
+        goto done;
+    }
+    json_object_set_new (o, "split_channel", json_pack ("{s:o,s:o}", "g", sg, "c", sc));
+    json_object_set_new (o, "rdefs", json_pack ("{s:s,s:s,s:i,s:i,s:b}", "model",
+                                                s->model == RND_MODEL_GREYSCALE ? "greyscale" : "color",
+                                                "projection", "normal", "defaultZ", s->default_z, "defaultT",
+                                                s->default_t, "invertAxis", 0));
+    if (key) {
+        /* imgData/{id}/{key}/: one member only. */
+        json_t *v = json_object_get (o, key);
+        if (!v) {
+            omr_err_set (err, OMR_E_NOTFOUND, 404, "imgData has no key %s", key);
+            goto done;
+        }
+        json_incref (v);
+        json_decref (o);
+        o = v;
+    }
+    reply_json (r, 200, o, headers);
+    o = NULL;
+    headers = NULL;
+    rc = 0;
+done:
+    json_decref (o);
+    json_decref (headers);
+    img_free (&im);
+    return rc;
+}
+
+/* ---- histogram_json --------------------------------------------------------------------------- */
+
+static int
+histogram (wg_t *r, omr_err_t *err)
+{
+    /* histogram_json/{id}/channel/{c}/ */
+    int64_t id = r->nparts == 4 ? seg_int (r->parts[1]) : -1, c = r->nparts == 4 ? seg_int (r->parts[3]) : -1;
+    if (id < 0 || strcmp (r->parts[2], "channel") != 0)
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    if (c < 0)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "the channel index must be a non-negative integer");
+    long z, t, bins;
+    if (param_int (r, "theZ", 0, 1L << 30, 0, &z, err) < 0 || param_int (r, "theT", 0, 1L << 30, 0, &t, err) < 0
+        || param_int (r, "bins", 1, MAX_BINS, DEFAULT_BINS, &bins, err) < 0)
+        return -1;
+    img_t im;
+    int rc = -1;
+    void *buf = NULL;
+    json_t *headers = json_object ();
+    if (img_load (r, id, &im, err) < 0)
+        goto done;
+    if (c >= im.px.size_c || z >= im.px.size_z || t >= im.px.size_t) {
+        omr_err_set (err, OMR_E_VALIDATION, 400, "channel %lld, theZ %ld or theT %ld outside the image (%d, %d, %d)",
+                     (long long) c, z, t, im.px.size_c, im.px.size_z, im.px.size_t);
+        goto done;
+    }
+    if (cache_headers (r, &im, headers)) {
+        rc = reply_not_modified (r, headers);
+        headers = NULL;
+        goto done;
+    }
+    if (img_open_files (r, &im, err) < 0)
+        goto done;
+    long long max_px = config_int (r, "omero.pixeldata.max_plane_width", 3192)
+                       * config_int (r, "omero.pixeldata.max_plane_height", 3192);
+    if ((long long) im.px.size_x * im.px.size_y > max_px) {
+        omr_err_set (err, OMR_E_VALIDATION, 400, "the plane is too large for a histogram (%dx%d)", im.px.size_x,
+                     im.px.size_y);
+        goto done;
+    }
+    rnd_region_t reg = {0, 0, im.px.size_x, im.px.size_y};
+    rnd_ptype_t type = im.px.type;
+    im.px.type = type == RND_BIT ? RND_UINT8 : type;   /* one byte per pixel: do not pack */
+    buf = read_region (&im, 0, (int) z, (int) c, (int) t, &reg, err);
+    im.px.type = type;
+    if (!buf)
+        goto done;
+    double lo, hi;
+    img_range (&im, (int) c, &lo, &hi);
+    json_int_t *counts = calloc ((size_t) bins, sizeof *counts);
+    rnd_plane_t p = {.type = type == RND_BIT ? RND_UINT8 : type, .size_x = reg.w, .size_y = reg.h, .data = buf};
+    size_t n = (size_t) reg.w * (size_t) reg.h;
+    double span = hi - lo;
+    for (size_t i = 0; i < n; i++) {
+        double v = rnd_plane_get (&p, i);
+        if (!(v >= lo && v <= hi))
+            continue;
+        long b = span > 0 ? (long) ((v - lo) / span * (double) bins) : 0;
+        if (b >= bins)
+            b = bins - 1;
+        counts[b]++;
+    }
+    json_t *arr = json_array ();
+    for (long b = 0; b < bins; b++)
+        json_array_append_new (arr, json_integer (counts[b]));
+    free (counts);
+    reply_json (r, 200, json_pack ("{s:o}", "data", arr), headers);
+    headers = NULL;
+    rc = 0;
+done:
+    free (buf);
+    json_decref (headers);
+    img_free (&im);
+    return rc;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------------- */
+
+static void
+wg_free (wg_t *r)
+{
+    evhttp_clear_headers (&r->q);
+    free (r->pathbuf);
+}
+
+/* Split the path after /webgateway/ into segments and decode the query. */
+static int
+wg_parse (wg_t *r, omr_err_t *err)
+{
+    TAILQ_INIT (&r->q);
+    if (r->query && *r->query && evhttp_parse_query_str (r->query, &r->q) < 0)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "the query string is malformed");
+    const char *p = r->path + strlen ("/webgateway");
+    r->pathbuf = strdup (p);
+    char *save = NULL;
+    for (char *s = strtok_r (r->pathbuf, "/", &save); s; s = strtok_r (NULL, "/", &save)) {
+        if (r->nparts == MAX_PATH_PARTS)
+            return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+        r->parts[r->nparts++] = s;
+    }
+    return 0;
+}
+
+static int
+dispatch (wg_t *r, omr_err_t *err)
+{
+    if (!r->nparts)
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    const char *v = r->parts[0];
+    bool get = !strcmp (r->method, "GET") || !strcmp (r->method, "HEAD");
+    if (!get)
+        return omr_err_set (err, OMR_E_API, 405, "%s is not allowed on %s", r->method, r->path);
+    if (!strcmp (v, "render_image"))
+        return render (r, RENDER_PLANE, err);
+    if (!strcmp (v, "render_image_region"))
+        return render (r, RENDER_REGION, err);
+    if (!strcmp (v, "render_split_channel"))
+        return render (r, RENDER_SPLIT, err);
+    if (!strcmp (v, "imgData"))
+        return img_data (r, err);
+    if (!strcmp (v, "histogram_json"))
+        return histogram (r, err);
+    return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+}
+
+static int
+handle (omr_call_t *call, omr_err_t *err, void *arg)
+{
+    const json_t *b = call->req->body;
+    wg_t r = {.app = arg, .call = call};
+    r.method = blz_str (b, "method");
+    r.path = blz_str (b, "path");
+    r.query = blz_str (b, "query");
+    r.headers = json_object_get (b, "headers");
+    r.cookies = json_object_get (b, "cookies");
+    if (!r.method || !r.path || strncmp (r.path, "/webgateway", 11) != 0)
+        return omr_err_set (err, OMR_E_API, 400, "Webgateway.handle needs method and a /webgateway/ path");
+    if (!r.query)
+        r.query = "";
+    if (blz_call_ctx (call, &r.ctx, err) < 0)
+        return -1;
+    omr_err_t e = {0};
+    int rc = wg_parse (&r, &e);
+    if (rc == 0) {
+        r.ctx.group_id = -1;    /* reads see every group the caller belongs to */
+        r.db = blz_app_db (r.app, call);
+        rc = blz_db_begin (r.db, &r.ctx, &e);
+        if (rc == 0) {
+            rc = dispatch (&r, &e);
+            blz_db_rollback (r.db);
+        }
+    }
+    if (rc < 0)
+        reply_err (&r, &e);
+    wg_free (&r);
+    return 0;
+}
+
+void
+blz_webgateway_register (blz_app_t *app)
+{
+    omr_server_on (app->server, "Webgateway.handle", handle, app);
+}
