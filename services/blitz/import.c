@@ -4,6 +4,7 @@
  * claimable again as soon as that connection is gone, and the import itself is one transaction
  * (all its rows or none). */
 #include "import.h"
+#include "thumbnail.h"
 #include "checksum.h"
 #include "formats/fileset.h"
 #include "omr_log.h"
@@ -1722,13 +1723,18 @@ run_job (imp_t *im, blz_db_t *db, blz_db_t *pdb, int64_t job)
         free (used_of);
         goto fail;
     }
+    const char *skip = json_string_value (json_object_get (settings, "import.skip"));
+    bool thumbs = !(skip && (strstr (skip, "thumbnails") || strstr (skip, "all")));
     for (int i = 0; i < nimg; i++) {
         const fmt_image_t *m = fmt_fileset_image (set, i);
         int64_t img = import_image (db, set, i, owner, group, fs, used_of, settings, &pg, &err);
         char is[24], ins[24];
+        if (img >= 0)
+            progress (&pg, "Step 3 of 3: rendering settings%s of image %d", thumbs ? " and thumbnail" : "", i + 1);
         if (img < 0 || (m->instrument >= 0 && m->instrument < ninst
                         && blz_db_exec (db, &err, "UPDATE image SET instrument = $2 WHERE id = $1",
-                                        BLZ_P (BLZ_I64 (is, img), BLZ_I64 (ins, inst[m->instrument]))) < 0)) {
+                                        BLZ_P (BLZ_I64 (is, img), BLZ_I64 (ins, inst[m->instrument]))) < 0)
+            || blz_thumb_import_image (im->app, db, img, thumbs, &err) < 0) {
             free (inst);
             free (used_of);
             goto fail;

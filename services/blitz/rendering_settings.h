@@ -30,7 +30,7 @@ int blz_rdef_load (blz_app_t *app, blz_db_t *db, int64_t pixels_id, rnd_settings
 int blz_rdef_save (blz_app_t *app, blz_db_t *db, int64_t pixels_id, const rnd_settings_t *s, omr_err_t *err);
 
 /* The import defaults of Pixels:pixels_id from its channels' metadata and StatsInfo (new
- * settings; free with rnd_settings_free). */
+ * settings; free with rnd_settings_destroy). */
 int blz_rdef_defaults (blz_db_t *db, int64_t pixels_id, rnd_settings_t **out, omr_err_t *err);
 /* Per-channel StatsInfo global min/max of Pixels:pixels_id (malloc'ed arrays of n entries;
  * channels without statistics get the pixel type's range). */

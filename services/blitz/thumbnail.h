@@ -7,9 +7,14 @@
  *   ThumbnailStore.getThumbnail {pixelsId, sizeX, sizeY}
  *   ThumbnailStore.getThumbnailByLongestSide {pixelsId, size}
  *   ThumbnailStore.getThumbnailSet {pixelsIds:[…], sizeX, sizeY} / getThumbnailByLongestSideSet
- *       {pixelsIds:[…], size}   (map pixelsId -> JPEG, in raw frames)
+ *       {pixelsIds:[…], size, encoding?}: {"thumbnails": {"<id>": {offset, length, sizeX, sizeY}},
+ *       "errors": {"<id>": message}} with the JPEGs concatenated in raw frame 0 (or, with
+ *       encoding "base64", {"<id>": {data, length, sizeX, sizeY}} and no raw frame)
  *   ThumbnailStore.thumbnailExists {pixelsId, sizeX?, sizeY?}
- *   ThumbnailStore.createThumbnails {pixelsIds:[…]} / createThumbnail {pixelsId, sizeX?, sizeY?}
+ *   ThumbnailStore.createThumbnails {pixelsIds:[…]} / createThumbnailsByLongestSideSet
+ *       {pixelsIds, size} / createThumbnail {pixelsId, sizeX?, sizeY?}
+ * Sizes are 1..BLZ_THUMB_MAX; anything else is a 400. getThumbnail keeps the aspect ratio: the
+ * reply's sizeX/sizeY give the size of the JPEG.
  */
 #ifndef BLZ_THUMBNAIL_H
 #define BLZ_THUMBNAIL_H
@@ -27,14 +32,16 @@ void blz_thumb_register (blz_app_t *app);
 /* A JPEG thumbnail of the image's Pixels fitting w x h (aspect kept, as OMERO), from the
  * caller's settings; cached under <omero.data.dir>/Thumbnails and reused while the settings are
  * unchanged. *jpeg is malloc'ed (caller frees). db's transaction is already begun with the
- * caller's context; the Thumbnail row is written in it (the caller commits). */
+ * caller's context. When the thumbnail is made (not cached) a Thumbnail row is written in that
+ * transaction: commit it (a rollback leaves an unreferenced file, never a wrong thumbnail). */
 int blz_thumb_get (blz_app_t *app, blz_db_t *db, int64_t pixels_id, int w, int h, uint8_t **jpeg, size_t *len,
                    omr_err_t *err);
 /* The same by longest side (getThumbnailByLongestSide). */
 int blz_thumb_get_longest (blz_app_t *app, blz_db_t *db, int64_t pixels_id, int size, uint8_t **jpeg,
                            size_t *len, omr_err_t *err);
-/* After a server-side import: default rendering settings for the image's owner and the default
- * thumbnail (omero.thumbnail size) of Pixels:pixels_id, when make_thumbnail. Runs in db's open
- * transaction. */
-int blz_thumb_import_hook (blz_app_t *app, blz_db_t *db, int64_t pixels_id, bool make_thumbnail, omr_err_t *err);
+/* After a server-side import of Image:image_id: default rendering settings for the caller (the
+ * image's owner) when they have none, and the default thumbnail (96 longest side) when
+ * make_thumbnail. Runs in db's open transaction; a thumbnail that cannot be made (image too
+ * large without a pyramid) is logged, not an error. */
+int blz_thumb_import_image (blz_app_t *app, blz_db_t *db, int64_t image_id, bool make_thumbnail, omr_err_t *err);
 #endif
