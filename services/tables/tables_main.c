@@ -1,10 +1,16 @@
 /* omero-tables: the Tables-N server. Serves every omero.grid.Table method as grid operation
- * "Table.<method>" (Table.getWhereList, Table.addData …). The request body is the method's JSON
- * arguments (services/tables/README.md) plus "fileId", the id of the table's OriginalFile; the
- * file lives where OMERO's legacy repository keeps it: <omero.data.dir>/Files/[Dir-XXX/…]<id>.
- * The caller (Blitz) is trusted to have checked the session's read/write permission on that
- * OriginalFile; this server only turns the id into a repository path, so no client-supplied path
- * ever reaches the file system. Context key omero.tables.include_row_numbers = "false" drops
+ * "Table.<method>" (Table.getWhereList, Table.addData …) on the table whose OriginalFile id is
+ * the body's "fileId", plus Table.newTable {name, path?} -> {"fileId"} (a new OriginalFile
+ * with mimetype OMERO.tables in the caller's current group), Table.close {fileId} (records the
+ * file's checksum after writes) and TablesWeb.handle (OMERO.web's /webgateway/table/ URLs).
+ *
+ * Every call runs as its caller: the request's ctx (the session's context, added by the router)
+ * starts a database transaction in which PostgreSQL's row-level security and omero_rights()
+ * decide, as for Blitz, whether the caller may see the OriginalFile (else NotFoundException)
+ * and, for writes, edit it (else SecurityViolation). The bytes live where RawFileStore keeps
+ * them (services/blitz/rawfile.h), so a table downloads like any file and a file uploaded with
+ * mimetype OMERO.tables opens as a table. Writes record the new size (and clear the checksum)
+ * in the same transaction; context key omero.tables.include_row_numbers = "false" drops
  * rowNumbers from Data replies, as in OMERO. */
 #include <errno.h>
 #include <jansson.h>
@@ -12,13 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "omr_log.h"
 #include "omr_server.h"
 #include "table_api.h"
+#include "table_file.h"
+#include "table_web.h"
 
 typedef struct {
-    const char *data_dir;
+    omr_config_t *config;
     double lock_timeout_s;
+    blz_db_t **dbs;             /* one connection per worker */
+    int nworkers;
 } tables_app_t;
 
 typedef struct {
@@ -26,24 +37,9 @@ typedef struct {
     const tbl_api_method_t *method;
 } tables_route_t;
 
-/* OMERO's AbstractFileSystemService.getPath: ids above 999 go into Dir-XXX buckets. */
-static void file_path (const char *data_dir, long long id, char *out, size_t outsz)
-{
-    char suffix[256] = "";
-    long long remaining = id;
-    while (remaining > 999) {
-        remaining /= 1000;
-        if (remaining > 0) {
-            char tmp[256];
-            snprintf (tmp, sizeof tmp, "Dir-%03lld/%s", remaining % 1000, suffix);
-            snprintf (suffix, sizeof suffix, "%s", tmp);
-        }
-    }
-    snprintf (out, outsz, "%s/Files/%s%lld", data_dir, suffix, id);
-}
-
 /* mkdir -p of the directory part of path. */
-static int make_parents (const char *path)
+static int
+make_parents (const char *path)
 {
     char buf[4096];
     snprintf (buf, sizeof buf, "%s", path);
@@ -58,46 +54,245 @@ static int make_parents (const char *path)
     return 0;
 }
 
-static int table_handler (omr_call_t *call, omr_err_t *err, void *arg)
+static blz_db_t *
+call_db (tables_app_t *app, omr_call_t *call, omr_err_t *err)
+{
+    if (call->worker < 0 || call->worker >= app->nworkers) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "no database connection for worker %d", call->worker);
+        return NULL;
+    }
+    return app->dbs[call->worker];
+}
+
+static void
+call_opts (omr_call_t *call, tables_app_t *app, tbl_api_opts_t *opts)
+{
+    memset (opts, 0, sizeof *opts);
+    opts->lock_timeout_s = app->lock_timeout_s;
+    const char *irn = json_string_value (json_object_get (omr_msg_ctx (call->req), "omero.tables.include_row_numbers"));
+    if (irn && strcasecmp (irn, "false") == 0)
+        opts->omit_row_numbers = 1;
+}
+
+/* Begin a transaction as the caller over all their groups (as OMERO.web and RawFileStore
+ * look files up) and load OriginalFile id; for writes, continue in the file's group so the
+ * Event of the change belongs to it. */
+static int
+open_file (tables_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, int64_t id, bool write, tbl_file_t *f,
+           omr_err_t *err)
+{
+    blz_ctx_t all = *ctx;
+    all.group_id = -1;
+    memset (f, 0, sizeof *f);
+    if (blz_db_begin (db, &all, err) < 0)
+        return -1;
+    if (tbl_file_load (db, ctx, app->config, id, write, f, err) < 0) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    if (!write) {
+        blz_db_rollback (db);
+        return 0;
+    }
+    blz_ctx_t in_group = *ctx;
+    in_group.group_id = f->group;
+    return blz_db_begin (db, &in_group, err);
+}
+
+static int
+new_table (omr_call_t *call, omr_err_t *err, tables_app_t *app, const blz_ctx_t *ctx)
+{
+    json_t *body = call->req->body;
+    json_t *name = json_object_get (body, "name"), *path = json_object_get (body, "path");
+    if (!json_is_string (name) || (path && !json_is_string (path)))
+        return omr_err_set (err, OMR_E_API, 400, "Table.newTable needs {\"name\": text, \"path\": text (optional)}");
+    blz_db_t *db = call_db (app, call, err);
+    if (!db || blz_db_begin (db, ctx, err) < 0)
+        return -1;
+    int64_t id = tbl_file_create (db, ctx, json_string_value (name), json_string_value (path), err);
+    if (id < 0 || blz_db_commit (db, err) < 0) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    call->reply = json_pack ("{s:I}", "fileId", (json_int_t) id);
+    return 0;
+}
+
+/* Table.close: OMERO updates the file's size and checksum when a modified table is closed. */
+static int
+close_table (omr_call_t *call, omr_err_t *err, tables_app_t *app, const blz_ctx_t *ctx, int64_t id)
+{
+    blz_db_t *db = call_db (app, call, err);
+    tbl_file_t f = {0};
+    if (!db || open_file (app, db, ctx, id, false, &f, err) < 0) {
+        tbl_file_clear (&f);
+        return -1;
+    }
+    int rc = 0;
+    if (!f.hashed && !f.in_repo && (f.rights & 1) && access (f.path, F_OK) == 0) {
+        tbl_file_clear (&f);
+        if (open_file (app, db, ctx, id, true, &f, err) < 0 || tbl_file_record (db, &f, true, err) < 0
+            || blz_db_commit (db, err) < 0) {
+            blz_db_rollback (db);
+            rc = -1;
+        }
+    }
+    tbl_file_clear (&f);
+    return rc;
+}
+
+static int
+table_handler (omr_call_t *call, omr_err_t *err, void *arg)
 {
     tables_route_t *route = arg;
+    tables_app_t *app = route->app;
+    const char *mname = route->method ? route->method->name : "close";
     json_t *body = call->req->body;
+    blz_ctx_t ctx;
+    if (blz_ctx_from_json (&ctx, omr_msg_ctx (call->req), err) < 0)
+        return -1;
+    if (!route->method && !strcmp (omr_msg_op (call->req), "Table.newTable"))
+        return new_table (call, err, app, &ctx);
     if (!json_is_object (body))
-        return omr_err_set (err, OMR_E_API, 400, "Table.%s needs a JSON object body with fileId", route->method->name);
+        return omr_err_set (err, OMR_E_API, 400, "Table.%s needs a JSON object body with fileId", mname);
     json_t *fid = json_object_get (body, "fileId");
     if (!json_is_integer (fid) || json_integer_value (fid) <= 0)
-        return omr_err_set (err, OMR_E_API, 400, "Table.%s needs fileId (the table's OriginalFile id)", route->method->name);
-    char path[4096];
-    file_path (route->app->data_dir, (long long) json_integer_value (fid), path, sizeof path);
-    if (route->method->writes && make_parents (path) < 0)
-        return omr_err_set (err, OMR_E_RESOURCE, 500, "Cannot create the directory of %s", path);
-    tbl_api_opts_t opts = { .lock_timeout_s = route->app->lock_timeout_s };
-    json_t *ctx = omr_msg_ctx (call->req);
-    const char *irn = json_string_value (json_object_get (ctx, "omero.tables.include_row_numbers"));
-    if (irn && strcasecmp (irn, "false") == 0)
-        opts.omit_row_numbers = 1;
-    json_t *res = route->method->fn (path, body, &opts, err);
+        return omr_err_set (err, OMR_E_API, 400, "Table.%s needs fileId (the table's OriginalFile id)", mname);
+    int64_t id = (int64_t) json_integer_value (fid);
+    if (!route->method)
+        return close_table (call, err, app, &ctx, id);
+    bool writes = route->method->writes != 0;
+    bool deletes = !strcmp (mname, "delete");
+    blz_db_t *db = call_db (app, call, err);
+    tbl_file_t f = {0};
+    if (!db || open_file (app, db, &ctx, id, writes, &f, err) < 0) {
+        tbl_file_clear (&f);
+        return -1;
+    }
+    tbl_api_opts_t opts;
+    call_opts (call, app, &opts);
+    json_t *res = NULL;
+    if (writes && make_parents (f.path) < 0)
+        omr_err_set (err, OMR_E_RESOURCE, 500, "Cannot create the directory of OriginalFile:%lld", (long long) id);
+    /* delete: the row first (refused while annotations use it), then the bytes, then commit */
+    else if (!deletes || tbl_file_remove (db, &f, err) == 0)
+        res = route->method->fn (f.path, body, &opts, err);
+    if (res && writes && !deletes && tbl_file_record (db, &f, false, err) < 0) {
+        json_decref (res);
+        res = NULL;
+    }
+    if (res && writes && blz_db_commit (db, err) < 0) {
+        json_decref (res);
+        res = NULL;
+    }
+    if (writes && !res)
+        blz_db_rollback (db);
+    tbl_file_clear (&f);
     if (!res)
         return -1;
     call->reply = res;
     return 0;
 }
 
-int main (int argc, char **argv)
+/* TablesWeb.handle: the request as the router sends /webgateway/… ({method, path, query,
+ * headers, cookies, remote}); replies {status, headers, cookies} with the JSON in raw frame 0. */
+static int
+web_handler (omr_call_t *call, omr_err_t *err, void *arg)
 {
-    omr_err_t err = { 0 };
+    tables_app_t *app = arg;
+    json_t *body = call->req->body;
+    const char *method = json_string_value (json_object_get (body, "method"));
+    const char *path = json_string_value (json_object_get (body, "path"));
+    const char *query = json_string_value (json_object_get (body, "query"));
+    int64_t id = 0;
+    char kind[16];
+    int status = 200;
+    json_t *out = NULL;
+    json_t *headers = json_pack ("{s:s}", "Content-Type", "application/json");
+    if (tbl_web_parse_path (path, &id, kind) < 0) {
+        status = 404;
+        out = json_pack ("{s:s}", "error", "not a table URL: use /webgateway/table/{fileid}/query/ or /metadata/");
+    }
+    else if (method && strcmp (method, "GET") && strcmp (method, "HEAD")) {
+        status = 405;
+        json_object_set_new (headers, "Allow", json_string ("GET, HEAD"));
+        out = json_pack ("{s:s}", "error", "table URLs are read with GET");
+    }
+    else {
+        blz_ctx_t ctx;
+        tbl_file_t f = {0};
+        omr_err_t e = {0};
+        blz_db_t *db = call_db (app, call, &e);
+        if (blz_ctx_from_json (&ctx, omr_msg_ctx (call->req), &e) < 0 || !db
+            || open_file (app, db, &ctx, id, false, &f, &e) < 0) {
+            status = e.status == 404 ? 404 : e.status >= 400 && e.status < 600 ? e.status : 500;
+            out = status == 404 ? json_pack ("{s:s}", "error", "Table not found")
+                                : json_pack ("{s:s}", "error", e.msg);
+            if (status == 404) {
+                char msg[64];
+                snprintf (msg, sizeof msg, "Table %lld not found", (long long) id);
+                json_object_set_new (out, "error", json_string (msg));
+            }
+        }
+        else {
+            tbl_api_opts_t opts;
+            call_opts (call, app, &opts);
+            out = !strcmp (kind, "query") ? tbl_web_query (f.path, query, &opts, &status)
+                                          : tbl_web_metadata (f.path, &opts, &status);
+        }
+        tbl_file_clear (&f);
+    }
+    char *text = json_dumps (out, JSON_COMPACT);
+    json_decref (out);
+    if (!text) {
+        json_decref (headers);
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "cannot encode the reply");
+    }
+    call->reply = json_pack ("{s:i, s:o, s:[]}", "status", status, "headers", headers, "cookies");
+    if (!method || strcmp (method, "HEAD"))
+        omr_call_add_raw (call, text, strlen (text));
+    free (text);
+    return 0;
+}
+
+/* Open the worker's own connection before it serves (it retries on its first call). */
+static void
+worker_start (omr_server_t *srv, int worker, void *arg)
+{
+    tables_app_t *app = arg;
+    omr_err_t err = {0};
+    if (blz_db_connect (app->dbs[worker], 60000, &err) < 0)
+        omr_error ("worker %d: %s (it will retry on its first request)", worker, err.msg);
+}
+
+int
+main (int argc, char **argv)
+{
+    omr_err_t err = {0};
     omr_server_t *srv = omr_server_new ("tables", &err);
     if (!srv) {
         fprintf (stderr, "omero-tables: %s\n", err.msg);
         return 1;
     }
     omr_config_t *c = omr_server_config (srv);
-    tables_app_t app = { .data_dir = omr_config_get (c, "omero.data.dir"), .lock_timeout_s = 5.0 };
-    if (!app.data_dir || !*app.data_dir)
-        app.data_dir = "/OMERO";
+    tables_app_t app = {.config = c, .lock_timeout_s = 5.0};
+    const char *data_dir = omr_config_get (c, "omero.data.dir");
+    char port[16];
+    snprintf (port, sizeof port, "%lld", omr_config_get_int (c, "omero.db.port", 5432));
+    const char *host = omr_config_get (c, "omero.db.host");
+    char *conninfo = blz_db_conninfo (host && *host ? host : NULL, port, omr_config_get (c, "omero.db.name"),
+                                      omr_config_get (c, "omero.db.user"), omr_config_get (c, "omero.db.pass"));
+    app.nworkers = (int) omr_config_get_int (c, "omero.threads.min_threads", 5);
+    if (app.nworkers < 1)
+        app.nworkers = 1;
+    omr_server_set_workers (srv, app.nworkers);
+    app.dbs = calloc ((size_t) app.nworkers, sizeof *app.dbs);
+    for (int i = 0; i < app.nworkers; i++)
+        app.dbs[i] = blz_db_new (conninfo);
+    omr_server_on_worker_start (srv, worker_start, &app);
     size_t n;
     const tbl_api_method_t *methods = tbl_api_methods (&n);
-    tables_route_t *routes = calloc (n, sizeof *routes);
+    tables_route_t *routes = calloc (n + 1, sizeof *routes);
     for (size_t i = 0; i < n; i++) {
         char op[128];
         routes[i].app = &app;
@@ -105,10 +300,19 @@ int main (int argc, char **argv)
         snprintf (op, sizeof op, "Table.%s", methods[i].name);
         omr_server_on (srv, op, table_handler, &routes[i]);
     }
-    omr_info ("serving OMERO.tables from %s/Files", app.data_dir);
+    routes[n].app = &app;       /* method NULL: newTable and close */
+    omr_server_on (srv, "Table.newTable", table_handler, &routes[n]);
+    omr_server_on (srv, "Table.close", table_handler, &routes[n]);
+    omr_server_on (srv, "TablesWeb.handle", web_handler, &app);
+    omr_info ("serving OMERO.tables from %s/Files, database %s on %s:%s", data_dir && *data_dir ? data_dir : "/OMERO",
+              omr_config_get (c, "omero.db.name"), host && *host ? host : "(local socket)", port);
     int rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
     if (rc)
         omr_error ("%s", err.msg);
+    for (int i = 0; i < app.nworkers; i++)
+        blz_db_destroy (&app.dbs[i]);
+    free (app.dbs);
+    free (conninfo);
     free (routes);
     omr_server_destroy (&srv);
     return rc;
