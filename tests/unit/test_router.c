@@ -147,6 +147,13 @@ test_route (void)
     CHECK_INT (r.family, RTR_FAMILY_WEBGATEWAY);
     CHECK_STR (r.op, "Webgateway.handle");
     CHECK (!r.anonymous);
+    r = rtr_dispatch_route ("/webgateway/table/12/query/");
+    CHECK_INT (r.family, RTR_FAMILY_WEBGATEWAY);
+    CHECK_STR (r.service, "TablesWeb");
+    CHECK_STR (r.op, "TablesWeb.handle");
+    CHECK (!r.anonymous);
+    CHECK_STR (rtr_dispatch_route ("/webgateway/table/Plate/1/query/").op, "Webgateway.handle");
+    CHECK_STR (rtr_dispatch_route ("/webgateway/tablex/1/").op, "Webgateway.handle");
 }
 
 static void
