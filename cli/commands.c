@@ -11,6 +11,7 @@ int cli_sessions_main (cli_t *cli, int argc, char **argv);
 int cli_user (cli_t *cli, int argc, char **argv), cli_group (cli_t *cli, int argc, char **argv);
 int cli_import (cli_t *cli, int argc, char **argv), cli_fs (cli_t *cli, int argc, char **argv);
 int cli_download (cli_t *cli, int argc, char **argv), cli_export (cli_t *cli, int argc, char **argv);
+int cli_upload (cli_t *cli, int argc, char **argv);
 int cli_hql (cli_t *cli, int argc, char **argv), cli_obj (cli_t *cli, int argc, char **argv);
 int cli_version (cli_t *cli, int argc, char **argv), cli_help (cli_t *cli, int argc, char **argv);
 
@@ -27,6 +28,7 @@ const cli_command_t cli_commands[] = {
     {"group", cli_group, "Group administration methods"},
     {"fs", cli_fs, "Commands for working with binary data"},
     {"download", cli_download, "Download the original files of an image or fileset, or an original file"},
+    {"upload", cli_upload, "Upload local files to the OMERO server"},
     {"export", cli_export, "Export an image as OME-TIFF or OME-XML"},
     {"import", cli_import, "Run the importer: upload and import files into the managed repository"},
     {"hql", cli_hql, "Executes an HQL query against the server"},
