@@ -4,9 +4,12 @@
 #include "admin.h"
 #include "blitz.h"
 #include "bootstrap.h"
+#include "graph.h"
+#include "container.h"
 #include "iconfig.h"
 #include "import.h"
 #include "jsonapi.h"
+#include "metadata.h"
 #include "omr_log.h"
 #include "rawfile.h"
 #include "rawpixels.h"
@@ -76,9 +79,12 @@ main (int argc, char **argv)
     blz_jsonapi_register (&app);
     blz_query_register (&app);
     blz_update_register (&app);
+    blz_container_register (&app);
+    blz_metadata_register (&app);
     void *imports = blz_import_register (&app);
     void *rawpixels = blz_rawpixels_register (&app);
     blz_rawfile_register (&app);
+    blz_graph_register (&app);
     blz_rdef_register (&app);
     blz_thumb_register (&app);
     blz_webgateway_register (&app);
