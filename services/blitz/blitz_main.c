@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "blitz.h"
 #include "bootstrap.h"
+#include "graph.h"
 #include "container.h"
 #include "iconfig.h"
 #include "import.h"
@@ -83,6 +84,7 @@ main (int argc, char **argv)
     void *imports = blz_import_register (&app);
     void *rawpixels = blz_rawpixels_register (&app);
     blz_rawfile_register (&app);
+    blz_graph_register (&app);
     blz_rdef_register (&app);
     blz_thumb_register (&app);
     blz_webgateway_register (&app);
