@@ -238,6 +238,15 @@ def test_upload_and_file_annotation(g, tmp_path):
     r = _upload(g, "alice", "readlab", str(a), str(b))
     ids = [int(x) for x in r.stdout.strip().split(":")[1].split(",")]
     assert len(ids) == 2 and ids[1] == ids[0] + 1
+    # --data-dir: the server's data directory is reachable here, so the file is linked, not copied
+    big = tmp_path / "linked.bin"
+    big.write_bytes(os.urandom(70000))
+    r = _upload(g, "alice", "readlab", "--data-dir", g.data, str(big))
+    lid = int(r.stdout.strip().split(":")[1])
+    assert os.path.realpath(file_path(g, lid)) == str(big)
+    assert alice.raw("RawFileStore", "read", fileId=lid) == big.read_bytes()
+    assert alice.query("select o.size, o.hash from OriginalFile o where o.id = :id", id=lid) == [
+        [70000, hashlib.sha1(big.read_bytes()).hexdigest()]]
     count = alice.query("select count(o.id) from OriginalFile o")[0][0]
     r = _upload(g, "alice", "readlab", str(a), str(tmp_path / "missing.txt"), check=False)
     assert r.returncode == 1 and "missing.txt does not exist" in r.stderr and not r.stdout
