@@ -1,5 +1,6 @@
 /* admin: `omero admin start|stop|restart|status|deploy|diagnostics|ice` for the grid:
  * the embedded PostgreSQL, the registry daemon, and the servers it supervises. */
+#include "graph.h"
 #include "cli.h"
 #include "registry/descriptor.h"
 #include "grid.h"
@@ -729,7 +730,8 @@ cli_admin (cli_t *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {
         printf ("usage: omero admin {start [--foreground] [file] [targets…] | stop | restart | status |\n"
-                "                    deploy [file] [targets…] | diagnostics | ice [command…]}\n");
+                "                    deploy [file] [targets…] | diagnostics | ice [command…] |\n"
+                "                    cleanse [--dry-run] [data_dir]}\n");
         return argc < 2 ? 2 : 0;
     }
     if (!cli->config)
@@ -751,6 +753,8 @@ cli_admin (cli_t *cli, int argc, char **argv)
         return do_diagnostics (cli);
     if (!strcmp (sub, "ice"))
         return do_ice (cli, argc - 1, argv + 1);
+    if (!strcmp (sub, "cleanse"))
+        return cli_graph_cleanse (cli, argc - 1, argv + 1);
     fprintf (stderr, "omero admin: unknown command %s\n", sub);
     return 2;
 }

@@ -14,6 +14,8 @@ int cli_download (cli_t *cli, int argc, char **argv), cli_export (cli_t *cli, in
 int cli_upload (cli_t *cli, int argc, char **argv);
 int cli_hql (cli_t *cli, int argc, char **argv), cli_obj (cli_t *cli, int argc, char **argv);
 int cli_version (cli_t *cli, int argc, char **argv), cli_help (cli_t *cli, int argc, char **argv);
+int cli_delete (cli_t *cli, int argc, char **argv), cli_chgrp (cli_t *cli, int argc, char **argv);
+int cli_chown (cli_t *cli, int argc, char **argv);
 int cli_tag (cli_t *cli, int argc, char **argv);
 
 const cli_command_t cli_commands[] = {
@@ -34,6 +36,9 @@ const cli_command_t cli_commands[] = {
     {"import", cli_import, "Run the importer: upload and import files into the managed repository"},
     {"hql", cli_hql, "Executes an HQL query against the server"},
     {"obj", cli_obj, "Create and update OMERO objects"},
+    {"delete", cli_delete, "Delete OMERO data"},
+    {"chgrp", cli_chgrp, "Move data between groups"},
+    {"chown", cli_chown, "Transfer ownership of data"},
     {"tag", cli_tag, "Manage tags"},
     {"version", cli_version, "Version number"}, {"help", cli_help, "Syntax help for all commands"},
     {NULL, NULL, NULL},

@@ -1,5 +1,6 @@
 /* fs: `omero fs` — the managed repository as OMERO's CLI shows it: repos, sets, images, ls,
  * usage, importtime, mkdir and rename, through ManagedRepository.* on the server. */
+#include "graph.h"
 #include "cli.h"
 #include "login.h"
 #include "sessions.h"
@@ -244,12 +245,7 @@ run (omero_client_t *c, const char *sub, fargs_t *f)
         return 0;
     }
     if (!strcmp (sub, "usage")) {
-        json_t *objs = json_array ();
-        for (int i = 0; i < f->npos; i++)
-            json_array_append_new (objs, json_string (f->pos[i]));
-        json_t *args = json_pack ("{s:o}", "objects", objs);
-        json_t *r = omero_client_call (c, "ManagedRepository", "usage", args, &err);
-        json_decref (args);
+        json_t *r = cli_graph_usage (c, f->pos, f->npos, f->groups, &err);
         if (!r)
             return cli_fail_omero (&err);
         long long size = omero_json_int (r, "size", 0), files = omero_json_int (r, "files", 0);

@@ -497,6 +497,16 @@ op_cleanse (omr_call_t *call, omr_err_t *err, void *arg)
     if (!ctx.admin)
         return omr_err_set (err, OMR_E_SECURITY, 403, "only administrators may cleanse the repository");
     bool dry = json_is_true (json_object_get (call->req->body, "dryRun"));
+    const char *want = blz_str (call->req->body, "dataDir"), *have = omr_config_get (app->config, "omero.data.dir");
+    if (want) {
+        char *a = realpath (want, NULL), *b = have ? realpath (have, NULL) : NULL;
+        bool same = a && b && !strcmp (a, b);
+        free (a);
+        free (b);
+        if (!same)
+            return omr_err_set (err, OMR_E_API, 400, "%s is not this server's data directory (omero.data.dir is %s)", want,
+                                have ? have : "unset");
+    }
     blz_db_t *db = blz_app_db (app, call);
     json_t *removed = json_array ();
     blz_ctx_t in;

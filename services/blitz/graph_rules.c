@@ -83,6 +83,18 @@ root_of (const omr_type_t *t)
     return hql_model_type (t->root);
 }
 
+/* The root type stored in a table. */
+static const omr_type_t *
+table_type (const char *tbl)
+{
+    for (int i = 0; i < OMR_MODEL_NTYPES; i++) {
+        const omr_type_t *t = hql_model_type (i);
+        if (t == hql_model_type (t->root) && !strcmp (t->table, tbl))
+            return t;
+    }
+    return NULL;
+}
+
 /* A type by any of OMERO's spellings. */
 static const omr_type_t *
 type_named (const char *name)
@@ -707,6 +719,36 @@ check_set (gr_t *g, omr_err_t *err)
         return -1;
     }
     PQclear (res);
+    if (g->kind == BLZ_GR_DELETE) {
+        /* others' links to what goes, from what stays (a tag someone else used): the caller must
+         * be allowed to delete them (group owners and read-write members are) */
+        for (int e = 0; e < g->nedges; e++) {
+            edge_t *ed = &g->edges[e];
+            if (ed->kind != E_LPARENT)
+                continue;
+            res = queryf (g, err,
+                          "SELECT x.id, x.owner_id, x.child FROM %s x JOIN _g h ON h.tbl = '%s' AND h.id = x.id "
+                          "WHERE NOT EXISTS (SELECT 1 FROM _g p WHERE p.tbl = '%s' AND p.id = x.parent) "
+                          "AND (omero_rights(x.owner_id, x.group_id) & 4) = 0 ORDER BY 1 LIMIT 1",
+                          ed->coltab, ed->src, ed->dst);
+            if (!res)
+                return -1;
+            if (PQntuples (res)) {
+                const omr_type_t *lt = table_type (ed->coltab), *ct = NULL;
+                for (int k = 0; k < g->nedges; k++)
+                    if (g->edges[k].kind == E_LCHILD && !strcmp (g->edges[k].coltab, ed->coltab))
+                        ct = table_type (g->edges[k].dst);
+                omr_err_set (err, OMR_E_SECURITY, 403,
+                             "%s:%s is used by another user (%s:%s, owner %s): you may not delete it while they use it; "
+                             "they can unlink it, or a group owner can delete it",
+                             ct ? ct->name : "Object", PQgetvalue (res, 0, 2), lt ? lt->name : ed->coltab,
+                             PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1));
+                PQclear (res);
+                return -1;
+            }
+            PQclear (res);
+        }
+    }
     if (g->kind == BLZ_GR_CHGRP) {
         char cond[256];
         snprintf (cond, sizeof cond,
