@@ -261,7 +261,8 @@ flatten_channel (json_t *ch)
         const char *k;
         json_t *v;
         json_object_foreach (lc, k, v) {
-            if (!strcmp (k, "@type") || !strcmp (k, "omero:details") || !strcmp (k, "Channels"))
+            if (!strcmp (k, "@type") || !strcmp (k, "omero:details") || !strcmp (k, "Channels")
+                || !strcmp (k, "omero:version"))
                 continue;
             if (!strcmp (k, "@id"))
                 json_object_set (ch, "omero:LogicalChannelId", v);
@@ -324,6 +325,16 @@ tidy (json_t *o, const char *base, int depth, bool single)
     }
     if (t && (!strcmp (t->name, "Experimenter") || !strcmp (t->name, "ExperimenterGroup")))
         json_object_del (o, "Config");  /* configuration maps are not part of the JSON API */
+    if (t && !strcmp (t->name, "WellSample")) {
+        const char *from[] = {"PosX", "PosY"}, *to[] = {"PositionX", "PositionY"};
+        for (int i = 0; i < 2; i++) {
+            json_t *p = json_object_get (o, from[i]);
+            if (p) {
+                json_object_set (o, to[i], p);
+                json_object_del (o, from[i]);
+            }
+        }
+    }
     if (t && !strcmp (t->name, "Channel"))
         flatten_channel (o);
     /* drop unloaded references, recurse into loaded ones */
