@@ -245,7 +245,23 @@ run (omero_client_t *c, const char *sub, fargs_t *f)
         return 0;
     }
     if (!strcmp (sub, "usage")) {
-        json_t *r = cli_graph_usage (c, f->pos, f->npos, f->groups, &err);
+        /* ManagedRepository.usage counts the imported files of images, filesets, datasets and
+         * projects; DiskUsage2 (cli_graph_usage) every other class, thumbnails and --groups */
+        bool graph = f->groups;
+        for (int i = 0; i < f->npos; i++)
+            graph |= strncmp (f->pos[i], "Image:", 6) && strncmp (f->pos[i], "Fileset:", 8)
+                     && strncmp (f->pos[i], "Dataset:", 8) && strncmp (f->pos[i], "Project:", 8);
+        json_t *r = NULL;
+        if (graph)
+            r = cli_graph_usage (c, f->pos, f->npos, f->groups, &err);
+        else {
+            json_t *objs = json_array ();
+            for (int i = 0; i < f->npos; i++)
+                json_array_append_new (objs, json_string (f->pos[i]));
+            json_t *args = json_pack ("{s:o}", "objects", objs);
+            r = omero_client_call (c, "ManagedRepository", "usage", args, &err);
+            json_decref (args);
+        }
         if (!r)
             return cli_fail_omero (&err);
         long long size = omero_json_int (r, "size", 0), files = omero_json_int (r, "files", 0);
