@@ -255,13 +255,15 @@ web_handler (omr_call_t *call, omr_err_t *err, void *arg)
     return 0;
 }
 
-/* Open the worker's own connection before it serves (it retries on its first call). */
+/* Open the worker's own connection before it serves. Briefly: unlike Blitz, a Tables server
+ * must not hold its workers (and its shutdown) while the database starts; a worker that did not
+ * connect connects on its first call (blz_db_begin). */
 static void
 worker_start (omr_server_t *srv, int worker, void *arg)
 {
     tables_app_t *app = arg;
     omr_err_t err = {0};
-    if (blz_db_connect (app->dbs[worker], 60000, &err) < 0)
+    if (blz_db_connect (app->dbs[worker], 1000, &err) < 0)
         omr_error ("worker %d: %s (it will retry on its first request)", worker, err.msg);
 }
 
