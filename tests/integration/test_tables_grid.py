@@ -238,6 +238,14 @@ def test_upload_and_file_annotation(g, tmp_path):
     r = _upload(g, "alice", "readlab", str(a), str(b))
     ids = [int(x) for x in r.stdout.strip().split(":")[1].split(",")]
     assert len(ids) == 2 and ids[1] == ids[0] + 1
+    c, e = tmp_path / "c.txt", tmp_path / "empty.txt"
+    c.write_text("c")
+    e.write_bytes(b"")
+    r = _upload(g, "alice", "readlab", str(a), str(b), str(e))
+    first = ids[1] + 1
+    assert r.stdout.strip() == "OriginalFile:%d-%d" % (first, first + 2)
+    assert alice.query("select o.size, o.hash from OriginalFile o where o.id = :id", id=first + 2) == [
+        [0, hashlib.sha1(b"").hexdigest()]]
     # --data-dir: the server's data directory is reachable here, so the file is linked, not copied
     big = tmp_path / "linked.bin"
     big.write_bytes(os.urandom(70000))
