@@ -45,7 +45,7 @@ DIRS := $(patsubst %/,%,$(sort $(dir $(shell find $(SRC_ROOTS) -name '*.c' 2>/de
 # Extra archives per binary directory (directory names, as in DIRS).
 LINK_services/blitz     := services/blitz/hql services/blitz/render formats
 LINK_services/pixeldata := services/blitz/render formats
-LINK_services/tables    := services/blitz
+LINK_services/tables    := services/blitz services/blitz/hql
 LINK_cli                := registry services/blitz
 # Test-only tools (never installed) may use any server-side module.
 LINK_tests/tools        := services/tables services/blitz/render services/blitz/hql formats

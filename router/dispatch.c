@@ -132,8 +132,9 @@ rtr_dispatch_route (const char *path)
     }
     if (!strcmp (path, "/webgateway") || strncmp (path, "/webgateway/", 12) == 0) {
         r.family = RTR_FAMILY_WEBGATEWAY;
-        /* OMERO.web's table URLs (/webgateway/table/{fileid}/…) are the Tables servers' */
-        if (strncmp (path, "/webgateway/table/", 18) == 0 && isdigit ((unsigned char) path[18])) {
+        /* OMERO.web's table URLs (/webgateway/table/{fileid}/…, /webgateway/table/{objtype}/{id}/query/)
+         * are the Tables servers' */
+        if (strncmp (path, "/webgateway/table/", 18) == 0) {
             snprintf (r.service, sizeof r.service, "TablesWeb");
             snprintf (r.op, sizeof r.op, "TablesWeb.handle");
             return r;

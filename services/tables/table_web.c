@@ -63,6 +63,84 @@ tbl_web_parse_path (const char *path, int64_t *fileid, char kind[16])
     return -1;
 }
 
+static bool
+is_ident (const char *s, size_t n)
+{
+    if (!n || !(isalpha ((unsigned char) s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum ((unsigned char) s[i]) && s[i] != '_')
+            return false;
+    return true;
+}
+
+int
+tbl_web_parse_object_path (const char *path, char *objtype, size_t len, int64_t *objid)
+{
+    static const char prefix[] = "/webgateway/table/";
+    if (!path || strncmp (path, prefix, sizeof prefix - 1))
+        return -1;
+    const char *t = path + sizeof prefix - 1;
+    const char *slash = strchr (t, '/');
+    if (!slash || (size_t) (slash - t) >= len)
+        return -1;
+    /* identifiers separated by single dots: nothing of the URL but names reaches the HQL */
+    for (const char *p = t; p < slash;) {
+        const char *e = memchr (p, '.', (size_t) (slash - p));
+        if (!e)
+            e = slash;
+        if (!is_ident (p, (size_t) (e - p)))
+            return -1;
+        p = e < slash ? e + 1 : e;
+        if (e < slash && p == slash)
+            return -1;
+    }
+    const char *idp = slash + 1;
+    if (!isdigit ((unsigned char) *idp))
+        return -1;
+    errno = 0;
+    char *end;
+    long long id = strtoll (idp, &end, 10);
+    if (errno || id < 0 || (strcmp (end, "/query/") && strcmp (end, "/query")))
+        return -1;
+    snprintf (objtype, len, "%.*s", (int) (slash - t), t);
+    *objid = id;
+    return 0;
+}
+
+int
+tbl_web_bulk_hql (const char *objtype, char **exists, char **links)
+{
+    /* "A.b.c" -> "from A obj0 join obj0.b obj1 join obj1.c obj2", the object is obj2 */
+    char from[1024], tmp[1024];
+    const char *dot = strchr (objtype, '.');
+    snprintf (from, sizeof from, "from %.*s obj0", (int) (dot ? dot - objtype : (long) strlen (objtype)), objtype);
+    int n = 0;
+    while (dot) {
+        const char *p = dot + 1;
+        dot = strchr (p, '.');
+        snprintf (tmp, sizeof tmp, "%s join obj%d.%.*s obj%d", from, n, (int) (dot ? dot - p : (long) strlen (p)), p,
+                  n + 1);
+        snprintf (from, sizeof from, "%s", tmp);
+        n++;
+    }
+    *exists = *links = NULL;
+    if (asprintf (exists, "select obj0.id %s where obj%d.id = :id", from, n) < 0) {
+        *exists = NULL;
+        return -1;
+    }
+    if (asprintf (links,
+                  "select obj0.id, links.child.id, links.details.owner.firstName, links.details.owner.lastName, "
+                  "links.details.creationEvent.time %s join obj0.annotationLinks links where obj%d.id = :id "
+                  "order by links.id",
+                  from, n) < 0) {
+        free (*exists);
+        *exists = *links = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* A non-negative integer parameter; -1 when malformed. */
 static long long
 nonneg (const char *s)

@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include "omr_log.h"
 #include "omr_server.h"
+#include "services/blitz/model_json.h"
+#include "services/blitz/query.h"
 #include "table_api.h"
 #include "table_file.h"
 #include "table_web.h"
@@ -194,6 +196,144 @@ table_handler (omr_call_t *call, omr_err_t *err, void *arg)
     return 0;
 }
 
+#define NS_BULK "openmicroscopy.org/omero/bulk_annotations"
+
+/* The bulk-annotation tables of an object as OMERO.web's _bulk_file_annotations finds them (as
+ * the caller, across their groups): [{annId, fileId, owner, addedBy, parentId, addedOn}], or
+ * NULL with *status and *msg set. */
+static json_t *
+bulk_annotations (blz_db_t *db, const blz_ctx_t *ctx, const char *objtype, int64_t objid, int *status, char *msg,
+                  size_t msglen)
+{
+    char *exists = NULL, *links = NULL;
+    json_t *params = json_pack ("{s:I}", "id", (json_int_t) objid);
+    json_t *found = NULL, *rows = NULL, *anns = NULL, *out = NULL;
+    blz_ctx_t all = *ctx;
+    all.group_id = -1;
+    omr_err_t e = {0};
+    if (tbl_web_bulk_hql (objtype, &exists, &links) < 0 || blz_db_begin (db, &all, &e) < 0) {
+        *status = e.status >= 400 ? e.status : 500;
+        snprintf (msg, msglen, "%s", e.msg[0] ? e.msg : "out of memory");
+        goto done;
+    }
+    found = blz_query_run (db, exists, params, 0, 1, BLZ_MJ_ROWS, &e);
+    if (!found) {
+        *status = e.status >= 500 ? e.status : 400;
+        snprintf (msg, msglen, "%s cannot be queried", objtype);
+        goto done;
+    }
+    if (!json_array_size (found)) {
+        *status = 404;
+        snprintf (msg, msglen, "%s with id %lld not found", objtype, (long long) objid);
+        goto done;
+    }
+    rows = blz_query_run (db, links, params, 0, -1, BLZ_MJ_ROWS, &e);
+    json_t *ids = json_array ();
+    size_t i;
+    json_t *r;
+    json_array_foreach (rows, i, r)
+        json_array_append (ids, json_array_get (r, 1));
+    if (rows && json_array_size (ids)) {
+        json_t *p2 = json_pack ("{s:o, s:s}", "ids", json_incref (ids), "ns", NS_BULK);
+        anns = blz_query_run (db,
+                              "select a.id, a.file.id, a.details.owner.firstName, a.details.owner.lastName "
+                              "from FileAnnotation a where a.id in (:ids) and a.ns = :ns and a.file is not null",
+                              p2, 0, -1, BLZ_MJ_ROWS, &e);
+        json_decref (p2);
+    }
+    json_decref (ids);
+    if (!rows || (json_array_size (rows) && !anns)) {
+        *status = e.status >= 400 ? e.status : 500;
+        snprintf (msg, msglen, "%s", e.msg);
+        goto done;
+    }
+    out = json_array ();
+    json_t *a;
+    json_array_foreach (anns, i, a) {
+        json_t *link = NULL;
+        size_t k;
+        json_array_foreach (rows, k, r)
+            if (json_equal (json_array_get (r, 1), json_array_get (a, 0)))
+                link = r;
+        char owner[520], added[520];
+        snprintf (owner, sizeof owner, "%s %s", json_string_value (json_array_get (a, 2)) ?: "",
+                  json_string_value (json_array_get (a, 3)) ?: "");
+        snprintf (added, sizeof added, "%s %s", json_string_value (json_array_get (link, 2)) ?: "",
+                  json_string_value (json_array_get (link, 3)) ?: "");
+        json_array_append_new (out, json_pack ("{s:O, s:O, s:s, s:s, s:O, s:O}", "annId", json_array_get (a, 0),
+                                               "fileId", json_array_get (a, 1), "owner", owner, "addedBy", added,
+                                               "parentId", json_array_get (link, 0), "addedOn",
+                                               json_array_get (link, 4) ?: json_null ()));
+    }
+done:
+    blz_db_rollback (db);
+    free (exists);
+    free (links);
+    json_decref (params);
+    json_decref (found);
+    json_decref (rows);
+    json_decref (anns);
+    return out;
+}
+
+/* OMERO.web's object_table_query: of the object's bulk-annotation tables, the newest (highest
+ * file id) that the caller can open and that answers the query, with the annotation's details. */
+static json_t *
+object_query (tables_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const char *objtype, int64_t objid,
+              const char *query, int *status)
+{
+    char msg[1024];
+    json_t *anns = bulk_annotations (db, ctx, objtype, objid, status, msg, sizeof msg);
+    if (!anns)
+        return json_pack ("{s:s}", "error", msg);
+    if (!json_array_size (anns)) {
+        json_decref (anns);
+        *status = 404;
+        return json_pack ("{s:s}", "error", "Could not retrieve bulk annotations table");
+    }
+    /* newest file first */
+    size_t n = json_array_size (anns);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get (anns, j - 1), *b = json_array_get (anns, j);
+            if (json_integer_value (json_object_get (a, "fileId")) >= json_integer_value (json_object_get (b, "fileId")))
+                break;
+            json_incref (a);
+            json_array_set (anns, j - 1, b);
+            json_array_set_new (anns, j, a);
+        }
+    json_t *data = NULL;
+    char ptype[256];
+    snprintf (ptype, sizeof ptype, "%.*s", (int) strcspn (objtype, "."), objtype);
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get (anns, i);
+        int64_t fid = json_integer_value (json_object_get (a, "fileId"));
+        tbl_file_t f = {0};
+        omr_err_t e = {0};
+        json_decref (data);
+        if (open_file (app, db, ctx, fid, false, &f, &e) < 0) {
+            *status = e.status >= 400 && e.status < 600 ? e.status : 500;
+            data = json_pack ("{s:s}", "error", e.msg);
+        } else {
+            tbl_api_opts_t opts = {.lock_timeout_s = app->lock_timeout_s};
+            data = tbl_web_query (f.path, query, &opts, status);
+        }
+        tbl_file_clear (&f);
+        if (*status == 200) {
+            json_object_set_new (data, "id", json_integer ((json_int_t) fid));
+            json_object_set (data, "annId", json_object_get (a, "annId"));
+            json_object_set (data, "owner", json_object_get (a, "owner"));
+            json_object_set (data, "addedBy", json_object_get (a, "addedBy"));
+            json_object_set_new (data, "parentType", json_string (ptype));
+            json_object_set (data, "parentId", json_object_get (a, "parentId"));
+            json_object_set (data, "addedOn", json_object_get (a, "addedOn"));
+            break;
+        }
+    }
+    json_decref (anns);
+    return data;
+}
+
 /* TablesWeb.handle: the request as the router sends /webgateway/… ({method, path, query,
  * headers, cookies, remote}); replies {status, headers, cookies} with the JSON in raw frame 0. */
 static int
@@ -205,25 +345,36 @@ web_handler (omr_call_t *call, omr_err_t *err, void *arg)
     const char *path = json_string_value (json_object_get (body, "path"));
     const char *query = json_string_value (json_object_get (body, "query"));
     int64_t id = 0;
-    char kind[16];
+    char kind[16], objtype[256];
     int status = 200;
     json_t *out = NULL;
     json_t *headers = json_pack ("{s:s}", "Content-Type", "application/json");
+    bool by_object = false;
     if (tbl_web_parse_path (path, &id, kind) < 0) {
-        status = 404;
-        out = json_pack ("{s:s}", "error", "not a table URL: use /webgateway/table/{fileid}/query/ or /metadata/");
+        by_object = tbl_web_parse_object_path (path, objtype, sizeof objtype, &id) == 0;
+        if (!by_object) {
+            status = 404;
+            out = json_pack ("{s:s}", "error", "not a table URL: use /webgateway/table/{fileid}/query/, "
+                             "/webgateway/table/{fileid}/metadata/ or /webgateway/table/{objtype}/{objid}/query/");
+        }
     }
-    else if (method && strcmp (method, "GET") && strcmp (method, "HEAD")) {
+    if (!out && method && strcmp (method, "GET") && strcmp (method, "HEAD")) {
         status = 405;
         json_object_set_new (headers, "Allow", json_string ("GET, HEAD"));
         out = json_pack ("{s:s}", "error", "table URLs are read with GET");
     }
-    else {
+    else if (!out) {
         blz_ctx_t ctx;
         tbl_file_t f = {0};
         omr_err_t e = {0};
         blz_db_t *db = call_db (app, call, &e);
-        if (blz_ctx_from_json (&ctx, omr_msg_ctx (call->req), &e) < 0 || !db
+        if (by_object && db && blz_ctx_from_json (&ctx, omr_msg_ctx (call->req), &e) == 0)
+            out = object_query (app, db, &ctx, objtype, id, query, &status);
+        else if (by_object) {
+            status = e.status >= 400 && e.status < 600 ? e.status : 500;
+            out = json_pack ("{s:s}", "error", e.msg);
+        }
+        else if (blz_ctx_from_json (&ctx, omr_msg_ctx (call->req), &e) < 0 || !db
             || open_file (app, db, &ctx, id, false, &f, &e) < 0) {
             status = e.status == 404 ? 404 : e.status >= 400 && e.status < 600 ? e.status : 500;
             out = status == 404 ? json_pack ("{s:s}", "error", "Table not found")

@@ -354,3 +354,54 @@ def test_bad_input_changes_nothing(g):
     assert digest(file_path(g, fid)) == before
     assert alice.query("select o.size, o.hash, o.version from OriginalFile o where o.id = :id", id=fid) == row
     assert alice.call("Table", "getNumberOfRows", fileId=fid) == 10
+
+
+def test_webgateway_object_table_query(g):
+    """OMERO.web's /webgateway/table/{objtype}/{objid}/query/: the newest bulk-annotation table of
+    the object (or of the object reached through the properties) answers."""
+    alice, bob = g.alice, g.bob
+    alice.group("readlab")
+    plate = alice.call("IUpdate", "saveAndReturnObject", object={
+        "@type": "Plate", "Name": "pl", "Wells": [{"@type": "Well", "Row": 0, "Column": 0},
+                                                {"@type": "Well", "Row": 0, "Column": 1}]})["data"]
+    pid = plate["@id"]
+    wells = [w[0] for w in alice.query("select w.id from Well w where w.plate.id = :id order by w.id", id=pid)]
+    old = alice.call("Table", "newTable", name="old.h5")["fileId"]
+    fill(alice, old)
+    new = alice.call("Table", "newTable", name="new.h5")["fileId"]
+    alice.call("Table", "initialize", fileId=new, columns=[{"name": "Well", "type": "WellColumn"},
+                                                           {"name": "Count", "type": "LongColumn"}])
+    alice.call("Table", "addData", fileId=new, columns=[{"values": wells}, {"values": [3, 5]}])
+    anns = []
+    for fid, ns in ((old, NS_BULK), (new, NS_BULK), (old, "other/namespace")):
+        fa = alice.call("IUpdate", "saveAndReturnObject", object={
+            "@type": "FileAnnotation", "File": "OriginalFile:%d" % fid, "Ns": ns})["data"]["@id"]
+        alice.call("IUpdate", "saveObject", object={"@type": "PlateAnnotationLink", "parent": "Plate:%d" % pid,
+                                                    "child": "FileAnnotation:%d" % fa})
+        anns.append(fa)
+    r = alice.web("/webgateway/table/Plate/%d/query/" % pid, query="*")
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["id"] == new and j["annId"] == anns[1] and j["parentType"] == "Plate" and j["parentId"] == pid
+    assert j["owner"] == "Alice Tester" and j["addedBy"] == "Alice Tester" and isinstance(j["addedOn"], int)
+    assert j["data"]["rows"] == [[wells[0], 3], [wells[1], 5]]
+    # from a well to its plate's table, OMERO.web's "Well-N" shorthand
+    bob.group("readlab")
+    r = bob.web("/webgateway/table/Plate.wells/%d/query/" % wells[1], query="Well-%d" % wells[1])
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["rows"] == [[wells[1], 5]] and r.json()["parentId"] == pid
+    # errors: no such object, a property that does not exist, an object without bulk annotations
+    r = alice.web("/webgateway/table/Plate/999999/query/", query="*")
+    assert r.status_code == 404 and r.json() == {"error": "Plate with id 999999 not found"}
+    r = alice.web("/webgateway/table/Plate.nothing/%d/query/" % pid, query="*")
+    assert r.status_code == 400 and r.json() == {"error": "Plate.nothing cannot be queried"}
+    ds = alice.call("IUpdate", "saveAndReturnObject", object={"@type": "Dataset", "Name": "bare"})["data"]["@id"]
+    r = alice.web("/webgateway/table/Dataset/%d/query/" % ds, query="*")
+    assert r.status_code == 404 and r.json() == {"error": "Could not retrieve bulk annotations table"}
+    r = alice.web("/webgateway/table/Plate/%d/query/" % pid)
+    assert r.status_code == 400 and r.json()["error"].startswith("Must specify query parameter")
+    # bob in the private group sees neither plate nor table
+    alice.group("privlab")
+    pp = alice.call("IUpdate", "saveAndReturnObject", object={"@type": "Plate", "Name": "private"})["data"]["@id"]
+    bob.group("privlab")
+    assert bob.web("/webgateway/table/Plate/%d/query/" % pp, query="*").status_code == 404

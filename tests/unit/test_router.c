@@ -152,7 +152,7 @@ test_route (void)
     CHECK_STR (r.service, "TablesWeb");
     CHECK_STR (r.op, "TablesWeb.handle");
     CHECK (!r.anonymous);
-    CHECK_STR (rtr_dispatch_route ("/webgateway/table/Plate/1/query/").op, "Webgateway.handle");
+    CHECK_STR (rtr_dispatch_route ("/webgateway/table/Plate.wells/1/query/").op, "TablesWeb.handle");
     CHECK_STR (rtr_dispatch_route ("/webgateway/tablex/1/").op, "Webgateway.handle");
 }
 

@@ -64,6 +64,38 @@ test_parse_path (void)
 }
 
 static void
+test_object_path (void)
+{
+    char t[256];
+    int64_t id = 0;
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Plate/3/query/", t, sizeof t, &id), 0);
+    CHECK_STR (t, "Plate");
+    CHECK_INT (id, 3);
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Screen.plateLinks.child.wells/22/query", t, sizeof t, &id), 0);
+    CHECK_STR (t, "Screen.plateLinks.child.wells");
+    CHECK_INT (id, 22);
+    /* only identifiers reach the HQL */
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Plate p where 1=1/3/query/", t, sizeof t, &id), -1);
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Plate..wells/3/query/", t, sizeof t, &id), -1);
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Plate./3/query/", t, sizeof t, &id), -1);
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/.wells/3/query/", t, sizeof t, &id), -1);
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Plate/3/metadata/", t, sizeof t, &id), -1);
+    CHECK_INT (tbl_web_parse_object_path ("/webgateway/table/Plate/x/query/", t, sizeof t, &id), -1);
+    char *e, *l;
+    CHECK_INT (tbl_web_bulk_hql ("Screen.plateLinks.child.wells", &e, &l), 0);
+    CHECK_STR (e, "select obj0.id from Screen obj0 join obj0.plateLinks obj1 join obj1.child obj2 join obj2.wells obj3 "
+                  "where obj3.id = :id");
+    CHECK (strstr (l, "from Screen obj0 join obj0.plateLinks obj1 join obj1.child obj2 join obj2.wells obj3 "
+                      "join obj0.annotationLinks links where obj3.id = :id") != NULL);
+    free (e);
+    free (l);
+    CHECK_INT (tbl_web_bulk_hql ("Dataset", &e, &l), 0);
+    CHECK_STR (e, "select obj0.id from Dataset obj0 where obj0.id = :id");
+    free (e);
+    free (l);
+}
+
+static void
 test_query (void)
 {
     int status = 0;
@@ -186,6 +218,7 @@ main (void)
     snprintf (path, sizeof path, "%s/t.h5", dir);
     make_table ();
     RUN (test_parse_path);
+    RUN (test_object_path);
     RUN (test_query);
     RUN (test_errors);
     RUN (test_metadata);
