@@ -4,6 +4,8 @@
 #include "webgateway.h"
 #include "omr_log.h"
 #include "rawpixels.h"
+#include "rendering_settings.h"
+#include "thumbnail.h"
 #include "render/rnd_encode.h"
 #include "render/rnd_lut.h"
 #include "render/rnd_params.h"
@@ -13,6 +15,8 @@
 #include <sys/queue.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,9 +57,18 @@ typedef struct {
     int tile_w, tile_h;             /* native tile of level 0 */
     blz_pixels_t files;
     bool files_open;
-    rnd_settings_t *settings;
+    rnd_settings_t *settings;       /* the caller's settings (requests change copies) */
     int64_t rdef_id, rdef_version;
+    int64_t user_id;                /* whose settings these are */
+    char stamp[160];                /* what the cached entry was built from */
 } img_t;
+
+/* Per worker: the last image served, with its files open, so that the tiles of one image,
+ * which come in series, cost one small query each. */
+typedef struct {
+    blz_app_t *app;
+    img_t *cache;                   /* one per worker */
+} wg_state_t;
 
 /* One request. */
 typedef struct {
@@ -69,6 +82,7 @@ typedef struct {
     char *pathbuf;
     blz_ctx_t ctx;
     blz_db_t *db;
+    wg_state_t *state;
 } wg_t;
 
 /* ---- replies ---------------------------------------------------------------------------------- */
@@ -298,6 +312,55 @@ img_open_files (wg_t *r, img_t *im, omr_err_t *err)
     return 0;
 }
 
+/* A cheap look-up of what an image's cached entry depends on, as the caller sees it: the
+ * pixels and the last changes of image and pixels rows. 404 when the image is invisible. */
+static int
+img_stamp (wg_t *r, int64_t image_id, char *stamp, size_t len, omr_err_t *err)
+{
+    char ids[24];
+    /* The settings shown are the caller's RenderingDef, else the owner's (rendering_settings.c). */
+    PGresult *res = blz_db_query (r->db, err,
+                                  "SELECT p.id, i.update_id, p.update_id, (SELECT r.id || ':' || coalesce(r.version, 0) "
+                                  "FROM renderingdef r WHERE r.pixels = p.id AND (r.owner_id = _omero_uid() OR "
+                                  "r.owner_id = i.owner_id) ORDER BY (r.owner_id = _omero_uid()) DESC, r.id DESC "
+                                  "LIMIT 1) FROM image i JOIN pixels p ON p.image = i.id "
+                                  "WHERE i.id = $1::int8 ORDER BY p.id LIMIT 1",
+                                  BLZ_P (BLZ_I64 (ids, image_id)));
+    if (!res)
+        return -1;
+    if (!PQntuples (res)) {
+        PQclear (res);
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "Image %lld not found", (long long) image_id);
+    }
+    snprintf (stamp, len, "%lld/%s/%s/%s/%lld/%s", (long long) image_id, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
+              PQgetvalue (res, 0, 2), (long long) r->ctx.user_id, PQgetvalue (res, 0, 3));
+    PQclear (res);
+    return 0;
+}
+
+static int img_settings (wg_t *r, img_t *im, omr_err_t *err);
+
+/* The image with its files open and the caller's settings: the worker's cached entry when
+ * nothing it depends on changed, else loaded afresh. Valid until the worker's next request. */
+static img_t *
+img_get (wg_t *r, int64_t image_id, omr_err_t *err)
+{
+    char stamp[160];
+    if (img_stamp (r, image_id, stamp, sizeof stamp, err) < 0)
+        return NULL;
+    img_t *im = &r->state->cache[r->call->worker];
+    if (im->files_open && im->settings && !strcmp (im->stamp, stamp))
+        return im;
+    img_free (im);
+    if (img_load (r, image_id, im, err) < 0 || img_open_files (r, im, err) < 0 || img_settings (r, im, err) < 0) {
+        img_free (im);
+        return NULL;
+    }
+    im->user_id = r->ctx.user_id;
+    snprintf (im->stamp, sizeof im->stamp, "%s", stamp);
+    return im;
+}
+
 /* Per-channel global range for rendering: statistics, else the pixel type's range. */
 static void
 img_range (const img_t *im, int c, double *lo, double *hi)
@@ -310,32 +373,21 @@ img_range (const img_t *im, int c, double *lo, double *hi)
         rnd_ptype_range (im->px.type, lo, hi);
 }
 
-/* The caller's rendering settings: import defaults from the channels' metadata and
- * statistics (what OMERO creates at import). */
+/* The caller's rendering settings (their RenderingDef, else the owner's, else the import
+ * defaults) and the version they have. */
 static int
 img_settings (wg_t *r, img_t *im, omr_err_t *err)
 {
     if (im->settings)
         return 0;
-    rnd_channel_meta_t *meta = calloc ((size_t) im->px.size_c, sizeof *meta);
-    for (int c = 0; c < im->px.size_c; c++) {
-        const chan_t *ch = &im->ch[c];
-        meta[c].has_stats = ch->has_stats;
-        meta[c].global_min = ch->gmin;
-        meta[c].global_max = ch->gmax;
-        meta[c].has_color = ch->has_color;
-        meta[c].red = ch->rgba[0];
-        meta[c].green = ch->rgba[1];
-        meta[c].blue = ch->rgba[2];
-        meta[c].alpha = ch->rgba[3];
-        meta[c].emission_wave = ch->emission;
-        meta[c].excitation_wave = ch->excitation;
-    }
-    im->settings = rnd_settings_default (&im->px, meta, err);
-    free (meta);
-    im->rdef_id = -1;
-    im->rdef_version = 0;
-    return im->settings ? 0 : -1;
+    if (blz_rdef_load (r->app, r->db, im->pixels_id, &im->settings, &im->rdef_id, err) < 0)
+        return -1;
+    if (im->rdef_id >= 0 && blz_rdef_current (r->db, im->pixels_id, &im->rdef_id, &im->rdef_version, err) < 0)
+        return -1;
+    if (im->settings->n_channels != im->px.size_c)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "Image %lld: settings for %d channels, the pixels have %d",
+                            (long long) im->image_id, im->settings->n_channels, im->px.size_c);
+    return 0;
 }
 
 /* ---- caching: ETag / Last-Modified ------------------------------------------------------------ */
@@ -354,12 +406,10 @@ fnv1a (uint64_t h, const void *data, size_t len)
 /* Caching headers of a reply that depends on the caller, the image, its settings and the
  * request's path and query. Returns true when the client's If-None-Match already names it. */
 static bool
-cache_headers (wg_t *r, const img_t *im, json_t *headers)
+cache_headers_of (wg_t *r, const char *stamp, time_t modified, json_t *headers)
 {
     char key[256];
-    snprintf (key, sizeof key, "wg1|%lld|%lld|%lld|%lld|%lld|%lld|", (long long) r->ctx.user_id,
-              (long long) im->image_id, (long long) im->pixels_id, (long long) im->rdef_id,
-              (long long) im->rdef_version, (long long) im->modified);
+    snprintf (key, sizeof key, "wg1|%lld|%s|", (long long) r->ctx.user_id, stamp);
     uint64_t h = fnv1a (0xcbf29ce484222325ULL, key, strlen (key));
     h = fnv1a (h, r->path, strlen (r->path));
     h = fnv1a (h, "?", 1);
@@ -368,10 +418,10 @@ cache_headers (wg_t *r, const img_t *im, json_t *headers)
     snprintf (etag, sizeof etag, "\"%016llx\"", (unsigned long long) h);
     json_object_set_new (headers, "ETag", json_string (etag));
     json_object_set_new (headers, "Cache-Control", json_string ("private, no-cache"));
-    if (im->modified > 0) {
+    if (modified > 0) {
         struct tm tm;
         char date[64];
-        time_t t = im->modified;
+        time_t t = modified;
         gmtime_r (&t, &tm);
         strftime (date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
         json_object_set_new (headers, "Last-Modified", json_string (date));
@@ -398,6 +448,13 @@ cache_headers (wg_t *r, const img_t *im, json_t *headers)
     return false;
 }
 
+/* The caching headers of a reply about one image (see cache_headers_of). */
+static bool
+cache_headers (wg_t *r, const img_t *im, json_t *headers)
+{
+    return cache_headers_of (r, im->stamp, im->modified, headers);
+}
+
 /* Answer 304 Not Modified with the caching headers. */
 static int
 reply_not_modified (wg_t *r, json_t *headers)
@@ -420,9 +477,10 @@ pack_bits (uint8_t *buf, size_t n)
     }
 }
 
-/* Read region reg of (z, c, t) at level into a new raster of the engine's layout. */
+/* Read region reg of (z, c, t) at level into a new raster; "bit" pixels are packed as the
+ * engine reads them when pack, else left one byte per pixel. */
 static void *
-read_region (img_t *im, int level, int z, int c, int t, const rnd_region_t *reg, omr_err_t *err)
+read_region (img_t *im, int level, int z, int c, int t, const rnd_region_t *reg, bool pack, omr_err_t *err)
 {
     size_t n = fmt_image_region_bytes (im->files.image, (uint32_t) reg->w, (uint32_t) reg->h);
     void *buf = n ? malloc (n) : NULL;
@@ -436,7 +494,7 @@ read_region (img_t *im, int level, int z, int c, int t, const rnd_region_t *reg,
         free (buf);
         return NULL;
     }
-    if (im->px.type == RND_BIT)
+    if (pack && im->px.type == RND_BIT)
         pack_bits (buf, (size_t) reg->w * (size_t) reg->h);
     return buf;
 }
@@ -455,7 +513,7 @@ read_channels (wg_t *r, img_t *im, const rnd_settings_t *s, int level, int z, in
         if (!s->channels[c].active)
             continue;
         if (proj->type == RND_PROJ_NORMAL) {
-            data[c] = read_region (im, level, z, c, t, reg, err);
+            data[c] = read_region (im, level, z, c, t, reg, true, err);
             if (!data[c])
                 return -1;
         }
@@ -470,7 +528,7 @@ read_channels (wg_t *r, img_t *im, const rnd_settings_t *s, int level, int z, in
             void **bufs = calloc ((size_t) n, sizeof *bufs);
             int rc = 0;
             for (int k = 0; k < n && rc == 0; k++) {
-                bufs[k] = read_region (im, level, proj->start + k, c, t, reg, err);
+                bufs[k] = read_region (im, level, proj->start + k, c, t, reg, true, err);
                 if (!bufs[k])
                     rc = -1;
                 stack[k] = (rnd_plane_t) {.type = im->px.type, .size_x = reg->w, .size_y = reg->h, .data = bufs[k]};
@@ -545,34 +603,34 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
     int64_t z = has_zt ? seg_int (r->parts[2]) : 0, t = has_zt ? seg_int (r->parts[3]) : 0;
     if (z < 0 || t < 0)
         return omr_err_set (err, OMR_E_VALIDATION, 400, "z and t must be non-negative integers");
-    img_t im;
+    img_t *im = img_get (r, id, err);
+    if (!im)
+        return -1;
     int rc = -1;
     rnd_query_t q;
     memset (&q, 0, sizeof q);
     bool parsed = false;
     void **data = NULL;
     rnd_plane_t *planes = NULL;
+    double *gmin = NULL, *gmax = NULL;
     uint8_t *rgb = NULL, *out = NULL;
     rnd_lut_provider_t *luts = NULL;
+    rnd_settings_t *s = NULL;
     json_t *headers = json_object ();
-    if (img_load (r, id, &im, err) < 0 || img_settings (r, &im, err) < 0)
-        goto done;
     if (!has_zt) {
-        z = im.settings->default_z;
-        t = im.settings->default_t;
+        z = im->settings->default_z;
+        t = im->settings->default_t;
     }
-    if (z >= im.px.size_z || t >= im.px.size_t) {
+    if (z >= im->px.size_z || t >= im->px.size_t) {
         omr_err_set (err, OMR_E_VALIDATION, 400, "z=%lld t=%lld outside the image (sizeZ %d, sizeT %d)", (long long) z,
-                     (long long) t, im.px.size_z, im.px.size_t);
+                     (long long) t, im->px.size_z, im->px.size_t);
         goto done;
     }
-    if (cache_headers (r, &im, headers)) {
+    if (cache_headers (r, im, headers)) {
         rc = reply_not_modified (r, headers);
         headers = NULL;
         goto done;
     }
-    if (img_open_files (r, &im, err) < 0)
-        goto done;
     const char *region = param (r, "region"), *tile = param (r, "tile");
     if (kind == RENDER_REGION && !region && !tile) {
         omr_err_set (err, OMR_E_VALIDATION, 400, "tile or region argument required");
@@ -581,8 +639,8 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
     rnd_query_in_t in = {.c = param (r, "c"), .m = param (r, "m"), .p = param (r, "p"), .q = param (r, "q"),
                          .maps = param (r, "maps"), .format = param (r, "format"),
                          .region = kind == RENDER_REGION ? region : NULL, .tile = kind == RENDER_REGION ? tile : NULL};
-    rnd_image_geom_t geom = {.size_x = im.px.size_x, .size_y = im.px.size_y, .size_z = im.px.size_z,
-                             .size_c = im.px.size_c, .levels = im.levels, .n_levels = im.n_levels,
+    rnd_image_geom_t geom = {.size_x = im->px.size_x, .size_y = im->px.size_y, .size_z = im->px.size_z,
+                             .size_c = im->px.size_c, .levels = im->levels, .n_levels = im->n_levels,
                              .tile_w = (int) config_int (r, "omero.pixeldata.tile_width", 256),
                              .tile_h = (int) config_int (r, "omero.pixeldata.tile_height", 256),
                              .max_tile_len = (int) config_int (r, "omero.pixeldata.max_tile_length", 1024)};
@@ -593,15 +651,15 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
                        * config_int (r, "omero.pixeldata.max_plane_height", 3192);
     if (!q.has_region && !q.has_tile) {
         /* A whole plane: of a big pyramid, the largest level that is not too big. */
-        int l = level_fitting (&im, max_px);
+        int l = level_fitting (im, max_px);
         if (l < 0) {
             omr_err_set (err, OMR_E_VALIDATION, 400,
                          "the plane is %dx%d pixels, too large to render whole: use render_image_region",
-                         im.px.size_x, im.px.size_y);
+                         im->px.size_x, im->px.size_y);
             goto done;
         }
         q.level = l;
-        q.region = (rnd_region_t) {0, 0, im.levels[l].size_x, im.levels[l].size_y};
+        q.region = (rnd_region_t) {0, 0, im->levels[l].size_x, im->levels[l].size_y};
     }
     else if ((long long) q.region.w * q.region.h > max_px) {
         omr_err_set (err, OMR_E_VALIDATION, 400,
@@ -609,10 +667,11 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
                      q.region.w, q.region.h, max_px);
         goto done;
     }
-    luts = luts_for (r, im.settings, in.c);
-    if (rnd_query_apply_parsed (&im.settings, &q, luts, err) < 0)
+    if (!(s = rnd_settings_copy (im->settings, err)))
         goto done;
-    rnd_settings_t *s = im.settings;
+    luts = luts_for (r, s, in.c);
+    if (rnd_query_apply_parsed (&s, &q, luts, err) < 0)
+        goto done;
     if (s->model == RND_MODEL_GREYSCALE && kind != RENDER_SPLIT) {
         /* Only the first active channel is shown: read no other. */
         bool seen = false;
@@ -626,30 +685,33 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
     size_t nc = s->n_channels > 0 ? (size_t) s->n_channels : 1;
     data = calloc (nc, sizeof *data);
     planes = calloc (nc, sizeof *planes);
-    if (read_channels (r, &im, s, q.level, (int) z, (int) t, &q.region, &q.proj, planes, data, err) < 0)
+    gmin = calloc (nc, sizeof (double));
+    gmax = calloc (nc, sizeof (double));
+    if (read_channels (r, im, s, q.level, (int) z, (int) t, &q.region, &q.proj, planes, data, err) < 0)
         goto done;
-    double *gmin = calloc (nc, sizeof (double)), *gmax = calloc (nc, sizeof (double));
     for (int c = 0; c < s->n_channels; c++)
-        img_range (&im, c, &gmin[c], &gmax[c]);
+        img_range (im, c, &gmin[c], &gmax[c]);
     long long area = (long long) q.region.w * q.region.h;
     rnd_render_req_t req = {.settings = s, .planes = planes, .global_min = gmin, .global_max = gmax, .luts = luts,
                             .region = {0, 0, 0, 0}, .threads = area >= 512 * 512 ? 0 : 1};
-    int w = q.region.w, h = q.region.h, ok;
+    int w = q.region.w, h = q.region.h;
     if (kind == RENDER_SPLIT) {
         rnd_split_layout_t lay;
         req.region = (rnd_region_t) {0, 0, w, h};
-        ok = rnd_render_split (&req, SPLIT_BORDER, &rgb, &lay, err);
+        if (rnd_render_split (&req, SPLIT_BORDER, &rgb, &lay, err) < 0)
+            goto done;
         w = lay.width;
         h = lay.height;
     }
     else {
         rgb = malloc ((size_t) area * 3);
-        ok = rgb ? rnd_render (&req, rgb, err) : omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+        if (!rgb) {
+            omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+            goto done;
+        }
+        if (rnd_render (&req, rgb, err) < 0)
+            goto done;
     }
-    free (gmin);
-    free (gmax);
-    if (ok < 0)
-        goto done;
     size_t len = 0;
     if (rnd_encode (q.format, rgb, w, h, q.quality, &out, &len, err) < 0)
         goto done;
@@ -658,16 +720,18 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
     rc = 0;
 done:
     if (data)
-        free_channels (data, im.settings ? im.settings->n_channels : 0);
+        free_channels (data, s ? s->n_channels : 0);
     free (data);
     free (planes);
+    free (gmin);
+    free (gmax);
     free (rgb);
     free (out);
     if (parsed)
         rnd_query_free (&q);
     rnd_lut_provider_destroy (&luts);
+    rnd_settings_destroy (&s);
     json_decref (headers);
-    img_free (&im);
     return rc;
 }
 
@@ -735,80 +799,78 @@ img_data (wg_t *r, omr_err_t *err)
     if (id < 0 || r->nparts > 3)
         return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
     const char *key = r->nparts == 3 ? r->parts[2] : NULL;
-    img_t im;
+    img_t *im = img_get (r, id, err);
+    if (!im)
+        return -1;
     json_t *headers = json_object (), *o = NULL;
     int rc = -1;
-    if (img_load (r, id, &im, err) < 0 || img_settings (r, &im, err) < 0)
-        goto done;
-    if (cache_headers (r, &im, headers)) {
+    if (cache_headers (r, im, headers)) {
         rc = reply_not_modified (r, headers);
         headers = NULL;
         goto done;
     }
-    if (img_open_files (r, &im, err) < 0)
-        goto done;
-    const rnd_settings_t *s = im.settings;
+    const rnd_settings_t *s = im->settings;
     o = json_object ();
-    json_object_set_new (o, "id", json_integer (im.image_id));
-    json_t *meta = json_pack ("{s:s,s:s,s:s,s:I,s:f,s:s,s:b,s:n,s:n,s:I}", "imageName", im.name, "imageDescription",
-                              im.description, "imageAuthor", im.author, "imageId", (json_int_t) im.image_id,
-                              "imageTimestamp", im.timestamp, "pixelsType", rnd_ptype_name (im.px.type),
-                              "imageArchived", im.archived, "wellId", "wellSampleId", "pixelsId",
-                              (json_int_t) im.pixels_id);
-    if (add_containers (r, &im, meta, err) < 0) {
+    json_object_set_new (o, "id", json_integer (im->image_id));
+    json_t *meta = json_pack ("{s:s,s:s,s:s,s:I,s:f,s:s,s:b,s:n,s:n,s:I}", "imageName", im->name, "imageDescription",
+                              im->description, "imageAuthor", im->author, "imageId", (json_int_t) im->image_id,
+                              "imageTimestamp", im->timestamp, "pixelsType", rnd_ptype_name (im->px.type),
+                              "imageArchived", im->archived, "wellId", "wellSampleId", "pixelsId",
+                              (json_int_t) im->pixels_id);
+    if (add_containers (r, im, meta, err) < 0) {
         json_decref (meta);
         goto done;
     }
     json_object_set_new (o, "meta", meta);
-    bool own = im.owner_id == r->ctx.user_id;
-    bool can = own || r->ctx.admin || blz_ctx_owner (&r->ctx, im.group_id);
-    json_object_set_new (o, "perms", json_pack ("{s:b,s:b,s:b,s:b}", "canAnnotate", can || blz_ctx_member (&r->ctx, im.group_id),
+    bool own = im->owner_id == r->ctx.user_id;
+    bool can = own || r->ctx.admin || blz_ctx_owner (&r->ctx, im->group_id);
+    json_object_set_new (o, "perms", json_pack ("{s:b,s:b,s:b,s:b}", "canAnnotate", can || blz_ctx_member (&r->ctx, im->group_id),
                                                 "canEdit", can, "canDelete", can, "canLink", can));
     long long max_px = config_int (r, "omero.pixeldata.max_plane_width", 3192)
                        * config_int (r, "omero.pixeldata.max_plane_height", 3192);
-    bool tiles = im.n_levels > 1 || (long long) im.px.size_x * im.px.size_y > max_px;
+    bool tiles = im->n_levels > 1 || (long long) im->px.size_x * im->px.size_y > max_px;
     json_object_set_new (o, "tiles", json_boolean (tiles));
     if (tiles) {
         int tw = (int) config_int (r, "omero.pixeldata.tile_width", 256);
         int th = (int) config_int (r, "omero.pixeldata.tile_height", 256);
         json_object_set_new (o, "tile_size", json_pack ("{s:i,s:i}", "width", tw, "height", th));
-        json_object_set_new (o, "levels", json_integer (im.n_levels));
+        json_object_set_new (o, "levels", json_integer (im->n_levels));
         json_t *zs = json_object (), *res = json_object ();
-        for (int l = 0; l < im.n_levels; l++) {
+        for (int l = 0; l < im->n_levels; l++) {
             char k[16];
             snprintf (k, sizeof k, "%d", l);
-            json_object_set_new (zs, k, json_real ((double) im.levels[l].size_x / im.levels[0].size_x));
-            json_object_set_new (res, k, json_pack ("{s:i,s:i}", "sizeX", im.levels[l].size_x, "sizeY",
-                                                    im.levels[l].size_y));
+            json_object_set_new (zs, k, json_real ((double) im->levels[l].size_x / im->levels[0].size_x));
+            json_object_set_new (res, k, json_pack ("{s:i,s:i}", "sizeX", im->levels[l].size_x, "sizeY",
+                                                    im->levels[l].size_y));
         }
         json_object_set_new (o, "zoomLevelScaling", zs);
         json_object_set_new (o, "resolutions", res);
     }
     json_object_set_new (o, "interpolate", json_true ());
-    json_object_set_new (o, "size", json_pack ("{s:i,s:i,s:i,s:i,s:i}", "width", im.px.size_x, "height", im.px.size_y,
-                                               "z", im.px.size_z, "t", im.px.size_t, "c", im.px.size_c));
-    json_object_set_new (o, "pixel_size", json_pack ("{s:o,s:o,s:o}", "x", json_num_or_null (im.psize[0]), "y",
-                                                     json_num_or_null (im.psize[1]), "z", json_num_or_null (im.psize[2])));
+    json_object_set_new (o, "size", json_pack ("{s:i,s:i,s:i,s:i,s:i}", "width", im->px.size_x, "height", im->px.size_y,
+                                               "z", im->px.size_z, "t", im->px.size_t, "c", im->px.size_c));
+    json_object_set_new (o, "pixel_size", json_pack ("{s:o,s:o,s:o}", "x", json_num_or_null (im->psize[0]), "y",
+                                                     json_num_or_null (im->psize[1]), "z", json_num_or_null (im->psize[2])));
     json_object_set_new (o, "init_zoom", json_integer (0));
     double tmin, tmax;
-    rnd_ptype_range (im.px.type, &tmin, &tmax);
-    if (rnd_ptype_is_float (im.px.type)) {
+    rnd_ptype_range (im->px.type, &tmin, &tmax);
+    if (rnd_ptype_is_float (im->px.type)) {
         /* The type's range says nothing useful: OMERO.web shows the statistics' extremes. */
         bool any = false;
-        for (int c = 0; c < im.px.size_c; c++)
-            if (im.ch[c].has_stats) {
-                tmin = any ? fmin (tmin, im.ch[c].gmin) : im.ch[c].gmin;
-                tmax = any ? fmax (tmax, im.ch[c].gmax) : im.ch[c].gmax;
+        for (int c = 0; c < im->px.size_c; c++)
+            if (im->ch[c].has_stats) {
+                tmin = any ? fmin (tmin, im->ch[c].gmin) : im->ch[c].gmin;
+                tmax = any ? fmax (tmax, im->ch[c].gmax) : im->ch[c].gmax;
                 any = true;
             }
     }
     json_object_set_new (o, "pixel_range", json_pack ("[o,o]", json_num (tmin), json_num (tmax)));
     json_t *chans = json_array ();
-    for (int c = 0; c < im.px.size_c; c++) {
+    for (int c = 0; c < im->px.size_c; c++) {
         const rnd_channel_binding_t *b = &s->channels[c];
-        const chan_t *ch = &im.ch[c];
+        const chan_t *ch = &im->ch[c];
         double lo, hi;
-        img_range (&im, c, &lo, &hi);
+        img_range (im, c, &lo, &hi);
         char hex[7], label[32];
         color_hex (b, hex);
         snprintf (label, sizeof label, "%d", c);
@@ -826,8 +888,8 @@ img_data (wg_t *r, omr_err_t *err)
         json_array_append_new (chans, cj);
     }
     json_object_set_new (o, "channels", chans);
-    json_t *sg = split_json (im.px.size_x, im.px.size_y, im.px.size_c, err);
-    json_t *sc = sg ? split_json (im.px.size_x, im.px.size_y, im.px.size_c + 1, err) : NULL;
+    json_t *sg = split_json (im->px.size_x, im->px.size_y, im->px.size_c, err);
+    json_t *sc = sg ? split_json (im->px.size_x, im->px.size_y, im->px.size_c + 1, err) : NULL;
     if (!sc) {
         json_decref (sg);
         goto done;
@@ -855,7 +917,6 @@ img_data (wg_t *r, omr_err_t *err)
 done:
     json_decref (o);
     json_decref (headers);
-    img_free (&im);
     return rc;
 }
 
@@ -874,40 +935,36 @@ histogram (wg_t *r, omr_err_t *err)
     if (param_int (r, "theZ", 0, 1L << 30, 0, &z, err) < 0 || param_int (r, "theT", 0, 1L << 30, 0, &t, err) < 0
         || param_int (r, "bins", 1, MAX_BINS, DEFAULT_BINS, &bins, err) < 0)
         return -1;
-    img_t im;
+    img_t *im = img_get (r, id, err);
+    if (!im)
+        return -1;
     int rc = -1;
     void *buf = NULL;
     json_t *headers = json_object ();
-    if (img_load (r, id, &im, err) < 0)
-        goto done;
-    if (c >= im.px.size_c || z >= im.px.size_z || t >= im.px.size_t) {
+    if (c >= im->px.size_c || z >= im->px.size_z || t >= im->px.size_t) {
         omr_err_set (err, OMR_E_VALIDATION, 400, "channel %lld, theZ %ld or theT %ld outside the image (%d, %d, %d)",
-                     (long long) c, z, t, im.px.size_c, im.px.size_z, im.px.size_t);
+                     (long long) c, z, t, im->px.size_c, im->px.size_z, im->px.size_t);
         goto done;
     }
-    if (cache_headers (r, &im, headers)) {
+    if (cache_headers (r, im, headers)) {
         rc = reply_not_modified (r, headers);
         headers = NULL;
         goto done;
     }
-    if (img_open_files (r, &im, err) < 0)
-        goto done;
     long long max_px = config_int (r, "omero.pixeldata.max_plane_width", 3192)
                        * config_int (r, "omero.pixeldata.max_plane_height", 3192);
-    if ((long long) im.px.size_x * im.px.size_y > max_px) {
-        omr_err_set (err, OMR_E_VALIDATION, 400, "the plane is too large for a histogram (%dx%d)", im.px.size_x,
-                     im.px.size_y);
+    if ((long long) im->px.size_x * im->px.size_y > max_px) {
+        omr_err_set (err, OMR_E_VALIDATION, 400, "the plane is too large for a histogram (%dx%d)", im->px.size_x,
+                     im->px.size_y);
         goto done;
     }
-    rnd_region_t reg = {0, 0, im.px.size_x, im.px.size_y};
-    rnd_ptype_t type = im.px.type;
-    im.px.type = type == RND_BIT ? RND_UINT8 : type;   /* one byte per pixel: do not pack */
-    buf = read_region (&im, 0, (int) z, (int) c, (int) t, &reg, err);
-    im.px.type = type;
+    rnd_region_t reg = {0, 0, im->px.size_x, im->px.size_y};
+    rnd_ptype_t type = im->px.type;
+    buf = read_region (im, 0, (int) z, (int) c, (int) t, &reg, false, err);
     if (!buf)
         goto done;
     double lo, hi;
-    img_range (&im, (int) c, &lo, &hi);
+    img_range (im, (int) c, &lo, &hi);
     json_int_t *counts = calloc ((size_t) bins, sizeof *counts);
     rnd_plane_t p = {.type = type == RND_BIT ? RND_UINT8 : type, .size_x = reg.w, .size_y = reg.h, .data = buf};
     size_t n = (size_t) reg.w * (size_t) reg.h;
@@ -931,7 +988,233 @@ histogram (wg_t *r, omr_err_t *err)
 done:
     free (buf);
     json_decref (headers);
-    img_free (&im);
+    return rc;
+}
+
+/* ---- thumbnails ------------------------------------------------------------------------------- */
+
+/* The Pixels of an image the caller can see, or -1 (err set: 404). */
+static int64_t
+pixels_of (wg_t *r, int64_t image_id, omr_err_t *err)
+{
+    char ids[24];
+    PGresult *res = blz_db_query (r->db, err, "SELECT p.id FROM pixels p WHERE p.image = $1::int8 ORDER BY p.id LIMIT 1",
+                                  BLZ_P (BLZ_I64 (ids, image_id)));
+    if (!res)
+        return -1;
+    int64_t id = PQntuples (res) ? atoll (PQgetvalue (res, 0, 0)) : -1;
+    PQclear (res);
+    if (id < 0)
+        omr_err_set (err, OMR_E_NOTFOUND, 404, "Image %lld not found", (long long) image_id);
+    return id;
+}
+
+/* A thumbnail size from a path segment: 1..BLZ_THUMB_MAX, else 400. */
+static int
+thumb_size (const char *seg, int *out, omr_err_t *err)
+{
+    int64_t v = seg_int (seg);
+    if (v < 1 || v > BLZ_THUMB_MAX)
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "thumbnail size %s: expected an integer in 1..%d", seg,
+                            BLZ_THUMB_MAX);
+    *out = (int) v;
+    return 0;
+}
+
+/* render_thumbnail/{id}/[{w}/[{h}/]], render_thumbnail/size/{w}/{id}/,
+ * render_birds_eye_view/{id}/[{size}/]: a JPEG by longest side (w only, or the default
+ * omero.client.browser.thumb_default_size) or fitting w x h. */
+static int
+thumbnail (wg_t *r, bool birds_eye, omr_err_t *err)
+{
+    int64_t id;
+    int w = (int) config_int (r, "omero.client.browser.thumb_default_size", DEFAULT_THUMB), h = 0;
+    if (!birds_eye && r->nparts == 4 && !strcmp (r->parts[1], "size")) {
+        id = seg_int (r->parts[3]);
+        if (thumb_size (r->parts[2], &w, err) < 0)
+            return -1;
+    }
+    else {
+        id = r->nparts >= 2 ? seg_int (r->parts[1]) : -1;
+        if (r->nparts > (birds_eye ? 3 : 4))
+            id = -1;
+        if (id >= 0 && r->nparts >= 3 && thumb_size (r->parts[2], &w, err) < 0)
+            return -1;
+        if (id >= 0 && r->nparts == 4 && thumb_size (r->parts[3], &h, err) < 0)
+            return -1;
+    }
+    if (id < 0)
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    char stamp[160];
+    if (img_stamp (r, id, stamp, sizeof stamp, err) < 0)
+        return -1;
+    int64_t pid = pixels_of (r, id, err);
+    if (pid < 0)
+        return -1;
+    json_t *headers = json_object ();
+    if (cache_headers_of (r, stamp, 0, headers))
+        return reply_not_modified (r, headers);
+    uint8_t *jpeg = NULL;
+    size_t len = 0;
+    int rc = h ? blz_thumb_get (r->app, r->db, pid, w, h, &jpeg, &len, err)
+               : blz_thumb_get_longest (r->app, r->db, pid, w, &jpeg, &len, err);
+    if (rc < 0) {
+        json_decref (headers);
+        return -1;
+    }
+    reply (r, 200, "image/jpeg", jpeg, len, headers);
+    free (jpeg);
+    return 0;
+}
+
+/* get_thumbnails/[{w}/]?id=1&id=2…: {"1": "data:image/jpeg;base64,…", …}; images that cannot
+ * be shown map to null, as OMERO.web answers. */
+static int
+get_thumbnails (wg_t *r, omr_err_t *err)
+{
+    int w = (int) config_int (r, "omero.client.browser.thumb_default_size", DEFAULT_THUMB);
+    if (r->nparts > 2)
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    if (r->nparts == 2 && thumb_size (r->parts[1], &w, err) < 0)
+        return -1;
+    json_t *out = json_object ();
+    int n = 0;
+    struct evkeyval *kv;
+    TAILQ_FOREACH (kv, &r->q, next)
+    {
+        if (strcmp (kv->key, "id"))
+            continue;
+        int64_t id = seg_int (kv->value);
+        if (id < 0) {
+            json_decref (out);
+            return omr_err_set (err, OMR_E_VALIDATION, 400, "id=%s: expected an image id", kv->value);
+        }
+        if (++n > MAX_THUMB_IDS) {
+            json_decref (out);
+            return omr_err_set (err, OMR_E_VALIDATION, 400, "at most %d ids in one request", MAX_THUMB_IDS);
+        }
+        if (json_object_get (out, kv->value))
+            continue;
+        omr_err_t e = {0};
+        int64_t pid = pixels_of (r, id, &e);
+        uint8_t *jpeg = NULL;
+        size_t len = 0;
+        if (pid >= 0 && blz_thumb_get_longest (r->app, r->db, pid, w, &jpeg, &len, &e) == 0) {
+            size_t room = 4 * ((len + 2) / 3) + 1;
+            char *text = malloc (room + 32);
+            int off = snprintf (text, 32, "data:image/jpeg;base64,");
+            EVP_EncodeBlock ((unsigned char *) text + off, jpeg, (int) len);
+            json_object_set_new (out, kv->value, json_string (text));
+            free (text);
+            free (jpeg);
+            continue;
+        }
+        if (e.status >= 500) {
+            /* A database failure spoils the transaction: give up. */
+            json_decref (out);
+            *err = e;
+            return -1;
+        }
+        json_object_set_new (out, kv->value, json_null ());
+    }
+    return reply_json (r, 200, out, NULL);
+}
+
+/* ---- saveImgRDef ------------------------------------------------------------------------------ */
+
+/* Parameters of a POST: the query string and a urlencoded form body (Django's request.POST). */
+static int
+form_params (wg_t *r, struct evkeyvalq *form, omr_err_t *err)
+{
+    TAILQ_INIT (form);
+    const omr_msg_t *m = r->call->req;
+    size_t len = m->nraw ? zframe_size (m->raw[0]) : 0;
+    if (!len)
+        return 0;
+    const char *ct = header (r, "content-type");
+    if (ct && !strstr (ct, "application/x-www-form-urlencoded"))
+        return omr_err_set (err, OMR_E_VALIDATION, 400, "the form must be application/x-www-form-urlencoded");
+    char *text = malloc (len + 1);
+    memcpy (text, zframe_data (m->raw[0]), len);
+    text[len] = 0;
+    int rc = evhttp_parse_query_str (text, form);
+    free (text);
+    return rc < 0 ? omr_err_set (err, OMR_E_VALIDATION, 400, "the form is malformed") : 0;
+}
+
+/* Django's CSRF rule as jsonapi.c applies it: the csrftoken cookie must come back in the
+ * X-CSRFToken header or the form's csrfmiddlewaretoken. */
+static bool
+csrf_ok (wg_t *r, struct evkeyvalq *form)
+{
+    const char *c = json_string_value (json_object_get (r->cookies, "csrftoken"));
+    const char *sent = header (r, "x-csrftoken");
+    if (!sent)
+        sent = evhttp_find_header (form, "csrfmiddlewaretoken");
+    if (!c || !sent || strlen (c) < 32 || strlen (c) != strlen (sent))
+        return false;
+    return CRYPTO_memcmp (c, sent, strlen (c)) == 0;
+}
+
+/* saveImgRDef/{id}/ (POST): c=, m=, maps= (and 1-based z=, t= for the default plane) applied to
+ * the caller's settings and saved as their RenderingDef; answers true. */
+static int
+save_rdef (wg_t *r, omr_err_t *err)
+{
+    int64_t id = r->nparts == 2 ? seg_int (r->parts[1]) : -1;
+    if (id < 0)
+        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+    struct evkeyvalq form;
+    if (form_params (r, &form, err) < 0)
+        return -1;
+    int rc = -1;
+    rnd_settings_t *s = NULL;
+    rnd_query_t q;
+    bool parsed = false;
+    rnd_lut_provider_t *luts = NULL;
+    if (!csrf_ok (r, &form)) {
+        omr_err_set (err, OMR_E_API, 403, "CSRF Error. You need to include valid CSRF tokens for any POST, PUT, "
+                     "PATCH or DELETE operations. You have to include CSRF token in the POST data or set the "
+                     "X-CSRFToken header.");
+        goto done;
+    }
+    img_t *im = img_get (r, id, err);
+    if (!im)
+        goto done;
+#define FORM(k) (evhttp_find_header (&form, k) ? evhttp_find_header (&form, k) : param (r, k))
+    rnd_query_in_t in = {.c = FORM ("c"), .m = FORM ("m"), .maps = FORM ("maps")};
+    rnd_image_geom_t geom = {.size_x = im->px.size_x, .size_y = im->px.size_y, .size_z = im->px.size_z,
+                             .size_c = im->px.size_c, .levels = im->levels, .n_levels = im->n_levels,
+                             .tile_w = 256, .tile_h = 256, .max_tile_len = 1024};
+    if (rnd_query_parse (&in, &geom, &q, err) < 0)
+        goto done;
+    parsed = true;
+    if (!(s = rnd_settings_copy (im->settings, err)))
+        goto done;
+    luts = luts_for (r, s, in.c);
+    if (rnd_query_apply_parsed (&s, &q, luts, err) < 0)
+        goto done;
+    const char *zs = FORM ("z"), *ts = FORM ("t");
+#undef FORM
+    int64_t z = zs ? seg_int (zs) : 0, t = ts ? seg_int (ts) : 0;
+    if ((zs && (z < 1 || z > im->px.size_z)) || (ts && (t < 1 || t > im->px.size_t))) {
+        omr_err_set (err, OMR_E_VALIDATION, 400, "z and t are 1-based: z in 1..%d, t in 1..%d", im->px.size_z,
+                     im->px.size_t);
+        goto done;
+    }
+    if (zs)
+        s->default_z = (int) z - 1;
+    if (ts)
+        s->default_t = (int) t - 1;
+    if (rnd_settings_validate (s, err) < 0 || blz_rdef_save (r->app, r->db, im->pixels_id, s, err) < 0)
+        goto done;
+    rc = reply_json (r, 200, json_true (), NULL);
+done:
+    if (parsed)
+        rnd_query_free (&q);
+    rnd_lut_provider_destroy (&luts);
+    rnd_settings_destroy (&s);
+    evhttp_clear_headers (&form);
     return rc;
 }
 
@@ -962,25 +1245,51 @@ wg_parse (wg_t *r, omr_err_t *err)
     return 0;
 }
 
+/* The routes: name, whether it writes (runs in the caller's current group and commits), handler. */
+typedef enum { R_PLANE, R_REGION, R_SPLIT, R_IMGDATA, R_HIST, R_THUMB, R_BIRDS, R_THUMBS, R_SAVE } route_t;
+
+static const struct {
+    const char *name;
+    route_t route;
+    bool post, writes;
+} routes[] = {
+    {"render_image", R_PLANE, false, false},       {"render_image_region", R_REGION, false, false},
+    {"render_split_channel", R_SPLIT, false, false}, {"imgData", R_IMGDATA, false, false},
+    {"histogram_json", R_HIST, false, false},      {"render_thumbnail", R_THUMB, false, true},
+    {"render_birds_eye_view", R_BIRDS, false, true}, {"get_thumbnails", R_THUMBS, false, true},
+    {"saveImgRDef", R_SAVE, true, true},
+};
+
 static int
-dispatch (wg_t *r, omr_err_t *err)
+dispatch (wg_t *r, route_t route, omr_err_t *err)
 {
-    if (!r->nparts)
-        return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
-    const char *v = r->parts[0];
-    bool get = !strcmp (r->method, "GET") || !strcmp (r->method, "HEAD");
-    if (!get)
-        return omr_err_set (err, OMR_E_API, 405, "%s is not allowed on %s", r->method, r->path);
-    if (!strcmp (v, "render_image"))
-        return render (r, RENDER_PLANE, err);
-    if (!strcmp (v, "render_image_region"))
-        return render (r, RENDER_REGION, err);
-    if (!strcmp (v, "render_split_channel"))
-        return render (r, RENDER_SPLIT, err);
-    if (!strcmp (v, "imgData"))
-        return img_data (r, err);
-    if (!strcmp (v, "histogram_json"))
-        return histogram (r, err);
+    switch (route) {
+    case R_PLANE: return render (r, RENDER_PLANE, err);
+    case R_REGION: return render (r, RENDER_REGION, err);
+    case R_SPLIT: return render (r, RENDER_SPLIT, err);
+    case R_IMGDATA: return img_data (r, err);
+    case R_HIST: return histogram (r, err);
+    case R_THUMB: return thumbnail (r, false, err);
+    case R_BIRDS: return thumbnail (r, true, err);
+    case R_THUMBS: return get_thumbnails (r, err);
+    case R_SAVE: return save_rdef (r, err);
+    }
+    return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
+}
+
+/* Find the route of a request; -1 with 404/405 when there is none. */
+static int
+route_of (wg_t *r, int *idx, omr_err_t *err)
+{
+    for (size_t i = 0; r->nparts && i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp (routes[i].name, r->parts[0]))
+            continue;
+        bool get = !strcmp (r->method, "GET") || !strcmp (r->method, "HEAD");
+        if (routes[i].post ? strcmp (r->method, "POST") != 0 : !get)
+            return omr_err_set (err, OMR_E_API, 405, "%s is not allowed on %s", r->method, r->path);
+        *idx = (int) i;
+        return 0;
+    }
     return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
 }
 
@@ -988,7 +1297,8 @@ static int
 handle (omr_call_t *call, omr_err_t *err, void *arg)
 {
     const json_t *b = call->req->body;
-    wg_t r = {.app = arg, .call = call};
+    wg_state_t *st = arg;
+    wg_t r = {.app = st->app, .call = call, .state = st};
     r.method = blz_str (b, "method");
     r.path = blz_str (b, "path");
     r.query = blz_str (b, "query");
@@ -1001,13 +1311,22 @@ handle (omr_call_t *call, omr_err_t *err, void *arg)
     if (blz_call_ctx (call, &r.ctx, err) < 0)
         return -1;
     omr_err_t e = {0};
+    int idx = -1;
     int rc = wg_parse (&r, &e);
+    if (rc == 0)
+        rc = route_of (&r, &idx, &e);
     if (rc == 0) {
-        r.ctx.group_id = -1;    /* reads see every group the caller belongs to */
+        /* Reads see every group the caller belongs to; writes (settings, Thumbnail rows) happen
+         * in the session's group as ThumbnailStore and IRenderingSettings do. */
+        blz_ctx_t ctx = r.ctx;
+        if (!routes[idx].writes)
+            ctx.group_id = -1;
         r.db = blz_app_db (r.app, call);
-        rc = blz_db_begin (r.db, &r.ctx, &e);
+        rc = blz_db_begin (r.db, &ctx, &e);
         if (rc == 0) {
-            rc = dispatch (&r, &e);
+            rc = dispatch (&r, routes[idx].route, &e);
+            if (rc == 0 && routes[idx].writes)
+                rc = blz_db_commit (r.db, &e);
             blz_db_rollback (r.db);
         }
     }
@@ -1020,5 +1339,9 @@ handle (omr_call_t *call, omr_err_t *err, void *arg)
 void
 blz_webgateway_register (blz_app_t *app)
 {
-    omr_server_on (app->server, "Webgateway.handle", handle, app);
+    /* Lives as long as the server: blitz_main frees no service state after its run. */
+    wg_state_t *st = calloc (1, sizeof *st);
+    st->app = app;
+    st->cache = calloc ((size_t) (app->nworkers > 0 ? app->nworkers : 1), sizeof *st->cache);
+    omr_server_on (app->server, "Webgateway.handle", handle, st);
 }

@@ -307,3 +307,105 @@ def test_bad_parameters(g, imgs, path, status, msg):
     assert r.text and msg in r.text
     # the server is still there
     g.web.get("imgData/%d/" % imgs["czs"])
+
+
+# ---------------------------------------------------------------- thumbnails
+
+def jpeg(r):
+    assert r.headers["Content-Type"] == "image/jpeg"
+    return np.asarray(PIL.open(io.BytesIO(r.content)).convert("RGB"))
+
+
+def test_thumbnails(g, imgs):
+    iid = imgs["czs"]        # 439 x 167
+    assert jpeg(g.web.get("render_thumbnail/%d/" % iid)).shape == (36, 96, 3)
+    assert jpeg(g.web.get("render_thumbnail/%d/200/" % iid)).shape == (76, 200, 3)
+    assert jpeg(g.web.get("render_thumbnail/size/64/%d/" % iid)).shape == (24, 64, 3)
+    t = jpeg(g.web.get("render_thumbnail/%d/100/100/" % iid))
+    assert max(t.shape[:2]) == 100
+    assert jpeg(g.web.get("render_birds_eye_view/%d/" % iid)).shape == (36, 96, 3)
+    assert jpeg(g.web.get("render_birds_eye_view/%d/150/" % iid)).shape[1] == 150
+    # the thumbnail is the rendered default plane, scaled
+    from test_render_engine import ref_area_scale
+    full, _ = g.web.image("render_image/%d/?format=png" % iid)
+    small = jpeg(g.web.get("render_thumbnail/%d/200/" % iid))
+    assert psnr(small, ref_area_scale(full, 200, 76)) >= 30
+    # an RGB pyramid: from a reduced level
+    b = jpeg(g.web.get("render_thumbnail/%d/" % imgs["boxes"]))
+    assert b.shape == (80, 96, 3)
+    # ETag / 304
+    r = g.web.get("render_thumbnail/%d/" % iid)
+    g.web.get("render_thumbnail/%d/" % iid, 304, headers={"If-None-Match": r.headers["ETag"]})
+    for bad, status in (("render_thumbnail/%d/0/" % iid, 400), ("render_thumbnail/%d/5000/" % iid, 400),
+                        ("render_thumbnail/999999/", 404), ("render_birds_eye_view/999999/", 404)):
+        g.web.get(bad, status)
+
+
+def test_get_thumbnails(g, imgs):
+    import base64
+    ids = [imgs["czs"], imgs["u16"], imgs["pyr"]]
+    q = "&".join("id=%d" % i for i in ids + [999999])
+    d = g.web.get("get_thumbnails/?" + q).json()
+    assert set(d) == {str(i) for i in ids + [999999]}
+    assert d["999999"] is None
+    for i in ids:
+        assert d[str(i)].startswith("data:image/jpeg;base64,")
+        img = PIL.open(io.BytesIO(base64.b64decode(d[str(i)].split(",", 1)[1])))
+        assert max(img.size) == 96
+    d = g.web.get("get_thumbnails/48/?id=%d" % ids[0]).json()
+    assert max(PIL.open(io.BytesIO(base64.b64decode(d[str(ids[0])].split(",", 1)[1]))).size) == 48
+    assert g.web.get("get_thumbnails/").json() == {}
+    g.web.get("get_thumbnails/?id=abc", 400)
+
+
+# ---------------------------------------------------------------- settings per user
+
+def test_save_rdef_per_user(g, tmp_path):
+    g.omero("group", "add", "wg-ra", "--type=read-annotate")
+    g.omero("group", "add", "wg-private")
+    g.omero("user", "add", "wgann", "Ann", "A", "wg-ra", "-P", "ann-Secret-1")
+    g.omero("user", "add", "wgbob", "Bob", "B", "wg-ra", "-P", "bob-Secret-1")
+    g.omero("user", "add", "wgcat", "Cat", "C", "wg-private", "-P", "cat-Secret-1")
+    try:
+        g.omero("login", "-s", "localhost", "-p", str(g.port("ssl")), "-u", "wgann", "-w", "ann-Secret-1")
+        ids, _ = import_ok(g, os.path.join(SAMPLES, "ome-artificial", "single-channel.ome.tiff"))
+    finally:
+        g.omero("login", "-s", "localhost", "-p", str(g.port("ssl")), "-u", "root", "-w", g.root_pw)
+    iid = ids[0]
+    ann, bob, cat = (Browser(g, u, p) for u, p in (("wgann", "ann-Secret-1"), ("wgbob", "bob-Secret-1"),
+                                                   ("wgcat", "cat-Secret-1")))
+    # visibility: a member of the read-annotate group sees it, someone of another group does not
+    cat.get("render_image/%d/" % iid, 404)
+    cat.get("imgData/%d/" % iid, 404)
+    cat.get("render_thumbnail/%d/" % iid, 404)
+    before_ann = ann.get("render_image/%d/?format=png" % iid).content
+    before_bob = bob.get("render_image/%d/?format=png" % iid)
+    assert before_bob.content == before_ann            # bob sees the owner's settings
+    # CSRF is required
+    url = ann.base + "/webgateway/saveImgRDef/%d/" % iid
+    r = bob.s.post(url, data={"c": "1|0:10$FF0000", "m": "c"}, verify=bob.ca, timeout=30)
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = bob.s.post(url, data={"c": "1|0:10$FF0000", "m": "c"}, headers={"X-CSRFToken": bob.token}, verify=bob.ca,
+                   timeout=30)
+    assert r.status_code == 200 and r.json() is True, r.text
+    # bad settings are refused and change nothing
+    r = bob.s.post(url, data={"c": "1|10:0"}, headers={"X-CSRFToken": bob.token}, verify=bob.ca, timeout=30)
+    assert r.status_code == 400
+    r = bob.s.post(url, data={"c": "5"}, headers={"X-CSRFToken": bob.token}, verify=bob.ca, timeout=30)
+    assert r.status_code == 400
+    d = bob.get("imgData/%d/" % iid).json()
+    ch = d["channels"][0]
+    assert (ch["window"]["start"], ch["window"]["end"], ch["color"], ch["active"]) == (0, 10, "FF0000", True)
+    assert d["rdefs"]["model"] == "color"
+    # bob's rendering follows his settings; the cached tag of before no longer matches
+    info = pixels_info(g, iid)
+    p = plane(g, info, 0, 0, 0)
+    got, _ = bob.image("render_image/%d/?format=png" % iid)
+    assert_close(got, ref_render(p[None], settings_of([(True, 0, 10, "FF0000")])), 1)
+    bob.get("render_image/%d/?format=png" % iid, 200, headers={"If-None-Match": before_bob.headers["ETag"]})
+    # ann's view has not changed
+    assert ann.get("render_image/%d/?format=png" % iid).content == before_ann
+    assert ann.get("imgData/%d/" % iid).json()["channels"][0]["color"] != "FF0000" or \
+        ann.get("imgData/%d/" % iid).json()["channels"][0]["window"]["end"] != 10
+    # GET is not allowed on saveImgRDef
+    bob.get("saveImgRDef/%d/" % iid, 405)
