@@ -1,7 +1,8 @@
 /* omero-tables: the Tables-N server. Serves every omero.grid.Table method as grid operation
  * "Table.<method>" (Table.getWhereList, Table.addData …) on the table whose OriginalFile id is
  * the body's "fileId", plus Table.newTable {name, path?} -> {"fileId"} (a new OriginalFile
- * with mimetype OMERO.tables in the caller's current group), Table.close {fileId} (records the
+ * with mimetype OMERO.tables in the caller's current group), Table.getOriginalFile {fileId}
+ * (that OriginalFile in the JSON API's form), Table.close {fileId} (records the
  * file's checksum after writes) and TablesWeb.handle (OMERO.web's /webgateway/table/ URLs).
  *
  * Every call runs as its caller: the request's ctx (the session's context, added by the router)
@@ -143,6 +144,29 @@ close_table (omr_call_t *call, omr_err_t *err, tables_app_t *app, const blz_ctx_
     return rc;
 }
 
+/* Table.getOriginalFile: the table's OriginalFile as the caller sees it (JSON API form). */
+static int
+get_original_file (omr_call_t *call, omr_err_t *err, tables_app_t *app, const blz_ctx_t *ctx, int64_t id)
+{
+    blz_db_t *db = call_db (app, call, err);
+    tbl_file_t f = {0};
+    if (!db || open_file (app, db, ctx, id, false, &f, err) < 0) {
+        tbl_file_clear (&f);
+        return -1;
+    }
+    tbl_file_clear (&f);
+    blz_ctx_t all = *ctx;
+    all.group_id = -1;
+    if (blz_db_begin (db, &all, err) < 0)
+        return -1;
+    json_t *o = blz_query_load (db, hql_model_type (OMR_TYPE_OriginalFile), id, err);
+    blz_db_rollback (db);
+    if (!o)
+        return err->name[0] ? -1 : omr_err_set (err, OMR_E_NOTFOUND, 404, "no readable OriginalFile:%lld", (long long) id);
+    call->reply = o;
+    return 0;
+}
+
 static int
 table_handler (omr_call_t *call, omr_err_t *err, void *arg)
 {
@@ -161,6 +185,8 @@ table_handler (omr_call_t *call, omr_err_t *err, void *arg)
     if (!json_is_integer (fid) || json_integer_value (fid) <= 0)
         return omr_err_set (err, OMR_E_API, 400, "Table.%s needs fileId (the table's OriginalFile id)", mname);
     int64_t id = (int64_t) json_integer_value (fid);
+    if (!route->method && !strcmp (omr_msg_op (call->req), "Table.getOriginalFile"))
+        return get_original_file (call, err, app, &ctx, id);
     if (!route->method)
         return close_table (call, err, app, &ctx, id);
     bool writes = route->method->writes != 0;
@@ -453,8 +479,9 @@ main (int argc, char **argv)
         snprintf (op, sizeof op, "Table.%s", methods[i].name);
         omr_server_on (srv, op, table_handler, &routes[i]);
     }
-    routes[n].app = &app;       /* method NULL: newTable and close */
+    routes[n].app = &app;       /* method NULL: newTable, getOriginalFile and close */
     omr_server_on (srv, "Table.newTable", table_handler, &routes[n]);
+    omr_server_on (srv, "Table.getOriginalFile", table_handler, &routes[n]);
     omr_server_on (srv, "Table.close", table_handler, &routes[n]);
     omr_server_on (srv, "TablesWeb.handle", web_handler, &app);
     omr_info ("serving OMERO.tables from %s/Files, database %s on %s:%s", data_dir && *data_dir ? data_dir : "/OMERO",

@@ -116,6 +116,8 @@ def test_new_table_is_an_original_file(g):
     row = alice.query("select o.mimetype, o.name, o.path, o.details.owner.id, o.details.group.id, o.size "
                       "from OriginalFile o where o.id = :id", id=fid)
     assert row == [["OMERO.tables", "results.h5", "results.h5", uid, gid, 0]]
+    of = alice.call("Table", "getOriginalFile", fileId=fid)
+    assert of["@id"] == fid and of["Name"] == "results.h5" and of["Mimetype"] == "OMERO.tables"
     fill(alice, fid)
     assert alice.call("Table", "getNumberOfRows", fileId=fid) == 10
     assert alice.call("Table", "getWhereList", fileId=fid, condition="(Uid > 2) & (Uid <= 8)", variables={},
@@ -144,6 +146,7 @@ def test_permissions_follow_the_original_file(g):
     bob.group("privlab")
     assert "OriginalFile:%d" % fid in bob.fails("Table", "getNumberOfRows", 404, "NotFoundException", fileId=fid)
     bob.fails("Table", "read", 404, "NotFoundException", fileId=fid, colNumbers=[0], start=0, stop=2)
+    bob.fails("Table", "getOriginalFile", 404, "NotFoundException", fileId=fid)
     bob.fails("Table", "addData", 404, "NotFoundException", fileId=fid, columns=[
         {"values": [99]}, {"values": ["x"]}, {"values": [1.0]}, {"values": [1]}])
     bob.fails("Table", "delete", 404, "NotFoundException", fileId=fid)
