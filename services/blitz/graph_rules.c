@@ -333,6 +333,33 @@ forced (gr_t *g)
     return g->kind == BLZ_GR_USAGE || g->kind == BLZ_GR_SKIPHEAD;
 }
 
+/* The table of a link table's parents. */
+static const char *
+link_parent_table (gr_t *g, const char *coltab)
+{
+    for (int e = 0; e < g->nedges; e++)
+        if (g->edges[e].kind == E_LPARENT && !strcmp (g->edges[e].coltab, coltab))
+            return g->edges[e].dst;
+    return NULL;
+}
+
+/* "x.discriminator IN (…) OR …" for the typesToIgnore stored in tbl (false when none). */
+static void
+ignore_pred (gr_t *g, sb_t *b, const char *tbl, const char *alias)
+{
+    size_t i;
+    json_t *tn;
+    sb_add (b, "(false");
+    json_array_foreach (json_object_get (g->req, "typesToIgnore"), i, tn) {
+        const omr_type_t *t = type_named (json_string_value (tn));
+        if (!t || strcmp (root_of (t)->table, tbl))
+            continue;
+        sb_add (b, " OR ");
+        type_pred (b, t, alias);
+    }
+    sb_add (b, ")");
+}
+
 /* Add the candidates of table tbl (rows of _gc) that the rules take, as generation gen. */
 static long
 take_candidates (gr_t *g, const char *tbl, int gen, omr_err_t *err)
@@ -368,6 +395,8 @@ take_candidates (gr_t *g, const char *tbl, int gen, omr_err_t *err)
         }
         sb_add (&b, "))");
     }
+    sb_add (&b, " AND NOT ");
+    ignore_pred (g, &b, tbl, "x");
     sb_add (&b, " AND ");
     perm_pred (g, &b);
     sb_add (&b, " ON CONFLICT DO NOTHING");
@@ -399,20 +428,32 @@ round_once (gr_t *g, int gen, omr_err_t *err)
             if (g->kind == BLZ_GR_SKIPHEAD && ed->kind == E_LCHILD)
                 hard = false;   /* finding descendants: not up through links */
             if (hard && !strcmp (ed->dst, tbl)) {
+                sb_t ig = {0};
+                if (!strcmp (ed->coltab, ed->src)) {
+                    sb_add (&ig, " WHERE NOT ");
+                    ignore_pred (g, &ig, ed->src, "r");
+                }
                 n = runf (g, err,
                           "INSERT INTO _g SELECT DISTINCT '%s', r.%s, %d FROM %s r JOIN _g h ON h.tbl = '%s' AND h.gen = %d "
-                          "AND h.id = r.%s ON CONFLICT DO NOTHING",
-                          ed->src, ed->key, gen, ed->coltab, tbl, prev, ed->col);
+                          "AND h.id = r.%s%s ON CONFLICT DO NOTHING",
+                          ed->src, ed->key, gen, ed->coltab, tbl, prev, ed->col, ig.s ? ig.s : "");
+                free (ig.s);
                 if (n < 0)
                     goto fail;
                 added += n;
             }
             /* components and link children of tbl's rows: candidates */
             if ((ed->kind == E_COMP || ed->kind == E_DUAL || ed->kind == E_LCHILD) && !strcmp (ed->src, tbl)) {
+                /* a link's child only follows its parent: a link deleted alone orphans it */
+                const char *ptab = ed->kind == E_LCHILD ? link_parent_table (g, ed->coltab) : NULL;
+                char pcond[256] = "";
+                if (ptab)
+                    snprintf (pcond, sizeof pcond, " AND EXISTS (SELECT 1 FROM _g p WHERE p.tbl = '%s' AND p.id = r.parent)",
+                              ptab);
                 n = runf (g, err,
                           "INSERT INTO _gc SELECT '%s', r.%s FROM %s r JOIN _g h ON h.tbl = '%s' AND h.gen = %d "
-                          "AND h.id = r.%s WHERE r.%s IS NOT NULL",
-                          ed->dst, ed->col, ed->coltab, tbl, prev, ed->key, ed->col);
+                          "AND h.id = r.%s WHERE r.%s IS NOT NULL%s",
+                          ed->dst, ed->col, ed->coltab, tbl, prev, ed->key, ed->col, pcond);
                 if (n < 0)
                     goto fail;
                 cand |= n > 0;
@@ -905,16 +946,25 @@ execute_delete (gr_t *g, blz_gr_file_fn on_file, void *arg, omr_err_t *err)
     if (collect_files (g, on_file, arg, err) < 0 || log_rows (g, "DELETE", "true", err) < 0)
         return -1;
     /* references from rows that stay to rows that go are cleared */
+    PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g");
+    if (!tabs)
+        return -1;
     for (int e = 0; e < g->nedges; e++) {
         edge_t *ed = &g->edges[e];
-        if (!ed->nullable)
+        bool present = false;
+        for (int i = 0; i < PQntuples (tabs) && !present; i++)
+            present = !strcmp (PQgetvalue (tabs, i, 0), ed->dst);
+        if (!ed->nullable || !present)
             continue;
         if (runf (g, err,
                   "UPDATE %s r SET %s = NULL WHERE r.%s IN (SELECT id FROM _g WHERE tbl = '%s') "
                   "AND NOT EXISTS (SELECT 1 FROM _g k WHERE k.tbl = '%s' AND k.id = r.%s)",
-                  ed->coltab, ed->col, ed->col, ed->dst, ed->src, ed->key) < 0)
+                  ed->coltab, ed->col, ed->col, ed->dst, ed->src, ed->key) < 0) {
+            PQclear (tabs);
             return -1;
+        }
     }
+    PQclear (tabs);
     int n = 0;
     char **order = delete_order (g, &n, err);
     if (!order)

@@ -204,6 +204,42 @@ def test_delete_path_and_exclude(g):
     assert rows(g, "select l.id from ProjectDatasetLink l where l.child.id = %d" % d1) == []
 
 
+def test_deleting_links_orphans_children(g):
+    alice = api(g, "alice")
+    p, d1, i1, i2 = project_tree(alice, "links")
+    out = cli(g, "alice", "delete", "Dataset/DatasetImageLink:%d" % d1, "--report", "-g", "read-annotate")
+    assert "DatasetImageLink:" in out.stdout and "Image:" not in out.stdout.replace("DatasetImageLink:", "")
+    assert exists(g, "Image", i1, i2) == sorted([i1, i2]) and exists(g, "Dataset", d1) == [d1]
+    assert rows(g, "select l.id from DatasetImageLink l where l.parent.id = %d" % d1) == []
+    # SkipHead as a client builds it: the images under the project, not the project
+    r = alice.graph({"@type": "omero.cmd.SkipHead", "targetObjects": {"Project": [p]}, "startFrom": ["Dataset"],
+                     "request": {"@type": "omero.cmd.Delete2"}})
+    assert r["deletedObjects"]["ome.model.containers.Dataset"] == [d1], r
+    assert exists(g, "Project", p) == [p] and exists(g, "Dataset", d1) == []
+
+
+def test_types_to_ignore_and_cancel(g):
+    alice = api(g, "alice")
+    img = new_image(alice, "ignore")
+    com = alice.save({"@type": "CommentAnnotation", "TextValue": "kept"})["@id"]
+    link(alice, "ImageAnnotationLink", "Image", img, "CommentAnnotation", com)
+    r = alice.graph({"@type": "omero.cmd.Delete2", "targetObjects": {"Image": [img]},
+                     "typesToIgnore": ["CommentAnnotation"]})
+    assert "ome.model.annotations.CommentAnnotation" not in r["deletedObjects"], r
+    assert exists(g, "Image", img) == [] and exists(g, "CommentAnnotation", com) == [com]
+    # a finished request cannot be cancelled; its status says so
+    h = alice.call("Command", "submit", request={"@type": "omero.cmd.Delete2",
+                                                 "targetObjects": {"CommentAnnotation": [com]}})["handle"]
+    for _ in range(600):
+        st = alice.call("Command", "status", handle=h)
+        if st["state"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    assert st["state"] == "FINISHED" and st["currentStep"] == st["steps"] and "finishTime" in st
+    assert alice.call("Command", "cancel", handle=h) == {"cancelled": False}
+    assert exists(g, "CommentAnnotation", com) == []
+
+
 def test_dry_run_changes_nothing(g):
     alice = api(g, "alice")
     p, d1, i1, i2 = project_tree(alice, "dry")
