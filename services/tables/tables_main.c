@@ -402,14 +402,11 @@ web_handler (omr_call_t *call, omr_err_t *err, void *arg)
         }
         else if (blz_ctx_from_json (&ctx, omr_msg_ctx (call->req), &e) < 0 || !db
             || open_file (app, db, &ctx, id, false, &f, &e) < 0) {
-            status = e.status == 404 ? 404 : e.status >= 400 && e.status < 600 ? e.status : 500;
-            out = status == 404 ? json_pack ("{s:s}", "error", "Table not found")
-                                : json_pack ("{s:s}", "error", e.msg);
-            if (status == 404) {
-                char msg[64];
-                snprintf (msg, sizeof msg, "Table %lld not found", (long long) id);
-                json_object_set_new (out, "error", json_string (msg));
-            }
+            /* OMERO.web's message for a table the caller cannot open */
+            char msg[64];
+            snprintf (msg, sizeof msg, "Table %lld not found", (long long) id);
+            status = e.status >= 400 && e.status < 600 ? e.status : 500;
+            out = json_pack ("{s:s}", "error", status == 404 ? msg : e.msg);
         }
         else {
             tbl_api_opts_t opts;
