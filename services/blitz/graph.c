@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *schema_sql =
@@ -157,6 +158,14 @@ err_response (const omr_err_t *err)
                       "exception", err->name);
 }
 
+static double
+now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
 static void *
 job_main (void *arg)
 {
@@ -170,16 +179,21 @@ job_main (void *arg)
         omr_error ("graph request %lld: %s", (long long) j->hid, err.msg);
         goto out;
     }
+    double t0 = now_s ();
     set_state (j->pdb, j->hid, "RUNNING", 0, NULL, &err);
     blz_ctx_t ctx = j->ctx;
     ctx.group_id = -1;          /* graph requests reach across the caller's groups */
+    double t1 = now_s (), t2 = t1;
     if (blz_db_begin (j->db, &ctx, &err) == 0) {
         resp = blz_gr_run (j->app, j->db, &ctx, j->req, job_tick, job_file, j, &err);
+        t2 = now_s ();
         if (resp && !dry && blz_db_commit (j->db, &err) < 0) {
             json_decref (resp);
             resp = NULL;
         }
     }
+    omr_info ("graph request %lld (%s): connect %.3f s, run %.3f s, commit %.3f s", (long long) j->hid,
+              json_string_value (json_object_get (j->req, "@type")), t1 - t0, t2 - t1, now_s () - t2);
     if (!resp || dry)
         blz_db_rollback (j->db);
     if (resp) {

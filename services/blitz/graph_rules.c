@@ -763,18 +763,27 @@ check_set (gr_t *g, omr_err_t *err)
     if (g->kind == BLZ_GR_DELETE) {
         /* others' links to what goes, from what stays (a tag someone else used): the caller must
          * be allowed to delete them (group owners and read-write members are) */
+        PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g WHERE tbl LIKE '%%link'");
+        if (!tabs)
+            return -1;
         for (int e = 0; e < g->nedges; e++) {
             edge_t *ed = &g->edges[e];
-            if (ed->kind != E_LPARENT)
+            bool present = false;
+            for (int i = 0; i < PQntuples (tabs) && !present; i++)
+                present = !strcmp (PQgetvalue (tabs, i, 0), ed->src);
+            if (ed->kind != E_LPARENT || !present)
                 continue;
             res = queryf (g, err,
                           "SELECT x.id, x.owner_id, x.child FROM %s x JOIN _g h ON h.tbl = '%s' AND h.id = x.id "
                           "WHERE NOT EXISTS (SELECT 1 FROM _g p WHERE p.tbl = '%s' AND p.id = x.parent) "
                           "AND (omero_rights(x.owner_id, x.group_id) & 4) = 0 ORDER BY 1 LIMIT 1",
                           ed->coltab, ed->src, ed->dst);
-            if (!res)
+            if (!res) {
+                PQclear (tabs);
                 return -1;
+            }
             if (PQntuples (res)) {
+                PQclear (tabs);
                 const omr_type_t *lt = table_type (ed->coltab), *ct = NULL;
                 for (int k = 0; k < g->nedges; k++)
                     if (g->edges[k].kind == E_LCHILD && !strcmp (g->edges[k].coltab, ed->coltab))
@@ -789,6 +798,7 @@ check_set (gr_t *g, omr_err_t *err)
             }
             PQclear (res);
         }
+        PQclear (tabs);
     }
     if (g->kind == BLZ_GR_CHGRP) {
         char cond[256];
