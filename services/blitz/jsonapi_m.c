@@ -453,6 +453,135 @@ child_counts (mreq_t *m, const kind_t *k, json_t *data, json_t *ids, omr_err_t *
     return 0;
 }
 
+/* The caller's permissions on objects of (owner, group), once per pair, into every owned
+ * object of a result that has none (nested ones too). */
+static int
+add_permissions (blz_db_t *db, json_t *v, json_t *cache, omr_err_t *err)
+{
+    if (json_is_array (v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach (v, i, e) if (add_permissions (db, e, cache, err) < 0) return -1;
+        return 0;
+    }
+    if (!json_is_object (v))
+        return 0;
+    json_t *d = json_object_get (v, "omero:details");
+    json_t *ow = json_object_get (json_object_get (d, "owner"), "@id"), *gr = json_object_get (json_object_get (d, "group"), "@id");
+    if (d && ow && gr && !json_object_get (d, "permissions")) {
+        char key[64], a[24], b[24];
+        snprintf (key, sizeof key, "%lld:%lld", (long long) json_integer_value (ow), (long long) json_integer_value (gr));
+        json_t *p = json_object_get (cache, key);
+        if (!p) {
+            PGresult *res = blz_db_query (db, err, "SELECT omero_details_permissions($1::int8, $2::int8)::text",
+                                          BLZ_P (BLZ_I64 (a, json_integer_value (ow)), BLZ_I64 (b, json_integer_value (gr))));
+            if (!res)
+                return -1;
+            p = PQntuples (res) == 1 && !PQgetisnull (res, 0, 0) ? json_loads (PQgetvalue (res, 0, 0), 0, NULL) : NULL;
+            PQclear (res);
+            if (!p)
+                return omr_err_set (err, OMR_E_INTERNAL, 500, "no permissions for owner %s in group %s", a, b);
+            json_object_set_new (p, "@type", json_string ("TBD#Permissions"));
+            json_object_set_new (cache, key, p);
+        }
+        json_object_set (d, "permissions", p);
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach (v, k, x) {
+        if (strcmp (k, "omero:details") && (json_is_object (x) || json_is_array (x))
+            && add_permissions (db, x, cache, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The objects of a listing's page (HQL with the parameter :ids only). The translator's per-row
+ * permissions column calls omero_details_permissions for every row and object (seconds for
+ * 10,000 images), so the objects are read without it and get the caller's permissions once
+ * per (owner, group) pair instead. */
+static json_t *
+page_objects (blz_db_t *db, const char *hql, const json_t *ids, omr_err_t *err)
+{
+    hql_query_t *q = hql_translate_ex (hql, 0, err);
+    if (!q)
+        return NULL;
+    size_t cap = 16 + json_array_size (ids) * 21, n = 0;
+    char *list = malloc (cap);
+    n += (size_t) snprintf (list, cap, "{");
+    size_t i;
+    json_t *e;
+    json_array_foreach (ids, i, e)
+        n += (size_t) snprintf (list + n, cap - n, "%s%lld", i ? "," : "", (long long) json_integer_value (e));
+    snprintf (list + n, cap - n, "}");
+    const char **values = calloc ((size_t) q->nparams + 1, sizeof *values);
+    for (int k = 0; k < q->nparams; k++)
+        values[k] = q->params[k].name ? list : q->params[k].literal;
+    PGconn *conn = blz_db_conn (db);
+    PGresult *res = conn ? PQexecParams (conn, q->sql, q->nparams, NULL, values, NULL, NULL, 0) : NULL;
+    free (values);
+    free (list);
+    json_t *out = NULL;
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK)
+        omr_err_set (err, OMR_E_INTERNAL, 500, "listing failed: %s", conn ? PQerrorMessage (conn) : "no database connection");
+    else
+        out = blz_mj_encode (db, q, res, 0, 0, -1, err);
+    PQclear (res);
+    hql_query_destroy (&q);
+    if (out) {
+        json_t *cache = json_object ();
+        if (add_permissions (db, out, cache, err) < 0) {
+            json_decref (out);
+            out = NULL;
+        }
+        json_decref (cache);
+    }
+    return out;
+}
+
+/* One page of ids of a listing and the total count, in one statement (count(*) over the
+ * ordered ids before LIMIT); params as blz_query_run takes them. */
+static json_t *
+page_ids (blz_db_t *db, const char *hql, const json_t *params, long long offset, long long limit, long long *total,
+          omr_err_t *err)
+{
+    hql_query_t *q = hql_translate_ex (hql, 0, err);
+    if (!q)
+        return NULL;
+    const char **values = calloc ((size_t) q->nparams + 1, sizeof *values);
+    char (*bufs)[24] = calloc ((size_t) q->nparams + 1, sizeof *bufs);
+    for (int k = 0; k < q->nparams; k++) {
+        if (!q->params[k].name) {
+            values[k] = q->params[k].literal;
+            continue;
+        }
+        /* every listing parameter is an id */
+        snprintf (bufs[k], sizeof bufs[k], "%lld", (long long) json_integer_value (json_object_get (params, q->params[k].name)));
+        values[k] = bufs[k];
+    }
+    size_t sl = strlen (q->sql) + 128;
+    char *sql = malloc (sl);
+    snprintf (sql, sl, "SELECT s.*, count(*) OVER () FROM (%s) s LIMIT %lld OFFSET %lld", q->sql, limit, offset);
+    PGconn *conn = blz_db_conn (db);
+    PGresult *res = conn ? PQexecParams (conn, sql, q->nparams, NULL, values, NULL, NULL, 0) : NULL;
+    free (sql);
+    free (values);
+    free (bufs);
+    json_t *out = NULL;
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK)
+        omr_err_set (err, OMR_E_INTERNAL, 500, "listing failed: %s", conn ? PQerrorMessage (conn) : "no database connection");
+    else {
+        out = json_array ();
+        int nc = PQnfields (res);
+        for (int r = 0; r < PQntuples (res); r++)
+            json_array_append_new (out, json_integer (atoll (PQgetvalue (res, r, 0))));
+        *total = PQntuples (res) ? atoll (PQgetvalue (res, 0, nc - 1)) : -1;
+    }
+    PQclear (res);
+    hql_query_destroy (&q);
+    return out;
+}
+
 /* Append " and <cond>" to the where clause. */
 static void
 add_cond (char *where, size_t len, const char *cond)
@@ -520,24 +649,26 @@ do_list (mreq_t *m, const kind_t *k)
     omr_err_t err = {0};
     char hql[4096];
     const char *w = where[0] ? " where " : "";
-    snprintf (hql, sizeof hql, "select count(x.id) from %s x%s%s", k->type, w, where);
-    json_t *total = blz_query_run (m->db, hql, params, 0, -1, BLZ_MJ_ROWS, &err);
-    json_t *idrows = NULL, *data = NULL, *ids = json_array ();
-    if (!total)
-        goto fail;
+    long long total = -1;
+    json_t *data = NULL, *ids = NULL;
     snprintf (hql, sizeof hql, "select x.id from %s x%s%s order by %s", k->type, w, where, k->order);
-    idrows = blz_query_run (m->db, hql, params, (long) offset, (long) limit, BLZ_MJ_ROWS, &err);
-    if (!idrows)
+    ids = page_ids (m->db, hql, params, offset, limit, &total, &err);
+    if (!ids)
         goto fail;
+    if (total < 0) {
+        /* an empty page: count on its own */
+        snprintf (hql, sizeof hql, "select count(x.id) from %s x%s%s", k->type, w, where);
+        json_t *c = blz_query_run (m->db, hql, params, 0, -1, BLZ_MJ_ROWS, &err);
+        if (!c)
+            goto fail;
+        total = json_integer_value (json_array_get (json_array_get (c, 0), 0));
+        json_decref (c);
+    }
     size_t i;
-    json_t *row;
-    json_array_foreach (idrows, i, row) json_array_append (ids, json_array_get (row, 0));
     if (json_array_size (ids)) {
         snprintf (hql, sizeof hql, "select x from %s x %s where x.id in (:ids) order by %s", k->type, k->list_fetch,
                   k->order);
-        json_t *p2 = json_pack ("{s:O}", "ids", ids);
-        data = blz_query_run (m->db, hql, p2, 0, -1, 0, &err);
-        json_decref (p2);
+        data = page_objects (m->db, hql, ids, &err);
         if (!data)
             goto fail;
         if (counts && k->count_hql && child_counts (m, k, data, ids, &err) < 0)
@@ -547,20 +678,15 @@ do_list (mreq_t *m, const kind_t *k)
     blz_db_rollback (m->db);
     json_t *o;
     json_array_foreach (data, i, o) tidy (o, m->r->base, 0, false);
-    json_t *reply = json_pack ("{s:o,s:{s:I,s:I,s:I,s:I}}", "data", data, "meta", "totalCount",
-                               json_integer_value (json_array_get (json_array_get (total, 0), 0)), "maxLimit",
+    json_t *reply = json_pack ("{s:o,s:{s:I,s:I,s:I,s:I}}", "data", data, "meta", "totalCount", (json_int_t) total, "maxLimit",
                                (json_int_t) max, "limit", (json_int_t) limit, "offset", (json_int_t) offset);
     if (norm)
         normalize (data, reply);
     blz_jsonapi_reply (m->r->call, 200, reply, NULL);
-    json_decref (total);
-    json_decref (idrows);
     json_decref (ids);
     goto done;
 fail:
     blz_db_rollback (m->db);
-    json_decref (total);
-    json_decref (idrows);
     json_decref (ids);
     json_decref (data);
     reply_err (m->r, &err);
