@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Advisory lock class of running requests (the object id is the handle's id). */
+#define GRAPH_LOCK_CLASS "727275"
+
 static const char *schema_sql =
     "SELECT pg_advisory_xact_lock(727274);"
     "CREATE TABLE IF NOT EXISTS graph_handle (id bigserial PRIMARY KEY, uuid text UNIQUE NOT NULL, "
@@ -180,6 +183,12 @@ job_main (void *arg)
         goto out;
     }
     double t0 = now_s ();
+    /* held while this job lives (its connection closes if the server dies): status tells a
+     * dead request from a running one by it */
+    char hb[24];
+    PGresult *lk = PQexecParams (blz_db_conn (j->pdb), "SELECT pg_advisory_lock(" GRAPH_LOCK_CLASS ", $1::int4)", 1, NULL,
+                                 (const char *const[]) {BLZ_I64 (hb, j->hid)}, NULL, NULL, 0);
+    PQclear (lk);
     set_state (j->pdb, j->hid, "RUNNING", 0, NULL, &err);
     blz_ctx_t ctx = j->ctx;
     ctx.group_id = -1;          /* graph requests reach across the caller's groups */
@@ -245,7 +254,7 @@ op_submit (omr_call_t *call, omr_err_t *err, void *arg)
     char *rtext = json_dumps (req, JSON_COMPACT);
     PGresult *res = blz_db_query (db, err,
                                   "INSERT INTO graph_handle (uuid, user_id, type, state, request) VALUES "
-                                  "(md5(random()::text || clock_timestamp()::text), $1, $2, 'RUNNING', $3::jsonb) RETURNING id, uuid",
+                                  "(md5(random()::text || clock_timestamp()::text), $1, $2, 'QUEUED', $3::jsonb) RETURNING id, uuid",
                                   BLZ_P (BLZ_I64 (ub, ctx.user_id), json_string_value (json_object_get (req, "@type")), rtext));
     free (rtext);
     if (!res) {
@@ -282,6 +291,46 @@ op_submit (omr_call_t *call, omr_err_t *err, void *arg)
     return 0;
 }
 
+/* A request whose server stopped (its lock is free while RUNNING, or never started after a
+ * minute) is marked FAILURE so that clients stop waiting; res is updated in place when so. */
+static int
+mark_dead (blz_db_t *db, PGresult *res, omr_err_t *err)
+{
+    const char *state = PQgetvalue (res, 0, 4), *id = PQgetvalue (res, 0, 0);
+    bool dead = false;
+    if (!strcmp (state, "RUNNING")) {
+        PGresult *r = blz_db_query (db, err, "SELECT pg_try_advisory_lock(" GRAPH_LOCK_CLASS ", $1::int4)", BLZ_P (id));
+        if (!r)
+            return -1;
+        dead = !strcmp (PQgetvalue (r, 0, 0), "t");
+        PQclear (r);
+        if (dead) {
+            r = blz_db_query (db, err, "SELECT pg_advisory_unlock(" GRAPH_LOCK_CLASS ", $1::int4)", BLZ_P (id));
+            PQclear (r);
+        }
+    } else if (!strcmp (state, "QUEUED")) {
+        PGresult *r = blz_db_query (db, err, "SELECT started < now() - interval '60 seconds' FROM graph_handle WHERE id = $1",
+                                    BLZ_P (id));
+        if (!r)
+            return -1;
+        dead = PQntuples (r) && !strcmp (PQgetvalue (r, 0, 0), "t");
+        PQclear (r);
+    }
+    if (!dead)
+        return 0;
+    omr_err_t why = {0};
+    omr_err_set (&why, OMR_E_INTERNAL, 500, "the server running this request stopped before it finished; nothing was committed");
+    json_t *resp = err_response (&why);
+    char *text = json_dumps (resp, JSON_COMPACT);
+    json_decref (resp);
+    long n = blz_db_exec (db, err,
+                          "UPDATE graph_handle SET state = 'FAILURE', response = $2::jsonb, finished = now() "
+                          "WHERE id = $1 AND state IN ('RUNNING', 'QUEUED')",
+                          BLZ_P (id, text));
+    free (text);
+    return n < 0 ? -1 : 1;
+}
+
 /* The handle row of a call ({handle}) the caller may see: columns as named. */
 static PGresult *
 load_handle (blz_app_t *app, omr_call_t *call, blz_db_t **dbo, omr_err_t *err)
@@ -300,36 +349,49 @@ load_handle (blz_app_t *app, omr_call_t *call, blz_db_t **dbo, omr_err_t *err)
     blz_db_t *db = blz_app_db (app, call);
     blz_ctx_t in;
     blz_ctx_internal (&in);
-    if (blz_db_begin (db, &in, err) < 0)
-        return NULL;
-    if (ensure_schema (db, err) < 0) {
-        blz_db_rollback (db);
-        return NULL;
-    }
-    PGresult *res = blz_db_query (db, err,
-                                  "SELECT id, uuid, user_id, type, state, steps, current_step, cancel, response::text, "
-                                  "(extract(epoch from started) * 1000)::int8, (extract(epoch from finished) * 1000)::int8 "
-                                  "FROM graph_handle WHERE uuid = $1 OR id::text = $1",
-                                  BLZ_P (h));
-    if (!res) {
-        blz_db_rollback (db);
-        return NULL;
-    }
-    if (!PQntuples (res) || (atoll (PQgetvalue (res, 0, 2)) != ctx.user_id && !ctx.admin)) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (blz_db_begin (db, &in, err) < 0)
+            return NULL;
+        if (ensure_schema (db, err) < 0) {
+            blz_db_rollback (db);
+            return NULL;
+        }
+        PGresult *res = blz_db_query (db, err,
+                                      "SELECT id, uuid, user_id, type, state, steps, current_step, cancel, response::text, "
+                                      "(extract(epoch from started) * 1000)::int8, (extract(epoch from finished) * 1000)::int8 "
+                                      "FROM graph_handle WHERE uuid = $1 OR id::text = $1",
+                                      BLZ_P (h));
+        if (!res) {
+            blz_db_rollback (db);
+            return NULL;
+        }
+        if (!PQntuples (res) || (atoll (PQgetvalue (res, 0, 2)) != ctx.user_id && !ctx.admin)) {
+            PQclear (res);
+            blz_db_rollback (db);
+            omr_err_set (err, OMR_E_NOTFOUND, 404, "no command handle %s", h);
+            return NULL;
+        }
+        int dead = attempt ? 0 : mark_dead (db, res, err);
+        if (dead == 0) {
+            *dbo = db;
+            return res;
+        }
         PQclear (res);
-        blz_db_rollback (db);
-        omr_err_set (err, OMR_E_NOTFOUND, 404, "no command handle %s", h);
-        return NULL;
+        if (dead < 0 || blz_db_commit (db, err) < 0) {
+            blz_db_rollback (db);
+            return NULL;
+        }
     }
-    *dbo = db;
-    return res;
+    omr_err_set (err, OMR_E_INTERNAL, 500, "command handle %s could not be read", h);
+    return NULL;
 }
 
 static json_t *
 status_json (PGresult *res)
 {
+    const char *state = PQgetvalue (res, 0, 4);
     json_t *s = json_pack ("{ss ss ss sI sI sb}", "handle", PQgetvalue (res, 0, 1), "type", PQgetvalue (res, 0, 3), "state",
-                           PQgetvalue (res, 0, 4), "steps", (json_int_t) atoll (PQgetvalue (res, 0, 5)), "currentStep",
+                           !strcmp (state, "QUEUED") ? "RUNNING" : state, "steps", (json_int_t) atoll (PQgetvalue (res, 0, 5)), "currentStep",
                            (json_int_t) atoll (PQgetvalue (res, 0, 6)), "cancelled", !strcmp (PQgetvalue (res, 0, 7), "t"));
     json_object_set_new (s, "startTime", json_integer (atoll (PQgetvalue (res, 0, 9))));
     if (!PQgetisnull (res, 0, 10))
@@ -381,8 +443,8 @@ op_cancel (omr_call_t *call, omr_err_t *err, void *arg)
     PGresult *res = load_handle (arg, call, &db, err);
     if (!res)
         return -1;
-    bool running = !strcmp (PQgetvalue (res, 0, 4), "RUNNING");
-    long n = running ? blz_db_exec (db, err, "UPDATE graph_handle SET cancel = true WHERE id = $1 AND state = 'RUNNING'",
+    bool running = !strcmp (PQgetvalue (res, 0, 4), "RUNNING") || !strcmp (PQgetvalue (res, 0, 4), "QUEUED");
+    long n = running ? blz_db_exec (db, err, "UPDATE graph_handle SET cancel = true WHERE id = $1 AND state IN ('RUNNING', 'QUEUED')",
                                     BLZ_P (PQgetvalue (res, 0, 0)))
                      : 0;
     PQclear (res);

@@ -6,6 +6,8 @@ any (one real import of a two-image OME-TIFF for filesets).
 """
 import json
 import os
+import signal
+import subprocess
 import time
 
 import numpy as np
@@ -451,3 +453,74 @@ def test_cleanse_removes_orphans_only(g, tmp_path):
     assert all(os.path.exists(f) for f in kept), "cleanse removed a file the database names"
     out = cli(g, "root", "admin", "cleanse", "/tmp", check=False)
     assert out.returncode == 1 and "not this server's data directory" in out.stderr
+
+
+# ---- a server killed in the middle -------------------------------------------------------------
+
+CLONE_SQL = """
+SELECT set_config('omero.admin', 'true', false), set_config('omero.group', '-1', false);
+CREATE FUNCTION pg_temp.cols(t text) RETURNS text LANGUAGE sql AS $f$
+  SELECT string_agg(quote_ident(column_name::text), ',' ORDER BY ordinal_position) FROM information_schema.columns
+   WHERE table_schema = current_schema() AND table_name = t AND column_name NOT IN ('id', 'parent', 'child')
+$f$;
+DO $d$ DECLARE c text; l text;
+BEGIN
+  CREATE TEMP TABLE bi AS SELECT nextval('seq_image') AS id FROM generate_series(1, @N@);
+  c := pg_temp.cols('image');
+  EXECUTE format('INSERT INTO image (id,%s) SELECT bi.id,%s FROM image t, bi WHERE t.id = @I@', c, c);
+  l := pg_temp.cols('datasetimagelink');
+  EXECUTE format('INSERT INTO datasetimagelink (id,parent,child,%s) SELECT nextval(''seq_datasetimagelink''), @D@, bi.id,%s '
+                 'FROM datasetimagelink t, bi WHERE t.child = @I@', l, l);
+END $d$;
+"""
+
+
+def psql(g, sql):
+    db = {}
+    for line in open(os.path.join(g.dir, "var", "master", "db.yaml")):
+        k, _, v = line.partition(":")
+        db[k.strip().strip('"')] = v.strip().strip('"')
+    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", db["omero.db.host"], "-p", db["omero.db.port"],
+                        "-U", db["omero.db.user"], db["omero.db.name"]], input=sql, capture_output=True, text=True,
+                       env=dict(os.environ, PGPASSWORD=db["omero.db.pass"]))
+    assert r.returncode == 0, r.stderr
+
+
+def test_server_killed_mid_delete_changes_nothing(g):
+    """A Blitz killed while a delete runs: the transaction never commits, and the handle reports
+    FAILURE once a server answers again (instead of RUNNING for ever)."""
+    alice = api(g, "alice")
+    d = alice.save({"@type": "Dataset", "Name": "big", "ImageLinks": [
+        {"@type": "DatasetImageLink", "child": {"@type": "Image", "Name": "seed"}}]})
+    i0 = d["ImageLinks"][0]["Child"]["@id"]
+    d = d["@id"]
+    psql(g, CLONE_SQL.replace("@N@", "6000").replace("@I@", str(i0)).replace("@D@", str(d)))
+    n = len(rows(g, "select l.child.id from DatasetImageLink l where l.parent.id = %d" % d))
+    assert n == 6001
+    h = alice.call("Command", "submit", request={"@type": "omero.cmd.Delete2", "targetObjects": {"Dataset": [d]}})["handle"]
+    for _ in range(200):
+        if alice.call("Command", "status", handle=h)["currentStep"] >= 1:
+            break
+        time.sleep(0.02)
+    blitz = [p for p in g.pids() if b"omero-blitz" in open("/proc/%d/cmdline" % p, "rb").read()]
+    assert blitz
+    os.kill(blitz[0], signal.SIGKILL)
+    st = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            st = alice.call("Command", "status", handle=h)
+            if st["state"] != "RUNNING":
+                break
+        except (AssertionError, requests.RequestException):
+            pass
+        time.sleep(0.5)
+    assert st and st["state"] == "FAILURE", st
+    r = alice.call("Command", "response", handle=h)
+    assert r["@type"] == "omero.cmd.ERR" and "stopped" in r["message"], r
+    assert exists(g, "Dataset", d) == [d]
+    assert len(rows(g, "select l.child.id from DatasetImageLink l where l.parent.id = %d" % d)) == n
+    # the restarted server deletes it in full
+    r = alice.graph({"@type": "omero.cmd.Delete2", "targetObjects": {"Dataset": [d]}})
+    assert len(r["deletedObjects"]["ome.model.core.Image"]) == n
+    assert exists(g, "Dataset", d) == [] and exists(g, "Image", i0) == []
