@@ -496,6 +496,20 @@ add_permissions (blz_db_t *db, json_t *v, json_t *cache, omr_err_t *err)
     return 0;
 }
 
+/* A PostgreSQL array literal of a JSON array of ids ("{1,2}"), malloc'ed. */
+static char *
+id_list (const json_t *ids)
+{
+    size_t cap = 16 + json_array_size (ids) * 21, n = 0, i;
+    char *list = malloc (cap);
+    json_t *e;
+    n += (size_t) snprintf (list, cap, "{");
+    json_array_foreach (ids, i, e)
+        n += (size_t) snprintf (list + n, cap - n, "%s%lld", i ? "," : "", (long long) json_integer_value (e));
+    snprintf (list + n, cap - n, "}");
+    return list;
+}
+
 /* The objects of a listing's page (HQL with the parameter :ids only). The translator's per-row
  * permissions column calls omero_details_permissions for every row and object (seconds for
  * 10,000 images), so the objects are read without it and get the caller's permissions once
@@ -506,14 +520,7 @@ page_objects (blz_db_t *db, const char *hql, const json_t *ids, omr_err_t *err)
     hql_query_t *q = hql_translate_ex (hql, 0, err);
     if (!q)
         return NULL;
-    size_t cap = 16 + json_array_size (ids) * 21, n = 0;
-    char *list = malloc (cap);
-    n += (size_t) snprintf (list, cap, "{");
-    size_t i;
-    json_t *e;
-    json_array_foreach (ids, i, e)
-        n += (size_t) snprintf (list + n, cap - n, "%s%lld", i ? "," : "", (long long) json_integer_value (e));
-    snprintf (list + n, cap - n, "}");
+    char *list = id_list (ids);
     const char **values = calloc ((size_t) q->nparams + 1, sizeof *values);
     for (int k = 0; k < q->nparams; k++)
         values[k] = q->params[k].name ? list : q->params[k].literal;
@@ -550,13 +557,19 @@ page_ids (blz_db_t *db, const char *hql, const json_t *params, long long offset,
         return NULL;
     const char **values = calloc ((size_t) q->nparams + 1, sizeof *values);
     char (*bufs)[24] = calloc ((size_t) q->nparams + 1, sizeof *bufs);
+    char **lists = calloc ((size_t) q->nparams + 1, sizeof *lists);
     for (int k = 0; k < q->nparams; k++) {
         if (!q->params[k].name) {
             values[k] = q->params[k].literal;
             continue;
         }
-        /* every listing parameter is an id */
-        snprintf (bufs[k], sizeof bufs[k], "%lld", (long long) json_integer_value (json_object_get (params, q->params[k].name)));
+        /* listing parameters are ids, or lists of ids */
+        json_t *v = json_object_get (params, q->params[k].name);
+        if (json_is_array (v)) {
+            values[k] = lists[k] = id_list (v);
+            continue;
+        }
+        snprintf (bufs[k], sizeof bufs[k], "%lld", (long long) json_integer_value (v));
         values[k] = bufs[k];
     }
     size_t sl = strlen (q->sql) + 128;
@@ -567,6 +580,9 @@ page_ids (blz_db_t *db, const char *hql, const json_t *params, long long offset,
     free (sql);
     free (values);
     free (bufs);
+    for (int k = 0; k < q->nparams; k++)
+        free (lists[k]);
+    free (lists);
     json_t *out = NULL;
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK)
         omr_err_set (err, OMR_E_INTERNAL, 500, "listing failed: %s", conn ? PQerrorMessage (conn) : "no database connection");
@@ -579,6 +595,37 @@ page_ids (blz_db_t *db, const char *hql, const json_t *params, long long offset,
     }
     PQclear (res);
     hql_query_destroy (&q);
+    return out;
+}
+
+static int ws_index (mreq_t *m, const kind_t *k, json_t *objs, omr_err_t *err);
+
+/* The users whose details the caller may see: OMERO shows Experimenters only to members of a
+ * non-private group they share (the group every user is in does not count), and oneself;
+ * administrators see everyone (NULL and *all set). */
+static json_t *
+visible_users (mreq_t *m, bool *all, omr_err_t *err)
+{
+    *all = m->ctx.admin;
+    if (*all)
+        return NULL;
+    json_t *gids = json_array ();
+    for (int i = 0; i < m->ctx.ngroups; i++)
+        json_array_append_new (gids, json_integer (m->ctx.group_ids[i]));
+    char *list = id_list (gids), ug[24];
+    json_decref (gids);
+    PGresult *res = blz_db_query (m->db, err,
+                                  "SELECT DISTINCT m.child FROM groupexperimentermap m JOIN experimentergroup g "
+                                  "ON g.id = m.parent WHERE m.parent = ANY ($1::int8[]) AND m.parent <> $2 "
+                                  "AND (g.permissions & 64) <> 0",
+                                  BLZ_P (list, BLZ_I64 (ug, m->r->app->user_gid)));
+    free (list);
+    if (!res)
+        return NULL;
+    json_t *out = json_pack ("[I]", (json_int_t) m->ctx.user_id);
+    for (int r = 0; r < PQntuples (res); r++)
+        json_array_append_new (out, json_integer (atoll (PQgetvalue (res, r, 0))));
+    PQclear (res);
     return out;
 }
 
@@ -648,9 +695,19 @@ do_list (mreq_t *m, const kind_t *k)
         goto done;
     omr_err_t err = {0};
     char hql[4096];
+    json_t *data = NULL, *ids = NULL;
+    if (!strcmp (k->kind, "experimenters")) {
+        bool all;
+        json_t *vis = visible_users (m, &all, &err);
+        if (!vis && !all)
+            goto fail;
+        if (vis) {
+            add_cond (where, sizeof where, "x.id in (:visible)");
+            json_object_set_new (params, "visible", vis);
+        }
+    }
     const char *w = where[0] ? " where " : "";
     long long total = -1;
-    json_t *data = NULL, *ids = NULL;
     snprintf (hql, sizeof hql, "select x.id from %s x%s%s order by %s", k->type, w, where, k->order);
     ids = page_ids (m->db, hql, params, offset, limit, &total, &err);
     if (!ids)
@@ -672,6 +729,8 @@ do_list (mreq_t *m, const kind_t *k)
         if (!data)
             goto fail;
         if (counts && k->count_hql && child_counts (m, k, data, ids, &err) < 0)
+            goto fail;
+        if (!strcmp (k->kind, "plateacquisitions") && ws_index (m, k, data, &err) < 0)
             goto fail;
     } else
         data = json_array ();
@@ -695,6 +754,128 @@ done:
     return 0;
 }
 
+/* omero:wellsampleIndex [min, max] and url:wellsampleindex_wells (one URL per index) of Plates
+ * or PlateAcquisitions, one statement for all of them. */
+static int
+ws_index (mreq_t *m, const kind_t *k, json_t *objs, omr_err_t *err)
+{
+    bool plates = !strcmp (k->kind, "plates");
+    size_t i;
+    json_t *o, *ids = json_array ();
+    json_array_foreach (objs, i, o) json_array_append (ids, json_object_get (o, "@id"));
+    char *list = id_list (ids);
+    json_decref (ids);
+    PGresult *res = blz_db_query (m->db, err,
+                                  plates ? "SELECT w.plate, min(ws.well_index), max(ws.well_index) FROM wellsample ws "
+                                           "JOIN well w ON w.id = ws.well WHERE w.plate = ANY ($1::int8[]) GROUP BY w.plate"
+                                         : "SELECT ws.plateacquisition, min(ws.well_index), max(ws.well_index) FROM "
+                                           "wellsample ws WHERE ws.plateacquisition = ANY ($1::int8[]) "
+                                           "GROUP BY ws.plateacquisition",
+                                  BLZ_P (list));
+    free (list);
+    if (!res)
+        return -1;
+    for (int r = 0; r < PQntuples (res); r++) {
+        long long id = atoll (PQgetvalue (res, r, 0));
+        long lo = atol (PQgetvalue (res, r, 1)), hi = atol (PQgetvalue (res, r, 2));
+        json_array_foreach (objs, i, o) {
+            if (json_integer_value (json_object_get (o, "@id")) != id)
+                continue;
+            json_object_set_new (o, "omero:wellsampleIndex", json_pack ("[i,i]", (int) lo, (int) hi));
+            json_t *urls = json_array ();
+            for (long x = lo; x <= hi; x++) {
+                char url[900];
+                snprintf (url, sizeof url, "%s/api/v0/m/%s/%lld/wellsampleindex/%ld/wells/", m->r->base, k->kind, id, x);
+                json_array_append_new (urls, json_string (url));
+            }
+            json_object_set_new (o, "url:wellsampleindex_wells", urls);
+        }
+    }
+    PQclear (res);
+    return 0;
+}
+
+/* GET /m/plates/{id}/wellsampleindex/{index}/wells/ (and by PlateAcquisition): the Wells with
+ * the WellSample at that index and its Image only, empty Wells left out; paged like a list. */
+static int
+do_wsindex_wells (mreq_t *m, const kind_t *parent, long long id, long long index)
+{
+    blz_app_t *app = m->r->app;
+    long long dflt = config_int (app, "omero.web.api.limit", 200), max = config_int (app, "omero.web.api.max_limit", 500);
+    long long limit = dflt, offset = 0, v;
+    int rc;
+    if ((rc = param_int (m, "limit", &v)) < 0)
+        return 0;
+    if (rc && v >= 0)
+        limit = v;
+    if (limit > max)
+        limit = max;
+    if ((rc = param_int (m, "offset", &v)) < 0)
+        return 0;
+    if (rc) {
+        if (v < 0)
+            return reply_error (m->r, 400, "offset must not be negative: %lld", v);
+        offset = v;
+    }
+    if (begin_read (m) < 0)
+        return 0;
+    omr_err_t err = {0};
+    char a[24], b[24], c[24], d[24];
+    const char *sql = !strcmp (parent->kind, "plates")
+                          ? "SELECT ws.id, count(*) OVER () FROM wellsample ws JOIN well w ON w.id = ws.well "
+                            "WHERE w.plate = $1 AND ws.well_index = $2 ORDER BY w.\"column\", w.\"row\", w.id LIMIT $3 OFFSET $4"
+                          : "SELECT ws.id, count(*) OVER () FROM wellsample ws JOIN well w ON w.id = ws.well "
+                            "WHERE ws.plateacquisition = $1 AND ws.well_index = $2 ORDER BY w.\"column\", w.\"row\", w.id "
+                            "LIMIT $3 OFFSET $4";
+    PGresult *res = blz_db_query (m->db, &err, sql,
+                                  BLZ_P (BLZ_I64 (a, id), BLZ_I64 (b, index), BLZ_I64 (c, limit), BLZ_I64 (d, offset)));
+    json_t *ids = json_array (), *data = NULL;
+    long long total = 0;
+    if (!res)
+        goto fail;
+    for (int r = 0; r < PQntuples (res); r++) {
+        json_array_append_new (ids, json_integer (atoll (PQgetvalue (res, r, 0))));
+        total = atoll (PQgetvalue (res, r, 1));
+    }
+    PQclear (res);
+    if (!json_array_size (ids) && offset > 0) {
+        /* past the end: the total on its own */
+        const char *csql = !strcmp (parent->kind, "plates")
+                               ? "SELECT count(*) FROM wellsample ws JOIN well w ON w.id = ws.well WHERE w.plate = $1 "
+                                 "AND ws.well_index = $2"
+                               : "SELECT count(*) FROM wellsample ws WHERE ws.plateacquisition = $1 AND ws.well_index = $2";
+        res = blz_db_query (m->db, &err, csql, BLZ_P (a, b));
+        if (!res)
+            goto fail;
+        total = atoll (PQgetvalue (res, 0, 0));
+        PQclear (res);
+    }
+    if (json_array_size (ids)) {
+        data = page_objects (m->db,
+                             "select x from Well x join fetch x.wellSamples ws join fetch ws.image img "
+                             "left outer join fetch ws.plateAcquisition pa where ws.id in (:ids) "
+                             "order by x.column, x.row, x.id",
+                             ids, &err);
+        if (!data)
+            goto fail;
+    } else
+        data = json_array ();
+    blz_db_rollback (m->db);
+    size_t i;
+    json_t *o;
+    json_array_foreach (data, i, o) tidy (o, m->r->base, 0, false);
+    blz_jsonapi_reply (m->r->call, 200,
+                       json_pack ("{s:o,s:{s:I,s:I,s:I,s:I}}", "data", data, "meta", "totalCount", (json_int_t) total,
+                                  "maxLimit", (json_int_t) max, "limit", (json_int_t) limit, "offset", (json_int_t) offset),
+                       NULL);
+    json_decref (ids);
+    return 0;
+fail:
+    blz_db_rollback (m->db);
+    json_decref (ids);
+    return reply_err (m->r, &err);
+}
+
 /* One object as a single GET shows it (within an open transaction); NULL when not visible. */
 static json_t *
 load_single (mreq_t *m, const kind_t *k, long long id, omr_err_t *err)
@@ -710,29 +891,14 @@ load_single (mreq_t *m, const kind_t *k, long long id, omr_err_t *err)
     json_decref (arr);
     if (!o)
         return NULL;
-    if (!strcmp (k->kind, "plates")) {
-        /* omero:wellsampleIndex [min, max] and one URL per index */
-        char ids[32];
-        PGresult *res = blz_db_query (m->db, err,
-                                      "SELECT min(ws.well_index), max(ws.well_index) FROM wellsample ws "
-                                      "JOIN well w ON w.id = ws.well WHERE w.plate = $1",
-                                      BLZ_P (BLZ_I64 (ids, id)));
-        if (!res) {
+    if (!strcmp (k->kind, "plates") || !strcmp (k->kind, "plateacquisitions")) {
+        json_t *one = json_pack ("[O]", o);
+        int rc = ws_index (m, k, one, err);
+        json_decref (one);
+        if (rc < 0) {
             json_decref (o);
             return NULL;
         }
-        if (PQntuples (res) == 1 && !PQgetisnull (res, 0, 0)) {
-            long lo = atol (PQgetvalue (res, 0, 0)), hi = atol (PQgetvalue (res, 0, 1));
-            json_object_set_new (o, "omero:wellsampleIndex", json_pack ("[i,i]", (int) lo, (int) hi));
-            json_t *urls = json_array ();
-            for (long i = lo; i <= hi; i++) {
-                char url[900];
-                snprintf (url, sizeof url, "%s/api/v0/m/plates/%lld/wellsampleindex/%ld/wells/", m->r->base, id, i);
-                json_array_append_new (urls, json_string (url));
-            }
-            json_object_set_new (o, "url:wellsampleindex_wells", urls);
-        }
-        PQclear (res);
     }
     tidy (o, m->r->base, 0, true);
     return o;
@@ -744,6 +910,22 @@ do_single (mreq_t *m, const kind_t *k, long long id)
     if (begin_read (m) < 0)
         return 0;
     omr_err_t err = {0};
+    if (!strcmp (k->kind, "experimenters")) {
+        bool all, seen = false;
+        json_t *vis = visible_users (m, &all, &err);
+        if (!vis && !all) {
+            blz_db_rollback (m->db);
+            return reply_err (m->r, &err);
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach (vis, i, e) seen |= json_integer_value (e) == id;
+        json_decref (vis);
+        if (!all && !seen) {
+            blz_db_rollback (m->db);
+            return reply_error (m->r, 404, "%s %lld not found", k->type, id);
+        }
+    }
     json_t *o = load_single (m, k, id, &err);
     blz_db_rollback (m->db);
     if (!o)
@@ -1000,14 +1182,29 @@ blz_jsonapi_m_handle (const blz_jsonapi_req_t *r)
         return reply_error (r, 404, "Not found: %s", r->path);
     else if (n >= 2 && (id = seg_id (seg[1])) < 0)
         return reply_error (r, 404, "Not found: %s", r->path);
-    else if (n == 3) {
+    else if (n == 5) {
+        long long index = seg_id (seg[3]);
+        if ((strcmp (seg[0], "plates") && strcmp (seg[0], "plateacquisitions")) || strcmp (seg[2], "wellsampleindex")
+            || index < 0 || strcmp (seg[4], "wells"))
+            return reply_error (r, 404, "Not found: %s", r->path);
+        if (!get)
+            return method_not_allowed (r);
+        mreq_t m = {.r = r, .db = blz_app_db (r->app, r->call)};
+        omr_err_t err = {0};
+        if (blz_call_ctx (r->call, &m.ctx, &err) < 0)
+            return reply_error (r, 403, "Not logged in");
+        m.q = parse_query (r->query);
+        do_wsindex_wells (&m, k, id, index);
+        json_decref (m.q);
+        return 0;
+    } else if (n == 3) {
         for (size_t i = 0; i < sizeof nested / sizeof nested[0]; i++)
             if (!strcmp (nested[i].parent, seg[0]) && !strcmp (nested[i].child, seg[2]))
                 nest_param = nested[i].param;
         if (!nest_param)
             return reply_error (r, 404, "Not found: %s", r->path);
         k = kind_named (seg[2], strlen (seg[2]));
-    } else if (n > 3)
+    } else if (n == 4 || n > 5)
         return reply_error (r, 404, "Not found: %s", r->path);
     /* allowed methods before anything else, as Django's views do */
     if (save && strcmp (r->method, "POST") && strcmp (r->method, "PUT"))

@@ -138,11 +138,15 @@ def env(installation):
         o["pl"] = plate["@id"]
         o["run"] = plate["PlateAcquisitions"][0]["@id"]
         for row, col in ((1, 0), (0, 1), (0, 0)):
+            samples = [{"@type": "WellSample", "PosX": {"Unit": "REFERENCEFRAME", "Value": 21864.47},
+                        "PosY": {"Unit": "REFERENCEFRAME", "Value": 36711.98},
+                        "PlateAcquisition": {"@type": "PlateAcquisition", "@id": o["run"]},
+                        "Image": image("w-%d-%d" % (row, col), e)}]
+            if (row, col) == (0, 0):      # a second field in one well only
+                samples.append({"@type": "WellSample", "PlateAcquisition": {"@type": "PlateAcquisition", "@id": o["run"]},
+                                "Image": image("w-0-0-f1", e)})
             well = save(api, a, {"@type": "Well", "Row": row, "Column": col, "Plate": {"@type": "Plate", "@id": o["pl"]},
-                                 "WellSamples": [{"@type": "WellSample", "PosX": {"Unit": "REFERENCEFRAME", "Value": 21864.47},
-                                                  "PosY": {"Unit": "REFERENCEFRAME", "Value": 36711.98},
-                                                  "PlateAcquisition": {"@type": "PlateAcquisition", "@id": o["run"]},
-                                                  "Image": image("w-%d-%d" % (row, col), e)}]})
+                                 "WellSamples": samples})
             o["well-%d-%d" % (row, col)] = well["@id"]
         o["scr"] = save(api, a, {"@type": "Screen", "Name": "scr", "PlateLinks": [
             {"@type": "ScreenPlateLink", "child": {"@type": "Plate", "@id": o["pl"]}}]})["@id"]
@@ -280,8 +284,19 @@ def test_screens_plates_wells_acquisitions(env):
     assert [x["Name"] for x in j.get("m/plates/?screen=%d" % o["scr"])[1]["data"]] == ["pl"]
     assert [x["Name"] for x in j.get("m/plates/%d/screens/" % o["pl"])[1]["data"]] == ["scr"]
     st, one = j.get("m/plates/%d/" % o["pl"])
-    assert one["data"]["omero:wellsampleIndex"] == [0, 0]
-    assert one["data"]["url:wellsampleindex_wells"] == [j.url("plates/%d/wellsampleindex/0/wells/" % o["pl"])]
+    assert one["data"]["omero:wellsampleIndex"] == [0, 1]
+    assert one["data"]["url:wellsampleindex_wells"] == [j.url("plates/%d/wellsampleindex/%d/wells/" % (o["pl"], i))
+                                                        for i in (0, 1)]
+    # one WellSample per Well at an index; wells without one are left out
+    st, body = j.get("m/plates/%d/wellsampleindex/0/wells/" % o["pl"])
+    assert st == 200 and body["meta"]["totalCount"] == 3
+    assert [[s["Image"]["Name"] for s in w["WellSamples"]] for w in body["data"]] == [["w-0-0"], ["w-1-0"], ["w-0-1"]]
+    st, body = j.get("m/plates/%d/wellsampleindex/1/wells/" % o["pl"])
+    assert [[s["Image"]["Name"] for s in w["WellSamples"]] for w in body["data"]] == [["w-0-0-f1"]]
+    st, body = j.get("m/plateacquisitions/%d/wellsampleindex/1/wells/" % o["run"])
+    assert [w["@id"] for w in body["data"]] == [o["well-0-0"]]
+    assert j.get("m/plates/%d/wellsampleindex/7/wells/" % o["pl"])[1]["data"] == []
+    assert j.get("m/plates/%d/wellsampleindex/x/wells/" % o["pl"])[0] == 404
     # wells ordered by column then row, with their samples, images and acquisitions
     st, body = j.get("m/plates/%d/wells/" % o["pl"])
     assert st == 200 and body["meta"]["totalCount"] == 3
@@ -304,6 +319,9 @@ def test_screens_plates_wells_acquisitions(env):
     assert pa["@type"] == T + "PlateAcquisition" and pa["MaximumFieldCount"] == 2
     assert pa["StartTime"] == 1252938959000 and pa["EndTime"] == 1252939813000
     assert pa["url:plateacquisition"] == j.url("plateacquisitions/%d/" % o["run"])
+    assert pa["omero:wellsampleIndex"] == [0, 1]
+    assert pa["url:wellsampleindex_wells"] == [j.url("plateacquisitions/%d/wellsampleindex/%d/wells/" % (o["run"], i))
+                                               for i in (0, 1)]
 
 
 def test_rois_of_an_image(env):
@@ -339,6 +357,14 @@ def test_experimenters_and_groups(env):
     assert g["url:experimenters"] == j.url("experimentergroups/%d/experimenters/" % ids["lab"])
     st, one = j.get("m/experimenters/%d/" % ids["bob"])
     assert one["data"]["UserName"] == "bob" and "url:experimentergroups" in one["data"]
+    # Experimenters are visible only through a shared non-private group
+    st, body = j.get("m/experimenters/")
+    seen = {x["UserName"] for x in body["data"]}
+    assert {"alice", "bob"} <= seen and "eve" not in seen and "root" not in seen
+    assert [x["UserName"] for x in env["j"]["eve"].get("m/experimenters/")[1]["data"]] == ["eve"]
+    assert env["j"]["eve"].get("m/experimenters/%d/" % ids["alice"])[0] == 404
+    assert j.get("m/experimenters/%d/" % ids["eve"])[0] == 404
+    assert j.get("m/experimentergroups/%d/experimenters/" % ids["other"])[1]["data"] == []
     st, one = j.get("m/experimentergroups/%d/" % ids["lab"])
     assert one["data"]["Name"] == "lab" and one["data"]["omero:details"]["permissions"]["perm"] == "rwra--"
 
