@@ -65,9 +65,16 @@ typedef struct {
 
 /* Per worker: the last image served, with its files open, so that the tiles of one image,
  * which come in series, cost one small query each. */
+/* The connection a worker prepared its statements on (a reconnect gets a new backend). */
+typedef struct {
+    PGconn *conn;
+    int backend_pid;
+} prepared_t;
+
 typedef struct {
     blz_app_t *app;
     img_t *cache;                   /* one per worker */
+    prepared_t *prepared;           /* one per worker */
 } wg_state_t;
 
 /* One request. */
@@ -312,20 +319,53 @@ img_open_files (wg_t *r, img_t *im, omr_err_t *err)
     return 0;
 }
 
+/* The stamp query: the image's pixels, the last changes of image and pixels rows and the
+ * settings shown (the caller's RenderingDef, else the owner's, as rendering_settings.c picks
+ * them). Every tile runs it, so it is prepared once per connection: planning it, with the
+ * row-level security policies of three tables, costs far more than running it. */
+#define STAMP_SQL                                                                                                     \
+    "SELECT p.id, i.update_id, p.update_id, (SELECT r.id || ':' || coalesce(r.version, 0) FROM renderingdef r "      \
+    "WHERE r.pixels = p.id AND (r.owner_id = _omero_uid() OR r.owner_id = i.owner_id) ORDER BY (r.owner_id = "       \
+    "_omero_uid()) DESC, r.id DESC LIMIT 1) FROM image i JOIN pixels p ON p.image = i.id WHERE i.id = $1::int8 "       \
+    "ORDER BY p.id LIMIT 1"
+
+static PGresult *
+stamp_query (wg_t *r, const char *image_id, omr_err_t *err)
+{
+    PGconn *conn = blz_db_conn (r->db);
+    prepared_t *pr = &r->state->prepared[r->call->worker];
+    if (!conn) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "no database connection");
+        return NULL;
+    }
+    if (pr->conn != conn || pr->backend_pid != PQbackendPID (conn)) {
+        PGresult *p = PQprepare (conn, "wg_stamp", STAMP_SQL, 1, NULL);
+        bool ok = p && PQresultStatus (p) == PGRES_COMMAND_OK;
+        if (!ok)
+            omr_err_set (err, OMR_E_INTERNAL, 500, "preparing the image look-up: %s", PQerrorMessage (conn));
+        PQclear (p);
+        if (!ok)
+            return NULL;
+        pr->conn = conn;
+        pr->backend_pid = PQbackendPID (conn);
+    }
+    const char *params[] = {image_id};
+    PGresult *res = PQexecPrepared (conn, "wg_stamp", 1, params, NULL, NULL, 0);
+    if (!res || PQresultStatus (res) != PGRES_TUPLES_OK) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "the image look-up failed: %s", PQerrorMessage (conn));
+        PQclear (res);
+        return NULL;
+    }
+    return res;
+}
+
 /* A cheap look-up of what an image's cached entry depends on, as the caller sees it: the
  * pixels and the last changes of image and pixels rows. 404 when the image is invisible. */
 static int
 img_stamp (wg_t *r, int64_t image_id, char *stamp, size_t len, omr_err_t *err)
 {
     char ids[24];
-    /* The settings shown are the caller's RenderingDef, else the owner's (rendering_settings.c). */
-    PGresult *res = blz_db_query (r->db, err,
-                                  "SELECT p.id, i.update_id, p.update_id, (SELECT r.id || ':' || coalesce(r.version, 0) "
-                                  "FROM renderingdef r WHERE r.pixels = p.id AND (r.owner_id = _omero_uid() OR "
-                                  "r.owner_id = i.owner_id) ORDER BY (r.owner_id = _omero_uid()) DESC, r.id DESC "
-                                  "LIMIT 1) FROM image i JOIN pixels p ON p.image = i.id "
-                                  "WHERE i.id = $1::int8 ORDER BY p.id LIMIT 1",
-                                  BLZ_P (BLZ_I64 (ids, image_id)));
+    PGresult *res = stamp_query (r, BLZ_I64 (ids, image_id), err);
     if (!res)
         return -1;
     if (!PQntuples (res)) {
@@ -1343,5 +1383,6 @@ blz_webgateway_register (blz_app_t *app)
     wg_state_t *st = calloc (1, sizeof *st);
     st->app = app;
     st->cache = calloc ((size_t) (app->nworkers > 0 ? app->nworkers : 1), sizeof *st->cache);
+    st->prepared = calloc ((size_t) (app->nworkers > 0 ? app->nworkers : 1), sizeof *st->prepared);
     omr_server_on (app->server, "Webgateway.handle", handle, st);
 }
