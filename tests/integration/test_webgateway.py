@@ -15,7 +15,7 @@ import tifffile
 
 from conftest import Grid, take_prefix
 from test_import import SAMPLES, Api, import_ok
-from test_render_engine import PIL, assert_close, psnr, ref_render
+from test_render_engine import DTYPES, PIL, WINDOWS, assert_close, psnr, ref_render, rng_plane
 
 BE = {"int8": ">i1", "uint8": ">u1", "int16": ">i2", "uint16": ">u2", "int32": ">i4", "uint32": ">u4",
       "float": ">f4", "double": ">f8"}
@@ -242,6 +242,46 @@ def test_histogram(g, imgs):
     idx = np.minimum(((p - lo) / (hi - lo) * 20).astype(int), 19)
     assert h == np.bincount(idx.ravel(), minlength=20).tolist()
     assert len(g.web.get("histogram_json/%d/channel/0/" % imgs["czs"]).json()["data"]) == 256
+
+
+TYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "float", "double"]
+
+
+@pytest.fixture(scope="module")
+def typed(g, tmp_path_factory):
+    """One 2-channel 40x32 image per pixel type, imported from OME-TIFFs written here."""
+    tmp = tmp_path_factory.mktemp("types")
+    out = {}
+    for i, ptype in enumerate(TYPES):
+        data = np.stack([rng_plane(ptype, (32, 40), 10 * i + c) for c in range(2)])
+        p = str(tmp / ("%s.ome.tiff" % ptype))
+        tifffile.imwrite(p, data, ome=True, metadata={"axes": "CYX"})
+        out[ptype] = (import_ok(g, p)[0][0], data)
+    return out
+
+
+@pytest.mark.parametrize("ptype", TYPES)
+def test_every_pixel_type(g, typed, ptype):
+    iid, data = typed[ptype]
+    assert pixels_info(g, iid)["pixelsType"] == ptype
+    lo, hi = WINDOWS[ptype]
+    spec = [(True, lo, hi, "FF0000"), (True, lo, (lo + hi) / 2, "00FFFF")]
+    got, _ = g.web.image("render_image/%d/0/0/?c=%s&format=png" % (iid, c_param(spec)))
+    assert_close(got, ref_render(data, settings_of(spec), ptype=ptype), 1)
+    got, _ = g.web.image("render_image/%d/0/0/?c=%s&m=g&format=png" % (iid, c_param(spec)))
+    assert_close(got, ref_render(data, settings_of(spec, "greyscale"), ptype=ptype), 1)
+
+
+@pytest.mark.parametrize("family,k", [("logarithmic", 1), ("exponential", 0.5), ("polynomial", 2)])
+def test_families_through_maps(g, typed, family, k):
+    iid, data = typed["uint16"]
+    lo, hi = WINDOWS["uint16"]
+    spec = [(True, lo, hi, "FFFFFF"), (False, lo, hi, "00FF00")]
+    maps = json.dumps([{"quantization": {"family": family, "coefficient": k}}])
+    got, _ = g.web.image("render_image/%d/0/0/?c=%s&maps=%s&format=png" % (iid, c_param(spec), maps))
+    want = settings_of(spec)
+    want["channels"][0].update(family=family, coefficient=k)
+    assert_close(got, ref_render(data, want, ptype="uint16"), 1)
 
 
 # ---------------------------------------------------------------- caching, sessions, errors
