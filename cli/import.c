@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -506,7 +507,7 @@ target_json (const char *t, const cand_t *c, int *bad)
 
 /* ------------------------------------------------------------------ upload */
 
-typedef struct {
+typedef struct upload_t {
     omero_client_t *c;
     const char *path;
     const char *alg;
@@ -557,15 +558,171 @@ feed (void *buf, size_t cap, void *arg)
         f->error = n < 0 ? errno : EIO;     /* the file shrank or failed while uploading */
         return -1;
     }
-    blz_checksum_update (f->ck, buf, (size_t) n);
+    if (f->ck)
+        blz_checksum_update (f->ck, buf, (size_t) n);
     f->left -= (size_t) n;
     return n;
+}
+
+/* Big files go up as several chunks at once, each lane on its own connection (joined to the
+ * session), so that reading, TLS, the router and the server's writes overlap; the client's
+ * checksum is then computed by a reader thread going through the file in order. */
+#define UPLOAD_LANES 3
+
+typedef struct {
+    struct upload_t *u;
+    omero_client_t *c;
+    int lane, nlanes;
+    atomic_int *failed;
+    omero_err_t err;
+    int error;                  /* errno of a failed read */
+    int rc;
+} lane_t;
+
+typedef struct {
+    const char *path, *alg;
+    char hash[65];
+    char msg[512];
+} hasher_t;
+
+static void *
+hash_file (void *arg)
+{
+    hasher_t *h = arg;
+    omr_err_t e = {0};
+    if (blz_checksum_file (h->alg, h->path, h->hash, &e) < 0)
+        snprintf (h->msg, sizeof h->msg, "%s", e.msg);
+    return NULL;
+}
+
+/* Send chunks lane, lane + nlanes, … of the file. */
+static void *
+upload_lane (void *arg)
+{
+    lane_t *l = arg;
+    upload_t *u = l->u;
+    l->rc = -1;
+    int fd = open (u->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        l->error = errno;
+        atomic_store (l->failed, 1);
+        return NULL;
+    }
+    l->rc = 0;
+    for (long long off = (long long) l->lane * (long long) CHUNK; off < u->size && !atomic_load (l->failed);
+         off += (long long) l->nlanes * (long long) CHUNK) {
+        size_t n = (size_t) (u->size - off < (long long) CHUNK ? u->size - off : (long long) CHUNK);
+        feed_t f = {fd, NULL, n, 0};
+        if (lseek (fd, (off_t) off, SEEK_SET) < 0) {
+            l->error = errno;
+            l->rc = -1;
+            break;
+        }
+        json_t *args = json_pack ("{s:I, s:i, s:I}", "process", (json_int_t) u->process, "index", u->index, "offset",
+                                  (json_int_t) off);
+        json_t *r = omero_client_upload_stream (l->c, "ImportProcess", "write", args, feed, &f, n, &l->err);
+        json_decref (args);
+        json_decref (r);
+        if (!r || f.error) {
+            l->error = f.error;
+            l->rc = -1;
+            break;
+        }
+        pthread_mutex_lock (u->lock);
+        *u->sent += (long long) n;
+        TOT_ADD (u->tot, bytes, (long long) n);
+        draw_bar (u);
+        pthread_mutex_unlock (u->lock);
+    }
+    if (l->rc < 0)
+        atomic_store (l->failed, 1);
+    close (fd);
+    return NULL;
+}
+
+/* Upload a big file over UPLOAD_LANES connections; 1 when done, 0 when lanes could not be
+ * set up (the caller uploads in one stream), -1 on failure (u->err says why). */
+static int
+upload_lanes (upload_t *u)
+{
+    lane_t lanes[UPLOAD_LANES] = {0};
+    pthread_t th[UPLOAD_LANES], hth;
+    atomic_int failed = 0;
+    const char *session = omero_client_session (u->c);
+    int n = 0;
+    for (int i = 0; i < UPLOAD_LANES; i++) {
+        lanes[i] = (lane_t) {.u = u, .c = u->c, .lane = i, .nlanes = UPLOAD_LANES, .failed = &failed};
+        if (i > 0) {
+            omero_err_t e = {0};
+            lanes[i].c = session ? omero_client_new (omero_client_host (u->c), omero_client_port (u->c), &e) : NULL;
+            if (!lanes[i].c || omero_client_join (lanes[i].c, session, &e) < 0) {
+                omero_client_destroy (&lanes[i].c);
+                break;
+            }
+        }
+        n++;
+    }
+    if (n < UPLOAD_LANES) {
+        for (int i = 1; i < n; i++) {
+            omero_client_detach (lanes[i].c);
+            omero_client_destroy (&lanes[i].c);
+        }
+        return 0;
+    }
+    hasher_t h = {.path = u->path, .alg = u->alg};
+    bool hashing = pthread_create (&hth, NULL, hash_file, &h) == 0;
+    int started = 0;
+    for (int i = 1; i < n; i++)
+        if (pthread_create (&th[i], NULL, upload_lane, &lanes[i]) == 0)
+            started = i;
+        else
+            break;
+    if (started == n - 1)
+        upload_lane (&lanes[0]);
+    else
+        atomic_store (&failed, 1);
+    for (int i = 1; i <= started; i++)
+        pthread_join (th[i], NULL);
+    if (hashing)
+        pthread_join (hth, NULL);
+    else
+        hash_file (&h);
+    int rc = 1;
+    for (int i = 0; i < n && rc > 0; i++) {
+        if (lanes[i].rc < 0 || (i > started && i > 0)) {
+            rc = -1;
+            if (lanes[i].error)
+                snprintf (u->err.msg, sizeof u->err.msg, "%s changed or failed while uploading: %s", u->path,
+                          strerror (lanes[i].error));
+            else
+                u->err = lanes[i].err;
+            if (!u->err.msg[0])
+                snprintf (u->err.msg, sizeof u->err.msg, "%s: upload failed", u->path);
+        }
+    }
+    if (rc > 0 && h.msg[0]) {
+        snprintf (u->err.msg, sizeof u->err.msg, "%s", h.msg);
+        rc = -1;
+    }
+    for (int i = 1; i < n; i++) {
+        omero_client_detach (lanes[i].c);
+        omero_client_destroy (&lanes[i].c);
+    }
+    snprintf (u->hash, sizeof u->hash, "%s", h.hash);
+    return rc;
 }
 
 static void *
 upload_one (void *arg)
 {
     upload_t *u = arg;
+    if (u->size > 2 * (long long) CHUNK) {
+        int r = upload_lanes (u);
+        if (r != 0) {
+            u->rc = r > 0 ? 0 : -1;
+            return NULL;
+        }
+    }
     u->rc = -1;
     int fd = open (u->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -31,13 +31,21 @@
 #define ST_FINISHED "Finished"
 #define ST_ERROR "Error"
 
-/* A file being uploaded in order: its checksum is computed as the chunks arrive, so that
- * verification need not read the file again. Any chunk out of order drops the entry (the
- * verification then reads the file). */
+/* A file being uploaded: its checksum is computed as the chunks arrive, so that verification
+ * need not read the file again. Clients send several chunks of one file at once, so chunks may
+ * arrive out of order: those ahead of the hashed prefix are remembered (they are already in the
+ * file) and hashed from the page cache once the gap before them is filled. A rewrite or too many
+ * chunks ahead mark the entry broken (verification then reads the file). */
+#define STREAM_AHEAD 64
 typedef struct stream_t {
     int64_t process;
     int index;
-    int64_t next;               /* offset the next chunk must start at */
+    pthread_mutex_t mu;         /* guards the fields below; held while hashing */
+    int refs;                   /* under imp_t.lock: the map's reference plus writers' */
+    int64_t next;               /* offset the hashed prefix ends at */
+    bool broken;
+    int nahead;
+    int64_t ahead_off[STREAM_AHEAD], ahead_len[STREAM_AHEAD];
     blz_checksum_t *ck;
     struct stream_t *next_entry;
 } stream_t;
@@ -115,6 +123,8 @@ ins_job (blz_db_t *db, omr_err_t *err, int64_t owner, int64_t group, const char 
 }
 
 /* Take the stream entry of (process, index) out of the list (NULL when there is none). */
+/* Remove the entry of (process, index) from the map; the caller holds the map's reference
+ * then (give it back with stream_release). */
 static stream_t *
 stream_take (imp_t *im, int64_t process, int index)
 {
@@ -129,16 +139,12 @@ stream_take (imp_t *im, int64_t process, int index)
         pp = &(*pp)->next_entry;
     }
     pthread_mutex_unlock (&im->lock);
+    if (e) {
+        /* wait for writers still hashing into it */
+        pthread_mutex_lock (&e->mu);
+        pthread_mutex_unlock (&e->mu);
+    }
     return e;
-}
-
-static void
-stream_put (imp_t *im, stream_t *e)
-{
-    pthread_mutex_lock (&im->lock);
-    e->next_entry = im->streams;
-    im->streams = e;
-    pthread_mutex_unlock (&im->lock);
 }
 
 static void
@@ -148,7 +154,89 @@ stream_free (stream_t *e)
         return;
     char dummy[65];
     blz_checksum_final (&e->ck, dummy);
+    pthread_mutex_destroy (&e->mu);
     free (e);
+}
+
+/* The entry of (process, index), created when missing and alg is known, with a writer's
+ * reference (release with stream_release); NULL when there is none. */
+static stream_t *
+stream_acquire (imp_t *im, int64_t process, int index, const char *alg)
+{
+    pthread_mutex_lock (&im->lock);
+    stream_t *e = im->streams;
+    while (e && !(e->process == process && e->index == index))
+        e = e->next_entry;
+    if (!e && blz_checksum_known (alg) && (e = calloc (1, sizeof *e))) {
+        e->process = process;
+        e->index = index;
+        e->refs = 1;
+        pthread_mutex_init (&e->mu, NULL);
+        e->ck = blz_checksum_new (alg, NULL);
+        e->next_entry = im->streams;
+        im->streams = e;
+    }
+    if (e)
+        e->refs++;
+    pthread_mutex_unlock (&im->lock);
+    return e;
+}
+
+static void
+stream_release (imp_t *im, stream_t *e)
+{
+    pthread_mutex_lock (&im->lock);
+    bool last = --e->refs == 0;
+    pthread_mutex_unlock (&im->lock);
+    if (last)
+        stream_free (e);
+}
+
+/* Hash a chunk just written at offset (fd open for reading on the file), and every chunk
+ * remembered ahead of it that now follows the hashed prefix. Called with e->mu held. */
+static void
+stream_hash (stream_t *e, int fd, const void *data, size_t len, int64_t offset)
+{
+    if (e->broken || !e->ck)
+        return;
+    if (offset != e->next) {
+        if (offset < e->next || e->nahead == STREAM_AHEAD) {
+            e->broken = true;
+            return;
+        }
+        e->ahead_off[e->nahead] = offset;
+        e->ahead_len[e->nahead++] = (int64_t) len;
+        return;
+    }
+    blz_checksum_update (e->ck, data, len);
+    e->next += (int64_t) len;
+    for (bool found = true; found && !e->broken;) {
+        found = false;
+        for (int i = 0; i < e->nahead; i++) {
+            if (e->ahead_off[i] != e->next)
+                continue;
+            int64_t n = e->ahead_len[i], done = 0;
+            char *buf = malloc ((size_t) n);
+            while (buf && done < n) {
+                ssize_t r = pread (fd, buf + done, (size_t) (n - done), (off_t) (e->next + done));
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    break;
+                done += r;
+            }
+            if (!buf || done < n)
+                e->broken = true;
+            else
+                blz_checksum_update (e->ck, buf, (size_t) n);
+            free (buf);
+            e->next += n;
+            e->ahead_off[i] = e->ahead_off[--e->nahead];
+            e->ahead_len[i] = e->ahead_len[e->nahead];
+            found = true;
+            break;
+        }
+    }
 }
 
 /* Drop every stream entry of a process. */
@@ -161,7 +249,8 @@ stream_drop_process (imp_t *im, int64_t process)
         if ((*pp)->process == process) {
             stream_t *e = *pp;
             *pp = e->next_entry;
-            stream_free (e);
+            if (--e->refs == 0)     /* else the last writer frees it */
+                stream_free (e);
         } else
             pp = &(*pp)->next_entry;
     }
@@ -624,7 +713,7 @@ op_write (omr_call_t *call, omr_err_t *err, void *arg)
     free (rel);
     if (!full)
         return -1;
-    int fd = open (full, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open (full, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         rc = omr_err_set (err, OMR_E_RESOURCE, 500, "cannot write %s: %s", full, strerror (errno));
         free (full);
@@ -642,25 +731,17 @@ op_write (omr_call_t *call, omr_err_t *err, void *arg)
         }
         done += (size_t) w;
     }
+    stream_t *st = rc < 0 ? NULL : stream_acquire (im, process, index, alg);
+    if (st) {
+        pthread_mutex_lock (&st->mu);
+        stream_hash (st, fd, data, len, offset);
+        pthread_mutex_unlock (&st->mu);
+        stream_release (im, st);
+    }
     close (fd);
     free (full);
-    stream_t *st = stream_take (im, process, index);
-    if (rc < 0) {
-        stream_free (st);
+    if (rc < 0)
         return -1;
-    }
-    if (!st && offset == 0 && blz_checksum_known (alg)) {
-        st = calloc (1, sizeof *st);
-        st->process = process;
-        st->index = index;
-        st->ck = blz_checksum_new (alg, NULL);
-    }
-    if (st && st->next == offset) {
-        blz_checksum_update (st->ck, data, len);
-        st->next += (int64_t) len;
-        stream_put (im, st);
-    } else
-        stream_free (st);      /* out of order: verification reads the file instead */
     call->reply = json_pack ("{s:I}", "written", (json_int_t) len);
     return 0;
 }
@@ -750,10 +831,10 @@ op_verify (omr_call_t *call, omr_err_t *err, void *arg)
         char sum[65];
         omr_err_t e2 = {0};
         stream_t *stv = stream_take (im, process, i);
-        if (stv && stv->next == st.st_size) {
+        if (stv && !stv->broken && stv->nahead == 0 && stv->next == st.st_size) {
             blz_checksum_final (&stv->ck, sum);
-            stream_free (stv);
-        } else if (stream_free (stv), blz_checksum_file (PQgetvalue (r, i, 3), full, sum, &e2) < 0) {
+            stream_release (im, stv);
+        } else if ((stv ? stream_release (im, stv) : (void) 0), blz_checksum_file (PQgetvalue (r, i, 3), full, sum, &e2) < 0) {
             snprintf (msg, sizeof msg, "'%s': %s", name, e2.msg);
             free (full);
             break;
@@ -1990,10 +2071,7 @@ blz_import_stop (void **handle)
     stream_t *st = im->streams;
     while (st) {
         stream_t *next = st->next_entry;
-        char discard[65];
-        if (st->ck)
-            blz_checksum_final (&st->ck, discard);     /* frees the checksum state */
-        free (st);
+        stream_free (st);
         st = next;
     }
     pthread_mutex_destroy (&im->lock);
