@@ -1,6 +1,7 @@
 /* dispatch: one HTTP request -> one grid envelope -> one HTTP response, as docs/protocol.md
  * says. URL families: POST /rpc/v1/<Service>/<method> (op Service.method), /api/… (op
- * JsonApi.handle) and /webgateway/… (op Webgateway.handle). The session (X-OMERO-Session or
+ * JsonApi.handle), /webgateway/table/… (op TablesWeb.handle, on the Tables servers) and the
+ * rest of /webgateway/… (op Webgateway.handle). The session (X-OMERO-Session or
  * the JSON API's sessionid cookie) is resolved to the caller context with ISession.resolve
  * (cached), which travels in the envelope header. Reads that fail because their server went
  * away are retried on another replica; errors are JSON {"error":{"name","message"}}. */
