@@ -259,9 +259,9 @@ submit_wait (omero_client_t *c, json_t *req, omero_err_t *err)
     return r;
 }
 
-/* Run one request (targets from specs) and print its outcome; 0 or 1 (failed). */
-static int
-run_one (omero_client_t *c, const gargs_t *a, const spec_t *const *specs, int n)
+/* The request for specifiers (one path, or plain Class:ids merged), its description in what. */
+static json_t *
+build_request (const gargs_t *a, const spec_t *const *specs, int n, char *what, size_t len)
 {
     json_t *req = base_request (a);
     if (n == 1 && specs[0]->depth > 1) {
@@ -279,9 +279,32 @@ run_one (omero_client_t *c, const gargs_t *a, const spec_t *const *specs, int n)
         }
         json_object_set_new (req, "targetObjects", t);
     }
-    char what[1024];
-    describe (specs, n, what, sizeof what);
-    printf ("%s %s... ", req_type[a->kind], what);
+    describe (specs, n, what, len);
+    return req;
+}
+
+static void
+print_report (const gargs_t *a, const json_t *r, const json_t *status, double secs)
+{
+    printf ("Steps: %lld\n", (long long) json_integer_value (json_object_get (status, "steps")));
+    printf ("Elapsed time: %.3f secs.\n", secs);
+    printf ("Flags: []\n");
+    if (a->kind == G_DELETE)
+        print_objects ("Deleted objects", json_object_get (r, "deletedObjects"));
+    else {
+        print_objects ("Included objects", json_object_get (r, "includedObjects"));
+        print_objects ("Deleted objects", json_object_get (r, "deletedObjects"));
+    }
+}
+
+/* Submit requests (several as one DoAll: all or nothing) and print each outcome; 0 or 1. */
+static int
+run_batch (omero_client_t *c, const gargs_t *a, json_t **reqs, char (*whats)[1024], int n)
+{
+    json_t *req = n == 1 ? json_incref (reqs[0]) : json_pack ("{ss s[]}", "@type", "omero.cmd.DoAll", "requests");
+    for (int i = 0; n > 1 && i < n; i++)
+        json_array_append (json_object_get (req, "requests"), reqs[i]);
+    printf ("%s %s... ", req_type[a->kind], whats[0]);
     fflush (stdout);
     struct timespec t0, t1;
     clock_gettime (CLOCK_MONOTONIC, &t0);
@@ -289,6 +312,7 @@ run_one (omero_client_t *c, const gargs_t *a, const spec_t *const *specs, int n)
     json_t *r = submit_wait (c, req, &err);
     json_decref (req);
     clock_gettime (CLOCK_MONOTONIC, &t1);
+    double secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (!r) {
         printf ("failed\n");
         fflush (stdout);
@@ -299,21 +323,18 @@ run_one (omero_client_t *c, const gargs_t *a, const spec_t *const *specs, int n)
         printf ("failed: '%s'\n", json_string_value (json_object_get (r, "name")) ?: "error");
         fflush (stdout);
         fprintf (stderr, "Error: %s\n", json_string_value (json_object_get (r, "message")) ?: "the request failed");
+        if (n > 1)
+            fprintf (stderr, "Nothing was changed: the %d requests run together, all or nothing\n", n);
         json_decref (r);
         return 1;
     }
-    printf ("ok\n");
-    if (a->report) {
-        json_t *st = json_object_get (r, "status");
-        printf ("Steps: %lld\n", (long long) json_integer_value (json_object_get (st, "steps")));
-        printf ("Elapsed time: %.3f secs.\n", (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
-        printf ("Flags: []\n");
-        if (a->kind == G_DELETE)
-            print_objects ("Deleted objects", json_object_get (r, "deletedObjects"));
-        else {
-            print_objects ("Included objects", json_object_get (r, "includedObjects"));
-            print_objects ("Deleted objects", json_object_get (r, "deletedObjects"));
-        }
+    for (int i = 0; i < n; i++) {
+        if (i)
+            printf ("%s %s... ", req_type[a->kind], whats[i]);
+        printf ("ok\n");
+        if (a->report)
+            print_report (a, n == 1 ? r : json_array_get (json_object_get (r, "responses"), (size_t) i),
+                          json_object_get (r, "status"), secs);
     }
     json_decref (r);
     return 0;
@@ -448,18 +469,33 @@ graph_main (cli_t *cli, gkind_t kind, int argc, char **argv)
         omero_client_destroy (&c);
         goto done;
     }
-    /* Plain specifiers go together (all or nothing); paths need a SkipHead each. */
+    /* Plain specifiers make one request, each path a SkipHead; together they run as one DoAll
+     * (all or nothing). --ordered: one request per specifier, one after the other. */
+    json_t *reqs[129];
+    char (*whats)[1024] = calloc (129, sizeof *whats);
+    int nr = 0;
     const spec_t *plain[128];
     int np = 0;
-    for (int i = 0; i < a.nspecs && rc == 0; i++) {
+    for (int i = 0; i < a.nspecs; i++) {
         const spec_t *s = &a.specs[i];
-        if (a.ordered || s->depth > 1)
-            rc = run_one (c, &a, &s, 1);
-        else
+        if (a.ordered || s->depth > 1) {
+            reqs[nr] = build_request (&a, &s, 1, whats[nr], sizeof whats[nr]);
+            nr++;
+        } else
             plain[np++] = s;
     }
-    if (rc == 0 && np)
-        rc = run_one (c, &a, plain, np);
+    if (np) {
+        reqs[nr] = build_request (&a, plain, np, whats[nr], sizeof whats[nr]);
+        nr++;
+    }
+    if (a.ordered)
+        for (int i = 0; i < nr && rc == 0; i++)
+            rc = run_batch (c, &a, &reqs[i], &whats[i], 1);
+    else
+        rc = run_batch (c, &a, reqs, whats, nr);
+    for (int i = 0; i < nr; i++)
+        json_decref (reqs[i]);
+    free (whats);
     omero_client_destroy (&c);
 done:
     for (int i = 0; i < a.nspecs; i++)

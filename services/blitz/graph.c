@@ -176,8 +176,7 @@ job_main (void *arg)
     omr_err_t err = {0};
     json_t *resp = NULL;
     const char *state = "FAILURE";
-    bool dry = json_is_true (json_object_get (j->req, "dryRun"))
-               || json_is_true (json_object_get (json_object_get (j->req, "request"), "dryRun"));
+    bool dry = blz_gr_dry_run (j->req);
     if (blz_db_connect (j->db, 30000, &err) < 0 || blz_db_connect (j->pdb, 30000, &err) < 0) {
         omr_error ("graph request %lld: %s", (long long) j->hid, err.msg);
         goto out;
@@ -247,6 +246,11 @@ op_submit (omr_call_t *call, omr_err_t *err, void *arg)
     if (blz_db_begin (db, &in, err) < 0)
         return -1;
     if (ensure_schema (db, err) < 0) {
+        blz_db_rollback (db);
+        return -1;
+    }
+    /* handles are kept a day after they finish, for clients that come back for the response */
+    if (blz_db_exec (db, err, "DELETE FROM graph_handle WHERE finished < now() - interval '1 day'", 0, NULL) < 0) {
         blz_db_rollback (db);
         return -1;
     }

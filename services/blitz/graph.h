@@ -1,7 +1,7 @@
 /* graph: OMERO's asynchronous commands for graph requests (graph_rules.h does the work).
  *
  *   Command.submit {request: {"@type": "omero.cmd.Delete2" | "Chgrp2" | "Chown2" | "DiskUsage2" |
- *                  "SkipHead", targetObjects: {"Image": [1, 2]}, childOptions: [{includeType,
+ *                  "SkipHead" | "DoAll" (requests: [...] in one transaction), targetObjects: {"Image": [1, 2]}, childOptions: [{includeType,
  *                  excludeType, includeNs, excludeNs}], dryRun, groupId, userId, startFrom, request}}
  *                  -> {handle}
  *   Command.status {handle}   -> {handle, type, state: RUNNING|FINISHED|FAILURE|CANCELLED, steps,

@@ -924,14 +924,14 @@ collect_files (gr_t *g, blz_gr_file_fn on_file, void *arg, omr_err_t *err)
     return 0;
 }
 
-/* EventLog rows for every row of _g matching where, in bulk. */
+/* EventLog rows for every row of set (_g or _gdel) matching where, in bulk. */
 static int
-log_rows (gr_t *g, const char *action, const char *where, omr_err_t *err)
+log_rows (gr_t *g, const char *set, const char *action, const char *where, omr_err_t *err)
 {
     int64_t ev = blz_db_event (g->db, err);
     if (ev < 0)
         return -1;
-    PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g");
+    PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM %s", set);
     if (!tabs)
         return -1;
     int rc = 0;
@@ -941,7 +941,8 @@ log_rows (gr_t *g, const char *action, const char *where, omr_err_t *err)
         sb_add (&b, "INSERT INTO eventlog (id, permissions, action, entityid, entitytype, event) SELECT "
                     "nextval('seq_eventlog'), -52, '%s', x.id, ", action);
         class_expr (&b, tbl, true);
-        sb_add (&b, ", %lld FROM _g h JOIN %s x ON x.id = h.id WHERE h.tbl = '%s' AND (%s)", (long long) ev, tbl, tbl, where);
+        sb_add (&b, ", %lld FROM %s h JOIN %s x ON x.id = h.id WHERE h.tbl = '%s' AND (%s)", (long long) ev, set, tbl, tbl,
+                where);
         if (run (g, err, b.s) < 0)
             rc = -1;
         free (b.s);
@@ -953,7 +954,7 @@ log_rows (gr_t *g, const char *action, const char *where, omr_err_t *err)
 static int
 execute_delete (gr_t *g, blz_gr_file_fn on_file, void *arg, omr_err_t *err)
 {
-    if (collect_files (g, on_file, arg, err) < 0 || log_rows (g, "DELETE", "true", err) < 0)
+    if (collect_files (g, on_file, arg, err) < 0 || log_rows (g, "_g", "DELETE", "true", err) < 0)
         return -1;
     /* references from rows that stay to rows that go are cleared */
     PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g");
@@ -1036,10 +1037,6 @@ execute_move (gr_t *g, json_t **deleted, omr_err_t *err)
         PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g WHERE tbl LIKE '%%link'");
         if (!tabs)
             return -1;
-        if (runf (g, err, "CREATE TEMP TABLE IF NOT EXISTS _gdel (tbl text, id int8) ON COMMIT DROP") < 0) {
-            PQclear (tabs);
-            return -1;
-        }
         for (int i = 0; i < PQntuples (tabs); i++) {
             const char *tbl = PQgetvalue (tabs, i, 0);
             if (runf (g, err, "INSERT INTO _gdel SELECT h.tbl, h.id FROM _g h JOIN %s x ON x.id = h.id WHERE h.tbl = '%s' AND %s",
@@ -1052,6 +1049,8 @@ execute_move (gr_t *g, json_t **deleted, omr_err_t *err)
         if (run (g, err, "DELETE FROM _g WHERE (tbl, id) IN (SELECT tbl, id FROM _gdel)") < 0)
             return -1;
         /* report and delete them */
+        if (log_rows (g, "_gdel", "DELETE", "true", err) < 0)
+            return -1;
         PGresult *res = queryf (g, err, "SELECT DISTINCT tbl FROM _gdel");
         if (!res)
             return -1;
@@ -1082,7 +1081,7 @@ execute_move (gr_t *g, json_t **deleted, omr_err_t *err)
         }
         PQclear (res);
     }
-    if (log_rows (g, "UPDATE", "true", err) < 0)
+    if (log_rows (g, "_g", "UPDATE", "true", err) < 0)
         return -1;
     PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g");
     if (!tabs)
@@ -1245,7 +1244,8 @@ setup_tables (gr_t *g, omr_err_t *err)
     if (run (g, err, "CREATE TEMP TABLE IF NOT EXISTS _g (tbl text, id int8, gen int, PRIMARY KEY (tbl, id)) ON COMMIT DROP") < 0
         || run (g, err, "CREATE TEMP TABLE IF NOT EXISTS _gc (tbl text, id int8) ON COMMIT DROP") < 0
         || run (g, err, "CREATE TEMP TABLE IF NOT EXISTS _gowners (owner_id int8 PRIMARY KEY) ON COMMIT DROP") < 0
-        || run (g, err, "TRUNCATE _g, _gc, _gowners") < 0)
+        || run (g, err, "CREATE TEMP TABLE IF NOT EXISTS _gdel (tbl text, id int8) ON COMMIT DROP") < 0
+        || run (g, err, "TRUNCATE _g, _gc, _gowners, _gdel") < 0)
         return -1;
     return 0;
 }
@@ -1295,6 +1295,21 @@ blz_gr_run (blz_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const json_t *re
     if (g.kind < 0) {
         omr_err_set (err, OMR_E_API, 400, "unknown request type");
         return NULL;
+    }
+    if (g.kind == BLZ_GR_DOALL) {
+        json_t *all = json_array ();
+        size_t i;
+        json_t *r;
+        json_array_foreach (json_object_get (req, "requests"), i, r) {
+            json_t *one = blz_gr_run (app, db, ctx, r, tickfn, on_file, arg, err);
+            if (!one) {
+                omr_err_prefix (err, "request %zu of %zu: ", i + 1, json_array_size (json_object_get (req, "requests")));
+                json_decref (all);
+                return NULL;
+            }
+            json_array_append_new (all, one);
+        }
+        return json_pack ("{ss so}", "@type", "omero.cmd.DoAllRsp", "responses", all);
     }
     load_edges (&g);
     json_t *out = NULL;
@@ -1416,7 +1431,7 @@ blz_gr_kind (const char *type)
         int kind;
     } k[] = {
         {"Delete2", BLZ_GR_DELETE},       {"Chgrp2", BLZ_GR_CHGRP}, {"Chown2", BLZ_GR_CHOWN},
-        {"DiskUsage2", BLZ_GR_USAGE}, {"SkipHead", BLZ_GR_SKIPHEAD},
+        {"DiskUsage2", BLZ_GR_USAGE}, {"SkipHead", BLZ_GR_SKIPHEAD}, {"DoAll", BLZ_GR_DOALL},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (!strcmp (k[i].name, type))
@@ -1452,9 +1467,25 @@ validate (const json_t *req, bool inner, omr_err_t *err)
     int kind = blz_gr_kind (type);
     if (kind < 0)
         return omr_err_set (err, OMR_E_API, 400,
-                            "unknown request type %s (Delete2, Chgrp2, Chown2, DiskUsage2 or SkipHead)", type ? type : "(none)");
-    if (inner && (kind == BLZ_GR_SKIPHEAD || kind == BLZ_GR_USAGE))
+                            "unknown request type %s (Delete2, Chgrp2, Chown2, DiskUsage2, SkipHead or DoAll)", type ? type : "(none)");
+    if (inner && (kind == BLZ_GR_SKIPHEAD || kind == BLZ_GR_USAGE || kind == BLZ_GR_DOALL))
         return omr_err_set (err, OMR_E_API, 400, "SkipHead's request must be Delete2, Chgrp2 or Chown2");
+    if (kind == BLZ_GR_DOALL) {
+        const json_t *reqs = json_object_get (req, "requests");
+        if (!json_is_array (reqs) || !json_array_size (reqs))
+            return omr_err_set (err, OMR_E_API, 400, "DoAll needs requests: [requests]");
+        size_t i;
+        json_t *r;
+        json_array_foreach (reqs, i, r) {
+            if (blz_gr_kind (json_string_value (json_object_get (r, "@type"))) == BLZ_GR_DOALL)
+                return omr_err_set (err, OMR_E_API, 400, "DoAll requests cannot hold DoAll");
+            if (validate (r, false, err) < 0) {
+                omr_err_prefix (err, "request %zu: ", i + 1);
+                return -1;
+            }
+        }
+        return 0;
+    }
     const json_t *targets = json_object_get (req, "targetObjects");
     if (!inner) {
         if (!json_is_object (targets) || !json_object_size (targets))
@@ -1515,6 +1546,21 @@ validate (const json_t *req, bool inner, omr_err_t *err)
         return validate (json_object_get (req, "request"), true, err);
     }
     return 0;
+}
+
+bool
+blz_gr_dry_run (const json_t *req)
+{
+    if (blz_gr_kind (json_string_value (json_object_get (req, "@type"))) == BLZ_GR_DOALL) {
+        size_t i;
+        json_t *r;
+        json_array_foreach (json_object_get (req, "requests"), i, r)
+            if (!blz_gr_dry_run (r))
+                return false;
+        return json_array_size (json_object_get (req, "requests")) > 0;
+    }
+    return json_is_true (json_object_get (req, "dryRun"))
+           || json_is_true (json_object_get (json_object_get (req, "request"), "dryRun"));
 }
 
 int

@@ -12,7 +12,8 @@
 #include "blitz.h"
 #include <jansson.h>
 
-typedef enum { BLZ_GR_DELETE, BLZ_GR_CHGRP, BLZ_GR_CHOWN, BLZ_GR_USAGE, BLZ_GR_SKIPHEAD } blz_gr_kind_t;
+/* DoAll: {requests: [...]} run one after the other in the same transaction (all or nothing). */
+typedef enum { BLZ_GR_DELETE, BLZ_GR_CHGRP, BLZ_GR_CHOWN, BLZ_GR_USAGE, BLZ_GR_SKIPHEAD, BLZ_GR_DOALL } blz_gr_kind_t;
 
 /* Progress: called at each step (1-based, of *steps); returns -1 to stop (cancelled). */
 typedef int (*blz_gr_tick_fn) (void *arg, int step, int steps);
@@ -35,4 +36,7 @@ json_t *blz_gr_run (blz_app_t *app, blz_db_t *db, const blz_ctx_t *ctx, const js
 char **blz_gr_thumbnail_paths (omr_config_t *config, int64_t id);
 /* Free a path array. */
 void blz_gr_paths_free (char **paths);
+/* Whether a request changes nothing (dryRun; for SkipHead its own or its request's; for DoAll
+ * every request's). */
+bool blz_gr_dry_run (const json_t *req);
 #endif

@@ -201,8 +201,11 @@ def test_delete_path_and_exclude(g):
     out = cli(g, "alice", "delete", "Project/Dataset/Image:%d" % p, "--report", "-g", "read-annotate")
     assert "ok" in out.stdout and "Image:%d,%d" % tuple(sorted((i1, i2))) in out.stdout
     assert exists(g, "Image", i1, i2) == [] and exists(g, "Project", p) == [p] and exists(g, "Dataset", d1) == [d1]
-    cli(g, "alice", "delete", "Project:%d" % p, "--exclude", "Dataset", "-g", "read-annotate")
-    assert exists(g, "Project", p) == [] and exists(g, "Dataset", d1) == [d1]
+    extra = alice.save({"@type": "Dataset", "Name": "extra"})["@id"]
+    out = cli(g, "alice", "delete", "Project:%d" % p, "Dataset:%d" % extra, "--exclude", "Dataset", "--report",
+              "-g", "read-annotate")
+    assert "Project %d Dataset %d... ok" % (p, extra) in out.stdout
+    assert exists(g, "Project", p) == [] and exists(g, "Dataset", d1) == [d1] and exists(g, "Dataset", extra) == []
     assert rows(g, "select l.id from ProjectDatasetLink l where l.child.id = %d" % d1) == []
 
 
@@ -268,6 +271,10 @@ def test_failure_in_the_middle_leaves_everything(g):
     out = cli(g, "alice", "delete", "Project:%d" % p, "Image:%d" % theirs, "-g", "read-annotate", check=False)
     assert out.returncode == 1 and "failed" in out.stdout
     assert exists(g, "Project", p) == [p] and exists(g, "Dataset", d1) == [d1]
+    # a path (SkipHead) and a plain specifier run together (DoAll): the refused one stops both
+    out = cli(g, "alice", "delete", "Project/Image:%d" % p, "Image:%d" % theirs, "-g", "read-annotate", check=False)
+    assert out.returncode == 1 and "Nothing was changed" in out.stderr, out.stdout + out.stderr
+    assert exists(g, "Image", i1, i2) == sorted([i1, i2])
     # a failure found while moving (an owner not in the group) after part of the graph was done
     dave = api(g, "dave")
     dimg = new_image(dave, "daves")
