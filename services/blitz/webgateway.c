@@ -1117,46 +1117,80 @@ get_thumbnails (wg_t *r, omr_err_t *err)
         return omr_err_set (err, OMR_E_NOTFOUND, 404, "no such URL: %s", r->path);
     if (r->nparts == 2 && thumb_size (r->parts[1], &w, err) < 0)
         return -1;
-    json_t *out = json_object ();
+    /* The ids as a Postgres array literal, checked. */
+    size_t cap = 64, used = 0;
+    char *arr = malloc (cap);
+    arr[used++] = '{';
     int n = 0;
+    json_t *out = json_object ();
     struct evkeyval *kv;
     TAILQ_FOREACH (kv, &r->q, next)
     {
         if (strcmp (kv->key, "id"))
             continue;
-        int64_t id = seg_int (kv->value);
-        if (id < 0) {
+        if (seg_int (kv->value) < 0 || ++n > MAX_THUMB_IDS) {
+            free (arr);
             json_decref (out);
+            if (n > MAX_THUMB_IDS)
+                return omr_err_set (err, OMR_E_VALIDATION, 400, "at most %d ids in one request", MAX_THUMB_IDS);
             return omr_err_set (err, OMR_E_VALIDATION, 400, "id=%s: expected an image id", kv->value);
         }
-        if (++n > MAX_THUMB_IDS) {
-            json_decref (out);
-            return omr_err_set (err, OMR_E_VALIDATION, 400, "at most %d ids in one request", MAX_THUMB_IDS);
-        }
-        if (json_object_get (out, kv->value))
+        char id[24];
+        BLZ_I64 (id, seg_int (kv->value));  /* canonical: "007" is image 7 */
+        if (json_object_get (out, id))
             continue;
-        omr_err_t e = {0};
-        int64_t pid = pixels_of (r, id, &e);
+        json_object_set_new (out, id, json_null ());
+        size_t l = strlen (id);
+        if (used + l + 3 > cap) {
+            cap = (used + l + 3) * 2;
+            arr = realloc (arr, cap);
+        }
+        if (used > 1)
+            arr[used++] = ',';
+        memcpy (arr + used, id, l);
+        used += l;
+    }
+    arr[used++] = '}';
+    arr[used] = 0;
+    if (!json_object_size (out)) {
+        free (arr);
+        return reply_json (r, 200, out, NULL);
+    }
+    /* One look-up for every id: what the caller cannot see stays null. */
+    PGresult *res = blz_db_query (r->db, err,
+                                  "SELECT DISTINCT ON (p.image) p.image, p.id FROM pixels p WHERE p.image = "
+                                  "ANY ($1::int8[]) ORDER BY p.image, p.id",
+                                  BLZ_P (arr));
+    free (arr);
+    if (!res) {
+        json_decref (out);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples (res); i++) {
+        int64_t pid = atoll (PQgetvalue (res, i, 1));
+        char key[24];
+        BLZ_I64 (key, atoll (PQgetvalue (res, i, 0)));
         uint8_t *jpeg = NULL;
         size_t len = 0;
-        if (pid >= 0 && blz_thumb_get_longest (r->app, r->db, pid, w, &jpeg, &len, &e) == 0) {
-            size_t room = 4 * ((len + 2) / 3) + 1;
-            char *text = malloc (room + 32);
-            int off = snprintf (text, 32, "data:image/jpeg;base64,");
-            EVP_EncodeBlock ((unsigned char *) text + off, jpeg, (int) len);
-            json_object_set_new (out, kv->value, json_string (text));
-            free (text);
-            free (jpeg);
+        omr_err_t e = {0};
+        if (blz_thumb_get_longest (r->app, r->db, pid, w, &jpeg, &len, &e) < 0) {
+            if (e.status >= 500) {
+                /* A database failure spoils the transaction: give up. */
+                PQclear (res);
+                json_decref (out);
+                *err = e;
+                return -1;
+            }
             continue;
         }
-        if (e.status >= 500) {
-            /* A database failure spoils the transaction: give up. */
-            json_decref (out);
-            *err = e;
-            return -1;
-        }
-        json_object_set_new (out, kv->value, json_null ());
+        char *text = malloc (4 * ((len + 2) / 3) + 32);
+        int off = snprintf (text, 32, "data:image/jpeg;base64,");
+        EVP_EncodeBlock ((unsigned char *) text + off, jpeg, (int) len);
+        json_object_set_new (out, key, json_string (text));
+        free (text);
+        free (jpeg);
     }
+    PQclear (res);
     return reply_json (r, 200, out, NULL);
 }
 

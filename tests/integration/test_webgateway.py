@@ -395,6 +395,7 @@ def test_get_thumbnails(g, imgs):
     d = g.web.get("get_thumbnails/48/?id=%d" % ids[0]).json()
     assert max(PIL.open(io.BytesIO(base64.b64decode(d[str(ids[0])].split(",", 1)[1]))).size) == 48
     assert g.web.get("get_thumbnails/").json() == {}
+    assert list(g.web.get("get_thumbnails/?id=0%d&id=%d" % (ids[0], ids[0])).json()) == [str(ids[0])]
     g.web.get("get_thumbnails/?id=abc", 400)
 
 
