@@ -10,7 +10,7 @@ import json
 import pytest
 
 from qu_support import SCHEMA, failed, make_group, make_user, ok, start_grid
-from test_jsonapi_m import enums, image, save
+from test_jsonapi_m import enums, image, save, stop_and_check_sanitizers
 
 PW = {"alice": "alice-Pw-1", "bob": "bob-Pw-2", "eve": "eve-Pw-3"}
 T = SCHEMA + "#"
@@ -79,6 +79,8 @@ def env(installation):
                              "child": {"@type": "Image", "@id": o["I-bob"]}})
         o["P-eve"] = save(api, s["eve"], {"@type": "Project", "Name": "P-eve"})["@id"]
         yield {"g": g, "api": api, "s": s, "ids": ids, "o": o, "rootpw": rootpw}
+        report = stop_and_check_sanitizers(g)
+        assert report is None, report
     finally:
         g.cleanup()
 
@@ -352,7 +354,21 @@ def test_bad_input(env):
 
 
 def test_tag_cli(env):
-    g = env["g"]
+    grid = env["g"]
+
+    class G:
+        """The grid's `omero`, failing on sanitizer reports of the CLI (under `make asan`)."""
+
+        @staticmethod
+        def omero(*args, **kw):
+            r = grid.omero(*args, **kw)
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                assert marker not in r.stderr, r.stderr
+            return r
+
+        port = staticmethod(grid.port)
+
+    g = G
     server = "localhost:%d" % g.port("ssl")
     g.omero("login", "alice@" + server, "-w", PW["alice"])
     r = g.omero("tag", "create", "--name", "my_tag", "--desc", "description of my_tag")
