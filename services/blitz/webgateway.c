@@ -424,6 +424,19 @@ img_settings (wg_t *r, img_t *im, omr_err_t *err)
         return -1;
     if (im->rdef_id >= 0 && blz_rdef_current (r->db, im->pixels_id, &im->rdef_id, &im->rdef_version, err) < 0)
         return -1;
+    if (im->rdef_id >= 0) {
+        /* Last-Modified covers the settings too. */
+        char rs[24];
+        PGresult *res = blz_db_query (r->db, err,
+                                      "SELECT extract(epoch FROM e.time) FROM renderingdef d JOIN event e ON e.id = "
+                                      "d.update_id WHERE d.id = $1::int8",
+                                      BLZ_P (BLZ_I64 (rs, im->rdef_id)));
+        if (!res)
+            return -1;
+        if (PQntuples (res) && !PQgetisnull (res, 0, 0) && (time_t) atof (PQgetvalue (res, 0, 0)) > im->modified)
+            im->modified = (time_t) atof (PQgetvalue (res, 0, 0));
+        PQclear (res);
+    }
     if (im->settings->n_channels != im->px.size_c)
         return omr_err_set (err, OMR_E_INTERNAL, 500, "Image %lld: settings for %d channels, the pixels have %d",
                             (long long) im->image_id, im->settings->n_channels, im->px.size_c);
