@@ -983,6 +983,10 @@ execute_delete (gr_t *g, blz_gr_file_fn on_file, void *arg, omr_err_t *err)
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const char *tbl = order[i];
+        if (tick (g, 3, err) < 0) {     /* a cancel stops the request until its commit */
+            rc = -1;
+            break;
+        }
         /* subclass tables first (laser, uploadjob …) */
         for (int ti = 0; ti < OMR_MODEL_NTYPES && rc == 0; ti++) {
             const omr_type_t *t = hql_model_type (ti);

@@ -375,6 +375,12 @@ def test_chown_by_group_owner(g):
     assert "omero.cmd.Chown2 Project %d... ok" % p in out.stdout
     for cls, i in [("Project", p), ("Dataset", d1), ("Image", i1), ("Image", i2)]:
         assert details(g, cls, i) == (g.uid["dave"], g.gid["read-annotate"]), (cls, i)
+    # an administrator gives everything dave owns to alice
+    out = cli(g, "root", "chown", "alice", "Experimenter:%d" % g.uid["dave"])
+    assert "omero.cmd.Chown2 Experimenter %d... ok" % g.uid["dave"] in out.stdout
+    assert details(g, "Project", p)[0] == g.uid["alice"] and details(g, "Image", i1)[0] == g.uid["alice"]
+    assert rows(g, "select x.id from Image x where x.details.owner.id = %d" % g.uid["dave"]) == []
+    cli(g, "root", "chown", "dave", "Project:%d" % p)
     # to a user outside the group: refused
     r = api(g, "carol").graph({"@type": "omero.cmd.Chown2", "targetObjects": {"Project": [p]},
                                "userId": g.uid["erin"]})
@@ -418,6 +424,8 @@ def test_fileset_indivisible_and_files_removed_after_delete(g, tmp_path):
     assert fe and fe[0]["value"] == os.path.getsize(new_files[0]) and fe[0]["userId"] == g.uid["alice"]
     out = cli(g, "alice", "fs", "usage", "Fileset:%d" % fs, "--report", "-g", "read-annotate")
     assert out.stdout.startswith("Total disk usage: ") and "FilesetEntry" in out.stdout
+    out = cli(g, "alice", "fs", "usage", "--groups", "--size_only", "-g", "read-annotate")
+    assert int(out.stdout) >= os.path.getsize(new_files[0])
     out = cli(g, "alice", "fs", "usage", "Well:1", "-g", "read-annotate", check=False)   # another class: DiskUsage2
     assert "does not exist" in out.stdout + out.stderr
     thumb_ids = [r[0] for r in rows(g, "select t.id from Thumbnail t where t.pixels.image.id in (%d,%d)" % tuple(imgs))]
@@ -526,6 +534,17 @@ def test_server_killed_mid_delete_changes_nothing(g):
     r = alice.call("Command", "response", handle=h)
     assert r["@type"] == "omero.cmd.ERR" and "stopped" in r["message"], r
     assert exists(g, "Dataset", d) == [d]
+    assert len(rows(g, "select l.child.id from DatasetImageLink l where l.parent.id = %d" % d)) == n
+    # a cancelled delete changes nothing either
+    h = alice.call("Command", "submit", request={"@type": "omero.cmd.Delete2", "targetObjects": {"Dataset": [d]}})["handle"]
+    assert alice.call("Command", "cancel", handle=h) == {"cancelled": True}
+    for _ in range(1200):
+        st = alice.call("Command", "status", handle=h)
+        if st["state"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    assert st["state"] == "CANCELLED" and st["cancelled"], st
+    assert alice.call("Command", "response", handle=h)["name"] == "Cancelled"
     assert len(rows(g, "select l.child.id from DatasetImageLink l where l.parent.id = %d" % d)) == n
     # the restarted server deletes it in full
     r = alice.graph({"@type": "omero.cmd.Delete2", "targetObjects": {"Dataset": [d]}})
