@@ -1050,6 +1050,30 @@ execute_move (gr_t *g, json_t **deleted, omr_err_t *err)
             }
         }
         PQclear (tabs);
+        /* into a private group ($to_private): links made by others than the data's owners go too,
+         * as nobody could see them there */
+        char gb0[24];
+        PGresult *pv = blz_db_query (g->db, err, "SELECT (permissions & 64) = 0 FROM experimentergroup WHERE id = $1",
+                                     BLZ_P (BLZ_I64 (gb0, g->group_id)));
+        if (!pv)
+            return -1;
+        bool to_private = PQntuples (pv) && !strcmp (PQgetvalue (pv, 0, 0), "t");
+        PQclear (pv);
+        if (to_private) {
+            tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g WHERE tbl LIKE '%%link'");
+            if (!tabs)
+                return -1;
+            for (int i = 0; i < PQntuples (tabs); i++) {
+                const char *tbl = PQgetvalue (tabs, i, 0);
+                if (runf (g, err, "INSERT INTO _gdel SELECT h.tbl, h.id FROM _g h JOIN %s x ON x.id = h.id WHERE h.tbl = '%s' "
+                          "AND x.owner_id NOT IN (SELECT owner_id FROM _gowners) AND NOT EXISTS "
+                          "(SELECT 1 FROM _gdel d WHERE d.tbl = h.tbl AND d.id = h.id)", tbl, tbl) < 0) {
+                    PQclear (tabs);
+                    return -1;
+                }
+            }
+            PQclear (tabs);
+        }
         if (run (g, err, "DELETE FROM _g WHERE (tbl, id) IN (SELECT tbl, id FROM _gdel)") < 0)
             return -1;
         /* report and delete them */
@@ -1242,6 +1266,29 @@ seed_all (gr_t *g, const json_t *targets, omr_err_t *err)
     return 0;
 }
 
+/* DiskUsage2's targetClasses: every instance of these types the caller can see. */
+static int
+seed_classes (gr_t *g, const json_t *classes, omr_err_t *err)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach (classes, i, c) {
+        const omr_type_t *t = type_named (json_string_value (c));
+        if (!t || !owned (t))
+            return omr_err_set (err, OMR_E_API, 400, "targetClasses: %s is not a class of owned objects",
+                                json_string_value (c) ? json_string_value (c) : "(not a string)");
+        sb_t b = {0};
+        sb_add (&b, "INSERT INTO _g SELECT '%s', x.id, 0 FROM %s x WHERE ", root_of (t)->table, root_of (t)->table);
+        type_pred (&b, t, "x");
+        sb_add (&b, " ON CONFLICT DO NOTHING");
+        long n = run (g, err, b.s);
+        free (b.s);
+        if (n < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int
 setup_tables (gr_t *g, omr_err_t *err)
 {
@@ -1355,7 +1402,8 @@ run_modify (gr_t *g, const json_t *targets, blz_gr_file_fn on_file, void *arg, o
     g->dry_run = json_is_true (json_object_get (g->req, "dryRun"));
     g->group_id = blz_int (g->req, "groupId", -1);
     g->user_id = blz_int (g->req, "userId", -1);
-    if (seed_all (g, targets, err) < 0 || tick (g, 1, err) < 0)
+    if (seed_all (g, targets, err) < 0 || seed_classes (g, json_object_get (g->req, "targetClasses"), err) < 0
+        || tick (g, 1, err) < 0)
         return NULL;
     if (g->kind == BLZ_GR_USAGE) {
         if (traverse (g, err) < 0)
@@ -1490,8 +1538,12 @@ validate (const json_t *req, bool inner, omr_err_t *err)
         }
         return 0;
     }
-    const json_t *targets = json_object_get (req, "targetObjects");
-    if (!inner) {
+    const json_t *targets = json_object_get (req, "targetObjects"), *classes = json_object_get (req, "targetClasses");
+    if (classes && (kind != BLZ_GR_USAGE || !json_is_array (classes)))
+        return omr_err_set (err, OMR_E_API, 400, "targetClasses is a list of class names, for DiskUsage2");
+    if (classes && check_type_list (classes, "targetClasses", err) < 0)
+        return -1;
+    if (!inner && !(kind == BLZ_GR_USAGE && json_array_size (classes) && !targets)) {
         if (!json_is_object (targets) || !json_object_size (targets))
             return omr_err_set (err, OMR_E_API, 400, "targetObjects must be {\"Class\": [ids…]} with at least one class");
         const char *k;

@@ -363,6 +363,20 @@ def test_chgrp_with_include(g):
     assert rows(g, "select l.id from ImageAnnotationLink l where l.parent.id = %d" % other) == []
 
 
+def test_chgrp_into_private_group_drops_others_links(g):
+    alice, bob = api(g, "alice", "read-write"), api(g, "bob", "read-write")
+    d = alice.save({"@type": "Dataset", "Name": "to-private"})["@id"]
+    i1, i2 = new_image(alice, "tp-1"), new_image(alice, "tp-2")
+    mine = link(alice, "DatasetImageLink", "Dataset", d, "Image", i1)
+    theirs = link(bob, "DatasetImageLink", "Dataset", d, "Image", i2)   # read-write: bob may link alice's data
+    r = g.rootapi.graph({"@type": "omero.cmd.Chgrp2", "targetObjects": {"Dataset": [d]}, "groupId": g.gid["private"]})
+    assert r["@type"] == "omero.cmd.Chgrp2Response", r
+    assert r["deletedObjects"]["ome.model.containers.DatasetImageLink"] == [theirs]
+    for cls, i in [("Dataset", d), ("Image", i1), ("DatasetImageLink", mine)]:
+        assert details(g, cls, i) == (g.uid["alice"], g.gid["private"]), (cls, i)
+    assert exists(g, "DatasetImageLink", theirs) == []
+
+
 def test_chown_by_group_owner(g):
     alice = api(g, "alice")
     p, d1, i1, i2 = project_tree(alice, "chown")
@@ -424,6 +438,8 @@ def test_fileset_indivisible_and_files_removed_after_delete(g, tmp_path):
     assert fe and fe[0]["value"] == os.path.getsize(new_files[0]) and fe[0]["userId"] == g.uid["alice"]
     out = cli(g, "alice", "fs", "usage", "Fileset:%d" % fs, "--report", "-g", "read-annotate")
     assert out.stdout.startswith("Total disk usage: ") and "FilesetEntry" in out.stdout
+    u = api(g, "alice").graph({"@type": "omero.cmd.DiskUsage2", "targetClasses": ["Fileset"]})
+    assert sum(x["value"] for x in u["bytesUsedByReferer"] if x["class"] == "FilesetEntry") >= os.path.getsize(new_files[0])
     out = cli(g, "alice", "fs", "usage", "--groups", "--size_only", "-g", "read-annotate")
     assert int(out.stdout) >= os.path.getsize(new_files[0])
     out = cli(g, "alice", "fs", "usage", "Well:1", "-g", "read-annotate", check=False)   # another class: DiskUsage2
