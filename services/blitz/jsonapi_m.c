@@ -403,6 +403,123 @@ normalize (json_t *data, json_t *reply)
     json_decref (seen_g);
 }
 
+/* ---- writing large replies ------------------------------------------------------------------- */
+
+/* JSON text of a listing. jansson's json_dumps tracks every container it enters in a hash table
+ * (loop detection), which costs about 20 ns a byte: 450 ms for the 22 MB of 10,000 images. The
+ * objects here are trees built by this module and model_json (shared sub-objects, no loops), so
+ * they are written directly, with jansson's formatting: compact, keys in insertion order, UTF-8
+ * left as is, control characters escaped, reals as "%.17g" with a ".0" when they look integral. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} wbuf_t;
+
+static void
+wb_put (wbuf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->buf = realloc (b->buf, b->cap);
+    }
+    memcpy (b->buf + b->len, s, n);
+    b->len += n;
+}
+
+static void
+wb_str (wbuf_t *b, const char *s, size_t n)
+{
+    wb_put (b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        wb_put (b, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"': wb_put (b, "\\\"", 2); break;
+        case '\\': wb_put (b, "\\\\", 2); break;
+        case '\b': wb_put (b, "\\b", 2); break;
+        case '\f': wb_put (b, "\\f", 2); break;
+        case '\n': wb_put (b, "\\n", 2); break;
+        case '\r': wb_put (b, "\\r", 2); break;
+        case '\t': wb_put (b, "\\t", 2); break;
+        default:
+            snprintf (esc, sizeof esc, "\\u%04X", c);
+            wb_put (b, esc, 6);
+        }
+    }
+    wb_put (b, s + run, n - run);
+    wb_put (b, "\"", 1);
+}
+
+static void
+wb_json (wbuf_t *b, const json_t *v)
+{
+    char num[64];
+    int n;
+    switch (json_typeof (v)) {
+    case JSON_OBJECT: {
+        wb_put (b, "{", 1);
+        const char *k;
+        json_t *x;
+        bool first = true;
+        json_object_foreach ((json_t *) v, k, x) {
+            if (!first)
+                wb_put (b, ",", 1);
+            first = false;
+            wb_str (b, k, strlen (k));
+            wb_put (b, ":", 1);
+            wb_json (b, x);
+        }
+        wb_put (b, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        wb_put (b, "[", 1);
+        size_t i;
+        json_t *x;
+        json_array_foreach (v, i, x) {
+            if (i)
+                wb_put (b, ",", 1);
+            wb_json (b, x);
+        }
+        wb_put (b, "]", 1);
+        break;
+    }
+    case JSON_STRING: wb_str (b, json_string_value (v), json_string_length (v)); break;
+    case JSON_INTEGER:
+        n = snprintf (num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value (v));
+        wb_put (b, num, (size_t) n);
+        break;
+    case JSON_REAL:
+        n = snprintf (num, sizeof num, "%.17g", json_real_value (v));
+        if (!strpbrk (num, ".eEni"))
+            n += snprintf (num + n, sizeof num - (size_t) n, ".0");
+        wb_put (b, num, (size_t) n);
+        break;
+    case JSON_TRUE: wb_put (b, "true", 4); break;
+    case JSON_FALSE: wb_put (b, "false", 5); break;
+    case JSON_NULL: wb_put (b, "null", 4); break;
+    }
+}
+
+/* Reply 200 with a large JSON body (stolen): the headers blz_jsonapi_reply sets, the body
+ * written by wb_json in place of its frame. */
+static void
+reply_large (omr_call_t *call, json_t *body)
+{
+    blz_jsonapi_reply (call, 200, json_object (), NULL);
+    wbuf_t b = {0};
+    wb_json (&b, body);
+    json_decref (body);
+    zframe_destroy (&call->raw_out[call->nraw_out - 1]);
+    call->raw_out[call->nraw_out - 1] = zframe_new (b.buf, b.len);
+    free (b.buf);
+}
+
 /* ---- reads ----------------------------------------------------------------------------------- */
 
 static long long
@@ -741,7 +858,7 @@ do_list (mreq_t *m, const kind_t *k)
                                (json_int_t) max, "limit", (json_int_t) limit, "offset", (json_int_t) offset);
     if (norm)
         normalize (data, reply);
-    blz_jsonapi_reply (m->r->call, 200, reply, NULL);
+    reply_large (m->r->call, reply);
     json_decref (ids);
     goto done;
 fail:
@@ -864,10 +981,9 @@ do_wsindex_wells (mreq_t *m, const kind_t *parent, long long id, long long index
     size_t i;
     json_t *o;
     json_array_foreach (data, i, o) tidy (o, m->r->base, 0, false);
-    blz_jsonapi_reply (m->r->call, 200,
-                       json_pack ("{s:o,s:{s:I,s:I,s:I,s:I}}", "data", data, "meta", "totalCount", (json_int_t) total,
-                                  "maxLimit", (json_int_t) max, "limit", (json_int_t) limit, "offset", (json_int_t) offset),
-                       NULL);
+    reply_large (m->r->call,
+                 json_pack ("{s:o,s:{s:I,s:I,s:I,s:I}}", "data", data, "meta", "totalCount", (json_int_t) total,
+                            "maxLimit", (json_int_t) max, "limit", (json_int_t) limit, "offset", (json_int_t) offset));
     json_decref (ids);
     return 0;
 fail:
