@@ -59,8 +59,11 @@ try:
     # 2. a 1024x1024 3-channel uint16 plane
     rng = np.random.default_rng(3)
     p3 = os.path.join(data_dir, "three.ome.tiff")
-    tifffile.imwrite(p3, rng.integers(0, 4096, size=(3, 1024, 1024), dtype=np.uint16), ome=True,
-                     metadata={"axes": "CYX"})
+    # smooth structures plus noise, as microscopy planes are (random noise alone makes JPEG huge)
+    yy, xx = np.mgrid[0:1024, 0:1024]
+    three = np.stack([(np.sin(xx / (19.0 + 7 * k)) * np.cos(yy / (23.0 + 5 * k)) * 1500 + 2000
+                       + rng.normal(0, 60, (1024, 1024))).clip(0, 4095).astype(np.uint16) for k in range(3)])
+    tifffile.imwrite(p3, three, ome=True, metadata={"axes": "CYX"})
     three_id = imp(p3)[0]
     # 3. 50 small images for thumbnails
     tdir = os.path.join(data_dir, "thumbs")
