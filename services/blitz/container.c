@@ -11,7 +11,6 @@ typedef struct {
     blz_db_t *db;
     blz_ctx_t ctx;
     const json_t *body;
-    const json_t *options;
     const char *root;           /* rootType as a model type name */
     json_t *ids;                /* root ids (possibly empty) */
     bool leaves;
@@ -46,6 +45,47 @@ blz_container_ids (const json_t *v, bool allow_none, omr_err_t *err)
         json_array_append (out, x);
     }
     return out;
+}
+
+/* A value bare or wrapped as an rtype ({"@type": "rbool", "value": true}). */
+static const json_t *
+bare (const json_t *v)
+{
+    json_t *x = json_is_object (v) ? json_object_get (v, "value") : NULL;
+    return x ? x : v;
+}
+
+int
+blz_container_options (const json_t *body, blz_container_opts_t *out, blz_ctx_t *ctx, omr_err_t *err)
+{
+    *out = (blz_container_opts_t) {.owner = -1};
+    const json_t *o = json_object_get (body, "options");
+    if (o && !json_is_null (o) && !json_is_object (o))
+        return omr_err_set (err, OMR_E_API, 400, "\"options\" must be an object");
+    const json_t *map = json_object_get (o, "map"), *filter = json_object_get (o, "theFilter");
+    const json_t *flags = json_is_object (map) ? map : o;
+    out->leaves = json_is_true (bare (json_object_get (flags, "leaves")));
+    out->orphan = json_is_true (bare (json_object_get (flags, "orphan")));
+    const json_t *exp = bare (json_object_get (filter, "ownerId"));
+    if (!exp)
+        exp = bare (json_object_get (o, "experimenter"));
+    if (!exp)
+        exp = bare (json_object_get (o, "owner"));
+    if (exp && !json_is_null (exp)) {
+        if (!json_is_integer (exp))
+            return omr_err_set (err, OMR_E_API, 400, "the experimenter option must be a user id");
+        out->owner = json_integer_value (exp) >= 0 ? json_integer_value (exp) : -1;
+    }
+    if (blz_query_group_context (body, ctx, err) < 0 || (o && blz_query_group_context (o, ctx, err) < 0))
+        return -1;
+    const json_t *gid = bare (json_object_get (filter, "groupId"));
+    if (json_is_integer (gid)) {
+        json_t *g = json_pack ("{s:O}", "group", gid);
+        int rc = blz_query_group_context (g, ctx, err);
+        json_decref (g);
+        return rc;
+    }
+    return 0;
 }
 
 /* The model type name a rootType names (class names in any of OMERO's spellings). */
@@ -369,21 +409,11 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         fn = collection_count;
     else
         return omr_err_set (err, OMR_E_API, 404, "IContainer has no method %s", method);
-    op.options = json_object_get (op.body, "options");
-    if (op.options && !json_is_null (op.options) && !json_is_object (op.options))
-        return omr_err_set (err, OMR_E_API, 400, "\"options\" must be an object");
-    if (blz_query_group_context (op.body, &op.ctx, err) < 0
-        || (op.options && blz_query_group_context (op.options, &op.ctx, err) < 0))
+    blz_container_opts_t opts;
+    if (blz_container_options (op.body, &opts, &op.ctx, err) < 0)
         return -1;
-    op.leaves = json_is_true (json_object_get (op.options, "leaves"));
-    json_t *exp = json_object_get (op.options, "experimenter");
-    if (!exp)
-        exp = json_object_get (op.options, "owner");
-    if (exp && !json_is_null (exp)) {
-        if (!json_is_integer (exp))
-            return omr_err_set (err, OMR_E_API, 400, "options.experimenter must be a user id");
-        op.owner = json_integer_value (exp);
-    }
+    op.leaves = opts.leaves;
+    op.owner = opts.owner;
     const char *idkeys[] = {"ids", "rootIds", "rootNodeIds", "imageIds"};
     json_t *idv = NULL;
     for (int i = 0; i < 4 && !idv; i++)

@@ -21,12 +21,24 @@
  *   getCollectionCount       {"type": "Dataset", "property": "imageLinks" (or OMERO's
  *                             "ome.model.containers.Dataset_imageLinks"), "ids": [ids]}
  *       -> {"data": {"<id>": count}} (links the caller can see).
- * "options" may also hold "group" (-1 = all the caller's groups), as may the arguments.
+ * "options" may also hold "group" (-1 = all the caller's groups), as may the arguments; OMERO's
+ * omero.sys.Parameters form is accepted too (see blz_container_options).
  * Replies: {"data": [objects]} unless said otherwise. */
 #ifndef BLZ_CONTAINER_H
 #define BLZ_CONTAINER_H
 #include "blitz.h"
 
+/* Options of IContainer and IMetadata calls. */
+typedef struct {
+    bool leaves, orphan;
+    int64_t owner;              /* -1 = anyone */
+} blz_container_opts_t;
+
+/* Read the "options" of a call: plain ({"leaves", "orphan", "experimenter" | "owner", "group"})
+ * or OMERO's omero.sys.Parameters ({"map": {"leaves": true, "orphan": true}, "theFilter":
+ * {"ownerId": id, "groupId": id}}, values bare or rtype-wrapped {"value": …}); the group (also
+ * one given in the arguments) is applied to ctx. -1 with ApiUsageException/SecurityViolation. */
+int blz_container_options (const json_t *body, blz_container_opts_t *out, blz_ctx_t *ctx, omr_err_t *err);
 /* Register the IContainer.* operations. */
 void blz_container_register (blz_app_t *app);
 /* The integer ids of a JSON array (NULL with ApiUsageException when not an array of integers;

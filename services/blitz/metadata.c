@@ -12,8 +12,8 @@ typedef struct {
     blz_db_t *db;
     blz_ctx_t ctx;
     const json_t *body;
-    const json_t *options;
     json_t *ids;
+    bool orphan;                /* options.orphan (loadTagSets) */
     int64_t owner;              /* options.experimenter, -1 = anyone */
 } mop_t;
 
@@ -288,7 +288,7 @@ tag_sets (mop_t *op, omr_err_t *err)
               "where t.ns = :ns%s%s order by lower(t.textValue), t.id",
               oc, id >= 0 ? " and t.id = :id" : "");
     json_t *out = blz_query_run (op->db, hql, params, 0, -1, 0, err);
-    if (out && json_is_true (json_object_get (op->options, "orphan"))) {
+    if (out && op->orphan) {
         snprintf (hql, sizeof hql,
                   "select t from TagAnnotation t where (t.ns is null or t.ns <> :ns)%s and t.id not in "
                   "(select l.child.id from AnnotationAnnotationLink l where l.parent.ns = :ns) "
@@ -332,20 +332,11 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         fn = tag_sets, need_ids = false;
     else
         return omr_err_set (err, OMR_E_API, 404, "IMetadata has no method %s", method);
-    op.options = json_object_get (op.body, "options");
-    if (op.options && !json_is_null (op.options) && !json_is_object (op.options))
-        return omr_err_set (err, OMR_E_API, 400, "\"options\" must be an object");
-    if (blz_query_group_context (op.body, &op.ctx, err) < 0
-        || (op.options && blz_query_group_context (op.options, &op.ctx, err) < 0))
+    blz_container_opts_t opts;
+    if (blz_container_options (op.body, &opts, &op.ctx, err) < 0)
         return -1;
-    json_t *exp = json_object_get (op.options, "experimenter");
-    if (!exp)
-        exp = json_object_get (op.options, "owner");
-    if (exp && !json_is_null (exp)) {
-        if (!json_is_integer (exp))
-            return omr_err_set (err, OMR_E_API, 400, "options.experimenter must be a user id");
-        op.owner = json_integer_value (exp);
-    }
+    op.owner = opts.owner;
+    op.orphan = opts.orphan;
     json_t *idv = json_object_get (op.body, "ids");
     if (!idv)
         idv = json_object_get (op.body, "rootIds");

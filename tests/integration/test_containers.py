@@ -122,6 +122,12 @@ def test_project_hierarchy_with_orphans_and_counts(env):
     d1 = [d for d in children(got[0], "DatasetLinks") if d["Name"] == "D1"][0]
     assert sorted(names(children(d1, "ImageLinks"))) == ["I-bob", "I1", "I2"]
     assert children(d1, "ImageLinks")[0]["Pixels"][0]["SizeX"] == 512
+    # the same through OMERO's omero.sys.Parameters form (ParametersI().leaves().exp(alice))
+    same = data(env, "alice", "IContainer", "loadContainerHierarchy",
+                {"rootType": "Project", "ids": [o["P1"]],
+                 "options": {"map": {"leaves": {"@type": "rbool", "value": True}},
+                             "theFilter": {"ownerId": {"@type": "rlong", "value": ids["alice"]}}}})
+    assert same == got
     # everyone's in the group: bob's project too, not eve's
     got = names(data(env, "alice", "IContainer", "loadContainerHierarchy", {"rootType": "Project"}))
     assert "P-bob" in got and "P1" in got and "P-eve" not in got
@@ -326,8 +332,8 @@ def test_tag_counts_content_and_sets(env):
     sets = data(env, "alice", "IMetadata", "loadTagSets", {"options": {"experimenter": env["ids"]["alice"]}})
     assert [s["@id"] for s in sets] == [ts]
     assert [l["Child"]["Value"] for l in sets[0]["AnnotationLinks"]] == ["t-counted"]
-    with_orphans = data(env, "alice", "IMetadata", "loadTagSets", {"options": {"orphan": True,
-                                                                               "experimenter": env["ids"]["alice"]}})
+    with_orphans = data(env, "alice", "IMetadata", "loadTagSets", {"options": {"map": {"orphan": True}, "theFilter": {
+        "ownerId": env["ids"]["alice"]}}})
     vals = [t["Value"] for t in with_orphans]
     assert vals[0] == "a-set" and "t-unused" in vals and "t-counted" not in vals
 
@@ -342,6 +348,10 @@ def test_bad_input(env):
     failed(call(env, "alice", "IContainer", "getCollectionCount", {"type": "Dataset", "property": "name", "ids": [1]}),
            "ApiUsageException", 400)
     failed(call(env, "alice", "IContainer", "nothing", {}), "ApiUsageException", 404)
+    failed(call(env, "alice", "IContainer", "loadContainerHierarchy", {"rootType": "Project", "options": 3}),
+           "ApiUsageException", 400)
+    failed(call(env, "alice", "IContainer", "loadContainerHierarchy",
+                {"rootType": "Project", "options": {"experimenter": "alice"}}), "ApiUsageException", 400)
     failed(call(env, "alice", "IMetadata", "loadAnnotations", {"rootType": "Image", "ids": [o["I1"]],
                                                                "annotationTypes": ["Project"]}), "ApiUsageException", 400)
     failed(call(env, "alice", "IMetadata", "loadAnnotations", {"rootType": "Pixels", "ids": [1]}), "ApiUsageException", 400)
