@@ -750,6 +750,14 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
     int w = q.region.w, h = q.region.h;
     if (kind == RENDER_SPLIT) {
         rnd_split_layout_t lay;
+        int panels = s->model == RND_MODEL_GREYSCALE ? s->n_channels : s->n_channels + 1;
+        if (rnd_split_layout (w, h, panels, SPLIT_BORDER, &lay, err) < 0)
+            goto done;
+        if ((long long) lay.width * lay.height > 4 * max_px) {
+            omr_err_set (err, OMR_E_VALIDATION, 400, "the split view would be %dx%d pixels, too large", lay.width,
+                         lay.height);
+            goto done;
+        }
         req.region = (rnd_region_t) {0, 0, w, h};
         if (rnd_render_split (&req, SPLIT_BORDER, &rgb, &lay, err) < 0)
             goto done;
