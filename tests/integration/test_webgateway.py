@@ -450,3 +450,21 @@ def test_save_rdef_per_user(g, tmp_path):
         ann.get("imgData/%d/" % iid).json()["channels"][0]["window"]["end"] != 10
     # GET is not allowed on saveImgRDef
     bob.get("saveImgRDef/%d/" % iid, 405)
+
+
+def test_imgdata_containers_and_names(g, tmp_path):
+    f = tmp_path / "named.tif"
+    tifffile.imwrite(str(f), np.arange(20 * 10, dtype=np.uint8).reshape(10, 20))
+    (iid,), _ = import_ok(g, str(f), "-T", "Project:name:wgProj/Dataset:name:wgDs", "-n", "wg-named", "-x", "wg-desc")
+    d = g.web.get("imgData/%d/" % iid).json()
+    m = d["meta"]
+    assert (m["imageName"], m["imageDescription"]) == ("wg-named", "wg-desc")
+    assert (m["datasetName"], m["projectName"]) == ("wgDs", "wgProj")
+    assert isinstance(m["datasetId"], int) and isinstance(m["projectId"], int)
+    assert m["imageAuthor"]
+    assert d["rdefs"]["model"] == "greyscale" and d["channels"][0]["active"] is True
+    assert d["pixel_range"] == [0, 255]
+    assert d["perms"]["canEdit"] is True
+    # HEAD answers like GET without a body
+    r = g.web.s.head(g.web.base + "/webgateway/render_image/%d/" % iid, verify=g.web.ca, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg" and r.content == b""
