@@ -122,6 +122,9 @@ def test_render_image_png_colour_and_grey(g, imgs):
     spec = [(False, -50, 90, "FF0000"), (True, -20, 60, "00FF00"), (True, 0, 50, "0000FF")]
     got, _ = g.web.image("render_image/%d/2/0/?c=%s&m=g&format=png" % (imgs["czs"], c_param(spec)))
     assert_close(got, ref_render(planes, settings_of(spec, "greyscale")), 1)
+    r = g.web.get("render_image/%d/2/0/?c=%s&m=g&format=tif" % (imgs["czs"], c_param(spec)))
+    assert r.headers["Content-Type"] == "image/tiff"
+    assert_close(tifffile.imread(io.BytesIO(r.content)), got, 0)
     # reverse intensity through maps=
     maps = json.dumps([None, {"reverse": {"enabled": True}}, None])
     got, _ = g.web.image("render_image/%d/2/0/?c=%s&m=c&format=png&maps=%s" % (imgs["czs"], c_param(spec), maps))
