@@ -5,6 +5,7 @@
  * enumerations as TBD# types, unloaded references and version numbers left out. */
 #include "jsonapi_m.h"
 #include "jsonapi.h"
+#include "graph_rules.h"
 #include "model_json.h"
 #include "omr_log.h"
 #include "query.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CSRF_FAILED                                                                                                   \
     "CSRF Error. You need to include valid CSRF tokens for any POST, PUT, PATCH or DELETE operations. You have to "   \
@@ -1182,19 +1184,19 @@ do_save (mreq_t *m, bool create)
     return 0;
 }
 
-/* Link tables removed with a deleted container: (type, column pointing at it). */
-static const struct {
-    const char *kind, *link, *table, *column;
-} delete_links[] = {
-    {"projects", "ProjectDatasetLink", "projectdatasetlink", "parent"},
-    {"projects", "ProjectAnnotationLink", "projectannotationlink", "parent"},
-    {"datasets", "ProjectDatasetLink", "projectdatasetlink", "child"},
-    {"datasets", "DatasetImageLink", "datasetimagelink", "parent"},
-    {"datasets", "DatasetAnnotationLink", "datasetannotationlink", "parent"},
-    {"screens", "ScreenPlateLink", "screenplatelink", "parent"},
-    {"screens", "ScreenAnnotationLink", "screenannotationlink", "parent"},
-};
+/* Delete2 hands over the files of deleted rows: removed from disk after the commit. */
+static int
+collect_file (void *arg, const char *path, omr_err_t *err)
+{
+    json_array_append_new ((json_t *) arg, json_string (path));
+    return 0;
+}
 
+/* DELETE /m/<kind>/<id>/: OMERO.web deletes with Delete2, so the object goes with what only it
+ * contains (a Project's Datasets and their Images unless they are also elsewhere, annotations
+ * nobody else uses …), all or nothing, in this request's transaction. The reply is the object
+ * as it was. Files of deleted rows are removed after the commit (a crash in between leaves
+ * files that `omero admin cleanse` finds unreferenced). */
 static int
 do_delete (mreq_t *m, const kind_t *k, long long id)
 {
@@ -1209,31 +1211,26 @@ do_delete (mreq_t *m, const kind_t *k, long long id)
         blz_db_rollback (m->db);
         return err.msg[0] ? reply_err (r, &err) : reply_error (r, 404, "%s %lld not found", k->type, id);
     }
-    char ids[32];
-    BLZ_I64 (ids, id);
-    int rc = 0;
-    for (size_t i = 0; i < sizeof delete_links / sizeof delete_links[0] && rc == 0; i++) {
-        if (strcmp (delete_links[i].kind, k->kind))
-            continue;
-        char sql[256];
-        snprintf (sql, sizeof sql, "SELECT id FROM %s WHERE %s = $1", delete_links[i].table, delete_links[i].column);
-        PGresult *res = blz_db_query (m->db, &err, sql, BLZ_P (ids));
-        if (!res) {
-            rc = -1;
-            break;
-        }
-        const omr_type_t *lt = blz_mj_type (delete_links[i].link);
-        for (int row = 0; row < PQntuples (res) && rc == 0; row++)
-            rc = blz_update_delete (r->app, m->db, &m->ctx, lt, atoll (PQgetvalue (res, row, 0)), &err);
-        PQclear (res);
-    }
-    if (rc == 0)
-        rc = blz_update_delete (r->app, m->db, &m->ctx, blz_mj_type (k->type), id, &err);
-    if (rc < 0 || blz_db_commit (m->db, &err) < 0) {
+    json_t *req = json_pack ("{s:s,s:{s:[I]}}", "@type", "omero.cmd.Delete2", "targetObjects", k->type, (json_int_t) id);
+    json_t *files = json_array ();
+    json_t *resp = blz_gr_validate (req, &err) < 0 ? NULL
+                                                   : blz_gr_run (r->app, m->db, &m->ctx, req, NULL, collect_file, files, &err);
+    json_decref (req);
+    if (!resp || blz_db_commit (m->db, &err) < 0) {
         blz_db_rollback (m->db);
+        json_decref (resp);
+        json_decref (files);
         json_decref (o);
         return reply_err (r, &err);
     }
+    size_t i;
+    json_t *f;
+    json_array_foreach (files, i, f) {
+        if (unlink (json_string_value (f)) < 0 && errno != ENOENT)
+            omr_warn ("deleted %s %lld but could not remove %s: %s", k->type, id, json_string_value (f), strerror (errno));
+    }
+    json_decref (files);
+    json_decref (resp);
     blz_jsonapi_reply (r->call, 200, json_pack ("{s:o}", "data", o), NULL);
     return 0;
 }

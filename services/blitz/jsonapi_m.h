@@ -3,7 +3,7 @@
  * default 500) and the `meta` block, filters (owner, group, project, dataset, image, screen,
  * plate, experimenter, experimentergroup, orphaned), normalize and childCount; single objects;
  * nested URLs (projects/{id}/datasets/ …); POST/PUT /m/save/ (Projects, Datasets, Screens) and
- * DELETE of those, with Django's CSRF rule. Every read runs as the caller (row-level security),
+ * DELETE of those (a Delete2 graph request, graph_rules.h), with Django's CSRF rule. Every read runs as the caller (row-level security),
  * in all the caller's groups unless `group` narrows it. A listing costs three SQL statements
  * whatever its length (count, one page of ids, the page's objects) plus one for childCount. */
 #ifndef BLZ_JSONAPI_M_H

@@ -488,6 +488,22 @@ def test_create_update_delete(env):
     assert st == 200
     st, body = j.send("DELETE", "m/images/%d/" % env["o"]["img-2"])
     assert st == 405
+    # DELETE is OMERO's Delete2: the project's dataset and the image only it holds go too; an
+    # image also in another dataset stays there
+    a, e = env["s"]["alice"], enums(env["api"], env["s"]["alice"])
+    keep = save(env["api"], a, {"@type": "Dataset", "Name": "keep-d", "ImageLinks": [
+        {"@type": "DatasetImageLink", "child": image("shared-img", e)}]})
+    shared = keep["ImageLinks"][0]["Child"]["@id"]
+    p = save(env["api"], a, {"@type": "Project", "Name": "del-p", "DatasetLinks": [
+        {"@type": "ProjectDatasetLink", "child": {"@type": "Dataset", "Name": "del-d", "ImageLinks": [
+            {"@type": "DatasetImageLink", "child": image("only-here", e)},
+            {"@type": "DatasetImageLink", "child": {"@type": "Image", "@id": shared}}]}}]})
+    d = p["DatasetLinks"][0]["Child"]["@id"]
+    only = [x["@id"] for x in j.get("m/datasets/%d/images/" % d)[1]["data"] if x["Name"] == "only-here"][0]
+    st, body = j.send("DELETE", "m/projects/%d/" % p["@id"])
+    assert st == 200 and body["data"]["Name"] == "del-p"
+    assert j.get("m/datasets/%d/" % d)[0] == 404 and j.get("m/images/%d/" % only)[0] == 404
+    assert [x["@id"] for x in j.get("m/datasets/%d/images/" % keep["@id"])[1]["data"]] == [shared]
     assert j.get("m/images/%d/" % env["o"]["img-2"])[0] == 200
 
 
