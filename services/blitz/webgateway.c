@@ -1,6 +1,9 @@
 /* webgateway: OMERO.web's webgateway URLs (rendered planes, regions, tiles, split views,
- * imgData, histograms) on top of the rendering engine (render/) and RawPixelsStore's pixel
- * access (rawpixels.h). See webgateway.h for the URL list. */
+ * imgData, histograms, thumbnails, saved settings) on top of the rendering engine (render/),
+ * RawPixelsStore's pixel access (rawpixels.h), rendering_settings.h and thumbnail.h. See
+ * webgateway.h for the URL list. Each worker keeps the last image it served (metadata, open
+ * files, the caller's settings), checked on every request by one prepared query, because a
+ * viewer asks for the tiles of one image in long series. */
 #include "webgateway.h"
 #include "omr_log.h"
 #include "rawpixels.h"
@@ -54,12 +57,10 @@ typedef struct {
     chan_t *ch;
     rnd_level_t *levels;            /* from the files */
     int n_levels;
-    int tile_w, tile_h;             /* native tile of level 0 */
     blz_pixels_t files;
     bool files_open;
     rnd_settings_t *settings;       /* the caller's settings (requests change copies) */
     int64_t rdef_id, rdef_version;
-    int64_t user_id;                /* whose settings these are */
     char stamp[160];                /* what the cached entry was built from */
 } img_t;
 
@@ -314,8 +315,6 @@ img_open_files (wg_t *r, img_t *im, omr_err_t *err)
         im->levels[i].size_x = (int) fi->levels[i].size_x;
         im->levels[i].size_y = (int) fi->levels[i].size_y;
     }
-    im->tile_w = (int) fi->levels[0].tile_w;
-    im->tile_h = (int) fi->levels[0].tile_h;
     return 0;
 }
 
@@ -396,7 +395,6 @@ img_get (wg_t *r, int64_t image_id, omr_err_t *err)
         img_free (im);
         return NULL;
     }
-    im->user_id = r->ctx.user_id;
     snprintf (im->stamp, sizeof im->stamp, "%s", stamp);
     return im;
 }
