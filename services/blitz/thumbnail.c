@@ -430,6 +430,105 @@ blz_thumb_get_longest (blz_app_t *app, blz_db_t *db, int64_t pixels_id, int size
     return thumb_sized (app, db, pixels_id, true, size, size, jpeg, len, &tw, &th, NULL, err);
 }
 
+/* Whether an entry's error only concerns that entry (the transaction is still usable). */
+static bool
+entry_error (const omr_err_t *e)
+{
+    return !strcmp (e->name, OMR_E_NOTFOUND) || !strcmp (e->name, OMR_E_RESOURCE);
+}
+
+int
+blz_thumb_get_many (blz_app_t *app, blz_db_t *db, blz_thumb_t *items, int n, bool longest, int w, int h,
+                    omr_err_t *err)
+{
+    if (check_size (w, h, err) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        items[i].jpeg = NULL;
+        items[i].len = 0;
+        items[i].size_x = items[i].size_y = 0;
+        items[i].err = (omr_err_t) {0};
+    }
+    if (n <= 0)
+        return 0;
+    /* the id array literal: {1,2,3} */
+    size_t room = (size_t) n * 21 + 3, used = 0;
+    char *arr = malloc (room);
+    if (!arr)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    arr[used++] = '{';
+    for (int i = 0; i < n; i++)
+        used += (size_t) snprintf (arr + used, room - used, "%s%lld", i ? "," : "", (long long) items[i].pixels_id);
+    snprintf (arr + used, room - used, "}");
+    /* 1: sizes and the settings each thumbnail is made from (the caller's own, else the owner's) */
+    PGresult *r = blz_db_query (db, err,
+                                "SELECT p.id, p.sizex, p.sizey, r.id, coalesce(r.version, 0) FROM pixels p JOIN image i ON "
+                                "i.id = p.image LEFT JOIN LATERAL (SELECT d.id, d.version FROM renderingdef d WHERE "
+                                "d.pixels = p.id AND (d.owner_id = _omero_uid() OR d.owner_id = i.owner_id) ORDER BY "
+                                "(d.owner_id = _omero_uid()) DESC, d.id DESC LIMIT 1) r ON true WHERE p.id = ANY ($1::int8[])",
+                                BLZ_P (arr));
+    PGresult *t = r ? blz_db_query (db, err,
+                                    "SELECT DISTINCT ON (pixels, sizex, sizey, ref) pixels, sizex, sizey, ref, id, "
+                                    "coalesce(version, 0) FROM thumbnail WHERE pixels = ANY ($1::int8[]) ORDER BY pixels, "
+                                    "sizex, sizey, ref, id DESC",
+                                    BLZ_P (arr))
+                    : NULL;
+    free (arr);
+    if (!r || !t) {
+        if (r)
+            PQclear (r);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        blz_thumb_t *it = &items[i];
+        int row = -1;
+        for (int k = 0; k < PQntuples (r) && row < 0; k++)
+            if (atoll (PQgetvalue (r, k, 0)) == it->pixels_id)
+                row = k;
+        if (row < 0) {
+            omr_err_set (&it->err, OMR_E_NOTFOUND, 404, "no readable Pixels:%lld", (long long) it->pixels_id);
+            continue;
+        }
+        int sx = atoi (PQgetvalue (r, row, 1)), sy = atoi (PQgetvalue (r, row, 2));
+        if (longest) {
+            if (rnd_thumbnail_size (sx, sy, w, &it->size_x, &it->size_y, &it->err) < 0)
+                continue;
+        } else
+            fit_size (sx, sy, w, h, &it->size_x, &it->size_y);
+        char ref[48];
+        if (PQgetisnull (r, row, 3))
+            snprintf (ref, sizeof ref, "defaults");
+        else
+            snprintf (ref, sizeof ref, "RenderingDef:%s", PQgetvalue (r, row, 3));
+        int64_t version = atoll (PQgetvalue (r, row, 4));
+        for (int k = 0; k < PQntuples (t); k++) {
+            if (atoll (PQgetvalue (t, k, 0)) != it->pixels_id || atoi (PQgetvalue (t, k, 1)) != it->size_x
+                || atoi (PQgetvalue (t, k, 2)) != it->size_y || strcmp (PQgetvalue (t, k, 3), ref)
+                || atoll (PQgetvalue (t, k, 5)) != version)
+                continue;
+            char *path = thumb_path (app, atoll (PQgetvalue (t, k, 4)));
+            if (path && read_file (path, &it->jpeg, &it->len) < 0)
+                it->jpeg = NULL;
+            free (path);
+            break;
+        }
+    }
+    PQclear (r);
+    PQclear (t);
+    /* 2: whatever is not cached is made one by one */
+    for (int i = 0; i < n; i++) {
+        blz_thumb_t *it = &items[i];
+        if (it->jpeg || it->err.name[0])
+            continue;
+        if (thumb_fitted (app, db, it->pixels_id, it->size_x, it->size_y, &it->jpeg, &it->len, NULL, &it->err) < 0
+            && !entry_error (&it->err)) {
+            *err = it->err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 blz_thumb_import_image (blz_app_t *app, blz_db_t *db, int64_t image_id, bool make_thumbnail, omr_err_t *err)
 {
@@ -622,45 +721,49 @@ op_get_set (omr_call_t *call, omr_err_t *err, void *arg)
     size_t total = 0;
     size_t i;
     json_t *v;
-    int rc = 0;
-    json_array_foreach (ids, i, v)
+    int n = 0, rc = 0;
+    blz_thumb_t *items = calloc (json_array_size (ids) + 1, sizeof *items);
+    if (!items)
+        rc = omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    json_array_foreach (ids, i, v) if (items)
     {
         int64_t pid = json_integer_value (v);
+        bool dup = false;
+        for (int k = 0; k < n && !dup; k++)
+            dup = items[k].pixels_id == pid;
+        if (!dup)
+            items[n++].pixels_id = pid;
+    }
+    if (rc == 0)
+        rc = blz_thumb_get_many (q.app, q.db, items, n, longest, w, h, err);
+    for (int k = 0; rc == 0 && k < n; k++) {
+        blz_thumb_t *it = &items[k];
         char key[24];
-        BLZ_I64 (key, pid);
-        if (json_object_get (thumbs, key) || json_object_get (errors, key))
-            continue;
-        uint8_t *jpeg = NULL;
-        size_t len = 0;
-        int tw = 0, th = 0;
-        omr_err_t e = {0};
-        if (thumb_sized (q.app, q.db, pid, longest, w, h, &jpeg, &len, &tw, &th, NULL, &e) < 0) {
-            if (strcmp (e.name, OMR_E_NOTFOUND) && strcmp (e.name, OMR_E_RESOURCE)) {
-                *err = e;       /* a database failure spoils the transaction: give up */
-                rc = -1;
-                break;
-            }
-            json_object_set_new (errors, key, json_string (e.msg));
+        BLZ_I64 (key, it->pixels_id);
+        if (!it->jpeg) {
+            json_object_set_new (errors, key, json_string (it->err.msg));
             continue;
         }
         if (b64)
-            json_object_set_new (thumbs, key, json_pack ("{s:o, s:I, s:i, s:i}", "data", b64_json (jpeg, len), "length",
-                                                         (json_int_t) len, "sizeX", tw, "sizeY", th));
+            json_object_set_new (thumbs, key, json_pack ("{s:o, s:I, s:i, s:i}", "data", b64_json (it->jpeg, it->len),
+                                                         "length", (json_int_t) it->len, "sizeX", it->size_x, "sizeY",
+                                                         it->size_y));
         else {
-            uint8_t *grown = realloc (all, total + len);
+            uint8_t *grown = realloc (all, total + it->len);
             if (!grown) {
-                free (jpeg);
                 rc = omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
                 break;
             }
             all = grown;
-            memcpy (all + total, jpeg, len);
+            memcpy (all + total, it->jpeg, it->len);
             json_object_set_new (thumbs, key, json_pack ("{s:I, s:I, s:i, s:i}", "offset", (json_int_t) total, "length",
-                                                         (json_int_t) len, "sizeX", tw, "sizeY", th));
-            total += len;
+                                                         (json_int_t) it->len, "sizeX", it->size_x, "sizeY", it->size_y));
+            total += it->len;
         }
-        free (jpeg);
     }
+    for (int k = 0; items && k < n; k++)
+        free (items[k].jpeg);
+    free (items);
     if (rc < 0 || blz_db_commit (q.db, err) < 0) {
         blz_db_rollback (q.db);
         free (all);

@@ -39,6 +39,22 @@ int blz_thumb_get (blz_app_t *app, blz_db_t *db, int64_t pixels_id, int w, int h
 /* The same by longest side (getThumbnailByLongestSide). */
 int blz_thumb_get_longest (blz_app_t *app, blz_db_t *db, int64_t pixels_id, int size, uint8_t **jpeg,
                            size_t *len, omr_err_t *err);
+/* One entry of blz_thumb_get_many: pixels_id in; jpeg (malloc'ed, caller frees), len and the
+ * thumbnail's size out, or err set (NotFoundException, ResourceError …) for this entry alone. */
+typedef struct {
+    int64_t pixels_id;
+    uint8_t *jpeg;
+    size_t len;
+    int size_x, size_y;
+    omr_err_t err;
+} blz_thumb_t;
+
+/* Thumbnails of many pixels at once, by longest side w (longest) or fitting w x h: cached ones
+ * are found with two queries for the whole list, the others made as blz_thumb_get makes them.
+ * -1 only when the request as a whole fails (bad size, database error: roll back); errors of
+ * single entries (unreadable pixels) are in items[i].err. Write rows as blz_thumb_get does. */
+int blz_thumb_get_many (blz_app_t *app, blz_db_t *db, blz_thumb_t *items, int n, bool longest, int w, int h,
+                        omr_err_t *err);
 /* After a server-side import of Image:image_id: default rendering settings for the caller (the
  * image's owner) when they have none, and the default thumbnail (96 longest side) when
  * make_thumbnail. Runs in db's open transaction; a thumbnail that cannot be made (image too
