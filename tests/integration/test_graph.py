@@ -80,8 +80,31 @@ def g(installation):
         root.call("IAdmin", "addGroupOwners", group="read-annotate", users=["carol"])
         grid.api = {}
         yield grid
+        report = stop_and_check_sanitizers(grid)
+        assert report is None, report
     finally:
         grid.cleanup()
+
+
+OWN_FILES = ("services/blitz/graph.c", "services/blitz/graph_rules.c", "cli/graph.c")
+
+
+def stop_and_check_sanitizers(g):
+    """Stop the grid and report sanitizer findings in its logs (under `make asan`): any memory or
+    undefined-behaviour error, and leaks whose stack passes through the graph code."""
+    g.omero("admin", "stop", check=False, timeout=180)
+    logdir = os.path.join(g.dir, "var", "log")
+    for name in sorted(os.listdir(logdir)) if os.path.isdir(logdir) else []:
+        text = g.log(name)
+        for marker in ("ERROR: AddressSanitizer", "runtime error:"):
+            if marker in text:
+                i = text.index(marker)
+                return "%s reported a sanitizer error:\n%s" % (name, text[max(0, i - 200):i + 6000])
+        if "ERROR: LeakSanitizer" in text:
+            for leak in text[text.index("ERROR: LeakSanitizer"):].split("\n\n"):
+                if any(f in leak for f in OWN_FILES):
+                    return "%s reported a leak:\n%s" % (name, leak[:6000])
+    return None
 
 
 def api(g, user, group="read-annotate"):
@@ -94,7 +117,10 @@ def api(g, user, group="read-annotate"):
 def cli(g, user, *args, check=True):
     """`omero …` logged in as user (a session per user, reused)."""
     pw = g.root_pw if user == "root" else PW
-    return g.omero(*args, "-s", "localhost", "-p", str(g.port("ssl")), "-u", user, "-w", pw, check=check)
+    r = g.omero(*args, "-s", "localhost", "-p", str(g.port("ssl")), "-u", user, "-w", pw, check=check)
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        assert marker not in r.stderr, r.stderr
+    return r
 
 
 def rows(g, hql):
