@@ -117,8 +117,10 @@ remove_path (const char *path)
 
 /* Remove the recorded files of a handle (or of every handle when hid < 0) and forget them;
  * returns the number removed or -1. */
+static int still_named (blz_app_t *app, blz_db_t *db, const char *path, omr_err_t *err);
+
 static long
-remove_pending (blz_db_t *pdb, int64_t hid, json_t *list, omr_err_t *err)
+remove_pending (blz_app_t *app, blz_db_t *pdb, int64_t hid, json_t *list, omr_err_t *err)
 {
     blz_ctx_t in;
     blz_ctx_internal (&in);
@@ -132,12 +134,17 @@ remove_pending (blz_db_t *pdb, int64_t hid, json_t *list, omr_err_t *err)
         blz_db_rollback (pdb);
         return -1;
     }
-    long n = PQntuples (res);
-    for (long r = 0; r < n; r++) {
+    long n = 0;
+    for (int r = 0; r < PQntuples (res); r++) {
+        const char *path = PQgetvalue (res, r, 0);
+        omr_err_t kerr = {0};
+        if (still_named (app, pdb, path, &kerr) != 0)
+            continue;   /* a row names it again (or we cannot tell): never remove live data */
+        n++;
         if (!list)
-            remove_path (PQgetvalue (res, (int) r, 0));
+            remove_path (path);
         else
-            json_array_append_new (list, json_string (PQgetvalue (res, (int) r, 0)));
+            json_array_append_new (list, json_string (path));
     }
     PQclear (res);
     if (list) {     /* dry run: keep the records */
@@ -207,7 +214,7 @@ job_main (void *arg)
     if (resp) {
         state = "FINISHED";
         omr_err_t ferr = {0};
-        if (!dry && remove_pending (j->pdb, j->hid, NULL, &ferr) < 0)
+        if (!dry && remove_pending (j->app, j->pdb, j->hid, NULL, &ferr) < 0)
             omr_warn ("graph request %lld: files not removed yet (omero admin cleanse removes them): %s",
                       (long long) j->hid, ferr.msg);
     } else {
@@ -503,6 +510,34 @@ known (walk_t *w, const char *rel, const char *base, bool dir, omr_err_t *err)
     return k;
 }
 
+static int
+still_named (blz_app_t *app, blz_db_t *db, const char *path, omr_err_t *err)
+{
+    const char *d = omr_config_get (app->config, "omero.data.dir");
+    if (!d || !*d)
+        d = "/OMERO";
+    char *roots[4] = {blz_repo_root (app->config), NULL, NULL, NULL};
+    const char *sub[4] = {NULL, "Files", "Thumbnails", "Pixels"};
+    int rc = 0;
+    for (int k = 1; k < 4; k++)
+        if (asprintf (&roots[k], "%s/%s", d, sub[k]) < 0)
+            roots[k] = NULL;
+    for (int k = 0; k < 4; k++) {
+        size_t l = roots[k] ? strlen (roots[k]) : 0;
+        if (!l || strncmp (path, roots[k], l) || path[l] != '/')
+            continue;
+        struct stat st;
+        bool dir = stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+        const char *base = strrchr (path, '/') + 1;
+        walk_t w = {.db = db, .kind = k};
+        rc = known (&w, path + l + 1, base, dir, err);
+        break;
+    }
+    for (int k = 0; k < 4; k++)
+        free (roots[k]);
+    return rc;
+}
+
 /* Walk dir (rel below the root, "" at the top); removes orphans; returns 1 when dir ends up
  * empty, 0 when not, -1 on error. */
 static int
@@ -598,13 +633,13 @@ op_cleanse (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     }
     json_t *pending = json_array ();
-    long np = remove_pending (db, -1, pending, err);
+    long np = remove_pending (app, db, -1, pending, err);
     if (np < 0) {
         json_decref (removed);
         json_decref (pending);
         return -1;
     }
-    if (!dry && remove_pending (db, -1, NULL, err) < 0) {
+    if (!dry && remove_pending (app, db, -1, NULL, err) < 0) {
         json_decref (removed);
         json_decref (pending);
         return -1;

@@ -497,17 +497,24 @@ def test_cleanse_removes_orphans_only(g, tmp_path):
     orphan_thumb = os.path.join(g.data, "Thumbnails", "876543")
     os.makedirs(os.path.dirname(orphan_thumb), exist_ok=True)
     open(orphan_thumb, "wb").write(b"z")
+    # what a crash between a commit and the removal of its files leaves: recorded paths; one of them
+    # is named again by a row (a live file) and must survive
+    api(g, "alice").graph({"@type": "omero.cmd.DiskUsage2", "targetClasses": ["Fileset"]})   # the tables exist
+    crashed = os.path.join(g.data, "Files", "24680")
+    open(crashed, "wb").write(b"w")
+    psql(g, "INSERT INTO graph_pending_file (handle, path) VALUES (0, '%s'), (0, '%s');" % (crashed, kept[0]))
     # only administrators
     out = cli(g, "alice", "admin", "cleanse", check=False)
     assert out.returncode == 1 and "administrators" in out.stderr
     out = cli(g, "root", "admin", "cleanse", "--dry-run")
-    for p in (orphan_repo, orphan_file, orphan_thumb):
+    for p in (orphan_repo, orphan_file, orphan_thumb, crashed):
         assert "Would remove " + p in out.stdout and os.path.exists(p)
     out = cli(g, "root", "admin", "cleanse", g.data)
-    for p in (orphan_repo, orphan_file, orphan_thumb):
+    for p in (orphan_repo, orphan_file, orphan_thumb, crashed):
         assert "Removing " + p in out.stdout and not os.path.exists(p)
     assert not os.path.exists(os.path.dirname(orphan_repo))
     assert all(os.path.exists(f) for f in kept), "cleanse removed a file the database names"
+    assert kept[0] not in out.stdout
     out = cli(g, "root", "admin", "cleanse", "/tmp", check=False)
     assert out.returncode == 1 and "not this server's data directory" in out.stderr
 
