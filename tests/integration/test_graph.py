@@ -221,6 +221,23 @@ def test_delete_keeps_tags_and_takes_comments_unless_included(g):
     assert exists(g, "TagAnnotation", tag) == []
 
 
+def test_child_options_by_namespace(g):
+    alice = api(g, "alice")
+    img = new_image(alice, "ns")
+    keep = alice.save({"@type": "CommentAnnotation", "TextValue": "k", "Namespace": "keep.ns"})["@id"]
+    drop = alice.save({"@type": "CommentAnnotation", "TextValue": "d", "Namespace": "drop.ns"})["@id"]
+    tag = alice.save({"@type": "TagAnnotation", "TextValue": "t", "Namespace": "drop.ns"})["@id"]
+    for a in (keep, drop):
+        link(alice, "ImageAnnotationLink", "Image", img, "CommentAnnotation", a)
+    link(alice, "ImageAnnotationLink", "Image", img, "TagAnnotation", tag)
+    r = alice.graph({"@type": "omero.cmd.Delete2", "targetObjects": {"Image": [img]}, "childOptions": [
+        {"excludeType": ["CommentAnnotation"], "includeNs": ["keep.ns"]},
+        {"includeType": ["TagAnnotation"], "excludeNs": ["keep.ns"]}]})
+    assert sorted(r["deletedObjects"]["ome.model.annotations.CommentAnnotation"]) == [drop], r
+    assert r["deletedObjects"]["ome.model.annotations.TagAnnotation"] == [tag], r
+    assert exists(g, "CommentAnnotation", keep, drop) == [keep] and exists(g, "TagAnnotation", tag) == []
+
+
 def test_delete_path_and_exclude(g):
     alice = api(g, "alice")
     p, d1, i1, i2 = project_tree(alice, "path")
