@@ -363,10 +363,7 @@ load_handle (blz_app_t *app, omr_call_t *call, blz_db_t **dbo, omr_err_t *err)
     for (int attempt = 0; attempt < 2; attempt++) {
         if (blz_db_begin (db, &in, err) < 0)
             return NULL;
-        if (ensure_schema (db, err) < 0) {
-            blz_db_rollback (db);
-            return NULL;
-        }
+        /* no ensure_schema here (status is polled): before the first submit there is no table */
         PGresult *res = blz_db_query (db, err,
                                       "SELECT id, uuid, user_id, type, state, steps, current_step, cancel, response::text, "
                                       "(extract(epoch from started) * 1000)::int8, (extract(epoch from finished) * 1000)::int8 "
@@ -374,6 +371,8 @@ load_handle (blz_app_t *app, omr_call_t *call, blz_db_t **dbo, omr_err_t *err)
                                       BLZ_P (h));
         if (!res) {
             blz_db_rollback (db);
+            if (strstr (err->msg, "graph_handle") && strstr (err->msg, "does not exist"))
+                omr_err_set (err, OMR_E_NOTFOUND, 404, "no command handle %s", h);
             return NULL;
         }
         if (!PQntuples (res) || (atoll (PQgetvalue (res, 0, 2)) != ctx.user_id && !ctx.admin)) {
