@@ -801,6 +801,39 @@ check_set (gr_t *g, omr_err_t *err)
         PQclear (tabs);
     }
     if (g->kind == BLZ_GR_CHGRP) {
+        /* a moved object may not keep pointing at a shared part that stays behind */
+        PGresult *tabs = queryf (g, err, "SELECT DISTINCT tbl FROM _g");
+        if (!tabs)
+            return -1;
+        for (int e = 0; e < g->nedges; e++) {
+            edge_t *ed = &g->edges[e];
+            bool present = false;
+            for (int i = 0; i < PQntuples (tabs) && !present; i++)
+                present = !strcmp (PQgetvalue (tabs, i, 0), ed->src);
+            if (!present || (ed->kind != E_COMP && ed->kind != E_DUAL) || strcmp (ed->coltab, ed->src))
+                continue;
+            res = queryf (g, err,
+                          "SELECT x.id, x.%s FROM %s x JOIN _g h ON h.tbl = '%s' AND h.id = x.id WHERE x.%s IS NOT NULL "
+                          "AND NOT EXISTS (SELECT 1 FROM _g k WHERE k.tbl = '%s' AND k.id = x.%s) ORDER BY 1 LIMIT 1",
+                          ed->col, ed->src, ed->src, ed->col, ed->dst, ed->col);
+            if (!res) {
+                PQclear (tabs);
+                return -1;
+            }
+            if (PQntuples (res)) {
+                const omr_type_t *st = table_type (ed->src), *dt = table_type (ed->dst);
+                omr_err_set (err, "GraphException", 400,
+                             "%s:%s refers to %s:%s, which stays in its group (other objects use it or it is not yours): "
+                             "move them together or include %s",
+                             st ? st->name : ed->src, PQgetvalue (res, 0, 0), dt ? dt->name : ed->dst,
+                             PQgetvalue (res, 0, 1), dt ? dt->name : ed->dst);
+                PQclear (res);
+                PQclear (tabs);
+                return -1;
+            }
+            PQclear (res);
+        }
+        PQclear (tabs);
         char cond[256];
         snprintf (cond, sizeof cond,
                   "x.owner_id NOT IN (SELECT owner_id FROM _gowners) OR EXISTS (SELECT 1 FROM groupexperimentermap m "

@@ -420,6 +420,19 @@ def test_chgrp_into_private_group_drops_others_links(g):
     assert exists(g, "DatasetImageLink", theirs) == []
 
 
+def test_chgrp_refuses_to_leave_a_shared_part_behind(g):
+    alice = api(g, "alice")
+    inst = alice.save({"@type": "Instrument"})["@id"]
+    a = new_image(alice, "inst-a", Instrument={"@type": "Instrument", "@id": inst})
+    b = new_image(alice, "inst-b", Instrument={"@type": "Instrument", "@id": inst})
+    out = cli(g, "alice", "chgrp", "dest", "Image:%d" % a, "-g", "read-annotate", check=False)
+    assert out.returncode == 1 and "Instrument:%d" % inst in out.stderr, out.stdout + out.stderr
+    assert details(g, "Image", a)[1] == g.gid["read-annotate"]
+    # both images: the instrument goes with them
+    cli(g, "alice", "chgrp", "dest", "Image:%d,%d" % (a, b), "-g", "read-annotate")
+    assert details(g, "Instrument", inst)[1] == g.gid["dest"] and details(g, "Image", b)[1] == g.gid["dest"]
+
+
 def test_chown_by_group_owner(g):
     alice = api(g, "alice")
     p, d1, i1, i2 = project_tree(alice, "chown")
