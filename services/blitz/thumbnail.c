@@ -7,6 +7,7 @@
 #include "services/blitz/render/rnd_encode.h"
 #include "services/blitz/render/rnd_render.h"
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -20,9 +21,11 @@
 #define THUMB_QUALITY 90
 /* Most pixels ids one set request may name. */
 #define THUMB_SET_MAX 1000
-/* Most bytes of one channel's plane read to make a thumbnail (images without a small enough
- * resolution level). */
-#define THUMB_MAX_PLANE_BYTES ((size_t) 512 << 20)
+/* Levels up to this many pixels are rendered whole and scaled exactly (rnd_scale_rgb); larger
+ * ones (big images without a small enough resolution level) are read, rendered and averaged
+ * in bands of about THUMB_BAND_PIXELS, so memory stays bounded whatever the image size. */
+#define THUMB_WHOLE_PIXELS ((uint64_t) 4096 * 4096)
+#define THUMB_BAND_PIXELS ((uint64_t) 1 << 22)
 
 /* The file of Thumbnail:id, laid out as OMERO lays out Pixels and Thumbnails: every group of
  * three digits above the last becomes a directory "Dir-NNN" (AbstractFileSystemService.getPath). */
@@ -168,8 +171,56 @@ pack_bits (const uint8_t *src, size_t n)
     return out;
 }
 
+/* Area-average accumulation of rendered bands into a tw x th image, for levels at least as large
+ * as the thumbnail on both axes: every source pixel adds its coverage of each destination pixel
+ * (at most 2 x 2 of them, since a destination pixel spans >= 1 source pixel). */
+typedef struct {
+    int lw, lh, tw, th;
+    double sx, sy;              /* source pixels per destination pixel */
+    double *acc;                /* th x tw x 3 */
+} accum_t;
+
+static void
+overlap (int x, double s, int n, int *j0, double *w0, double *w1)
+{
+    *j0 = (int) (x / s);
+    if (*j0 >= n)
+        *j0 = n - 1;
+    double edge = (*j0 + 1) * s;
+    *w0 = (x + 1 <= edge || *j0 + 1 >= n) ? 1.0 : edge - x;
+    *w1 = 1.0 - *w0;
+}
+
+static void
+accum_band (accum_t *a, const uint8_t *band, int y0, int bh)
+{
+    for (int y = 0; y < bh; y++) {
+        int i0;
+        double v0, v1;
+        overlap (y0 + y, a->sy, a->th, &i0, &v0, &v1);
+        const uint8_t *row = band + (size_t) y * a->lw * 3;
+        for (int x = 0; x < a->lw; x++) {
+            int j0;
+            double w0, w1;
+            overlap (x, a->sx, a->tw, &j0, &w0, &w1);
+            for (int k = 0; k < 3; k++) {
+                double p = row[(size_t) x * 3 + k];
+                double *d = a->acc + ((size_t) i0 * a->tw + j0) * 3 + k;
+                d[0] += v0 * w0 * p;
+                if (w1 > 0)
+                    d[3] += v0 * w1 * p;
+                if (v1 > 0) {
+                    d[(size_t) a->tw * 3] += v1 * w0 * p;
+                    if (w1 > 0)
+                        d[(size_t) a->tw * 3 + 3] += v1 * w1 * p;
+                }
+            }
+        }
+    }
+}
+
 /* Render the default plane of the pixels with settings s, from the smallest resolution level
- * at least tw x th, and scale it to tw x th RGB. */
+ * at least tw x th, and scale it to tw x th RGB (area average). */
 static int
 render_thumb (blz_app_t *app, blz_db_t *db, int64_t pixels_id, const rnd_settings_t *s, int tw, int th, uint8_t *rgb,
               omr_err_t *err)
@@ -186,12 +237,23 @@ render_thumb (blz_app_t *app, blz_db_t *db, int64_t pixels_id, const rnd_setting
             level = k;
     }
     int lw = (int) im->levels[level].size_x, lh = (int) im->levels[level].size_y;
+    bool banded = (uint64_t) lw * lh > THUMB_WHOLE_PIXELS && lw >= tw && lh >= th;
+    int band_h = lh;
+    if (banded) {
+        band_h = (int) (THUMB_BAND_PIXELS / (uint64_t) lw);
+        if (band_h < 1)
+            band_h = 1;
+        if (band_h > lh)
+            band_h = lh;
+    }
     rnd_settings_t *use = rnd_settings_copy (s, err);
     double *gmin = NULL, *gmax = NULL;
     int n = s->n_channels, rc = -1;
     rnd_plane_t *planes = calloc ((size_t) n, sizeof *planes);
     void **bufs = calloc ((size_t) n, sizeof (void *));
-    uint8_t *full = NULL;
+    uint8_t *band = NULL;
+    accum_t acc = {.lw = lw, .lh = lh, .tw = tw, .th = th, .sx = (double) lw / tw, .sy = (double) lh / th};
+    size_t bytes = fmt_image_region_bytes (im, (uint32_t) lw, (uint32_t) band_h);
     if (!use || !planes || !bufs) {
         if (use)
             omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
@@ -215,52 +277,64 @@ render_thumb (blz_app_t *app, blz_db_t *db, int64_t pixels_id, const rnd_setting
     rnd_ptype_t type;
     if (rnd_ptype_parse (fmt_pixtype_name (im->pixel_type), &type, err) < 0)
         goto out;
-    size_t bytes = fmt_image_region_bytes (im, (uint32_t) lw, (uint32_t) lh);
-    if (!bytes || bytes > THUMB_MAX_PLANE_BYTES) {
-        omr_err_set (err, OMR_E_RESOURCE, 413, "Pixels:%lld: a %dx%d plane is too large for a thumbnail (no smaller "
-                     "resolution level)", (long long) pixels_id, lw, lh);
+    band = malloc ((size_t) lw * band_h * 3);
+    if (banded)
+        acc.acc = calloc ((size_t) tw * th * 3, sizeof (double));
+    if (!bytes || !band || (banded && !acc.acc)) {
+        omr_err_set (err, OMR_E_RESOURCE, 413, "Pixels:%lld: no memory for a %dx%d thumbnail source", (long long) pixels_id,
+                     lw, band_h);
         goto out;
     }
-    for (int c = 0; c < n; c++) {
-        planes[c] = (rnd_plane_t) {.type = type, .size_x = lw, .size_y = lh, .data = NULL};
-        if (!use->channels[c].active)
-            continue;
-        void *b = malloc (bytes);
-        if (!b) {
+    for (int c = 0; c < n; c++)
+        if (use->channels[c].active && !(bufs[c] = malloc (bytes))) {
             omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
             goto out;
         }
-        if (fmt_fileset_read_region (px.set, px.series, level, (uint32_t) use->default_z, (uint32_t) c,
-                                     (uint32_t) use->default_t, 0, 0, (uint32_t) lw, (uint32_t) lh, b, bytes, err) < 0) {
-            free (b);
-            goto out;
-        }
-        if (type == RND_BIT) {
-            void *p = pack_bits (b, (size_t) lw * lh);
-            free (b);
-            if (!(b = p)) {
-                omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    for (int y0 = 0; y0 < lh; y0 += band_h) {
+        int bh = lh - y0 < band_h ? lh - y0 : band_h;
+        for (int c = 0; c < n; c++) {
+            planes[c] = (rnd_plane_t) {.type = type, .size_x = lw, .size_y = bh, .data = NULL};
+            if (!bufs[c])
+                continue;
+            if (fmt_fileset_read_region (px.set, px.series, level, (uint32_t) use->default_z, (uint32_t) c,
+                                         (uint32_t) use->default_t, 0, (uint32_t) y0, (uint32_t) lw, (uint32_t) bh, bufs[c],
+                                         bytes, err) < 0)
                 goto out;
+            if (type == RND_BIT) {
+                /* the packed raster is never longer than the bytes read: copy it back */
+                void *p = pack_bits (bufs[c], (size_t) lw * bh);
+                if (!p) {
+                    omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+                    goto out;
+                }
+                memcpy (bufs[c], p, ((size_t) lw * bh + 7) / 8);
+                free (p);
             }
+            planes[c].data = bufs[c];
         }
-        bufs[c] = b;
-        planes[c].data = b;
+        rnd_render_req_t req = {.settings = use, .planes = planes, .global_min = gmin, .global_max = gmax, .threads = 0};
+        if (rnd_render (&req, band, err) < 0)
+            goto out;
+        if (banded)
+            accum_band (&acc, band, y0, bh);
+        else if (rnd_scale_rgb (band, lw, lh, rgb, tw, th, err) < 0)
+            goto out;
     }
-    full = malloc ((size_t) lw * lh * 3);
-    if (!full) {
-        omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
-        goto out;
+    if (banded) {
+        double norm = 1.0 / (acc.sx * acc.sy);
+        for (size_t i = 0; i < (size_t) tw * th * 3; i++) {
+            double v = floor (acc.acc[i] * norm + 0.5);
+            rgb[i] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
+        }
     }
-    rnd_render_req_t req = {.settings = use, .planes = planes, .global_min = gmin, .global_max = gmax, .threads = 0};
-    if (rnd_render (&req, full, err) < 0 || rnd_scale_rgb (full, lw, lh, rgb, tw, th, err) < 0)
-        goto out;
     rc = 0;
 out:
     for (int c = 0; bufs && c < n; c++)
         free (bufs[c]);
     free (bufs);
     free (planes);
-    free (full);
+    free (band);
+    free (acc.acc);
     free (gmin);
     free (gmax);
     rnd_settings_destroy (&use);

@@ -213,6 +213,26 @@ def test_pyramid_uses_the_smallest_adequate_level(g):
         assert all(scores[-1] > x for x in scores[:-1]), (size, scores)
 
 
+def test_large_image_without_pyramid_is_averaged_in_bands(g, tmp_path):
+    # above 4096 x 4096 pixels the server renders and averages row bands instead of the whole
+    # plane; the result must still be the area average of the rendered plane
+    y, x = np.mgrid[0:4300, 0:4150]
+    arr = ((np.sin(x / 300.0) + np.cos(y / 170.0) + 2) * 60).astype(np.uint8)
+    arr[::97, :] = 255          # thin lines: the averaging must weigh them by their coverage
+    f = tmp_path / "large.tif"
+    tifffile.imwrite(str(f), arr, compression="zlib", tile=(512, 512))
+    assert f.stat().st_size < 4 << 20
+    pid = import_file(g, str(f))["pixels"][0]
+    s = settings(g.api, pid)["settings"]
+    full = render_ref(arr[None], s)
+    for size in (96, 333):
+        jpeg, info = get_thumb(g.api, pid, size=size)
+        tw, th = info["sizeX"], info["sizeY"]
+        assert (tw, th) == (int(4150 * size / 4300), size)
+        got = decode(jpeg)
+        assert psnr(got, scale_ref(full, tw, th)) >= 35, (size, psnr(got, scale_ref(full, tw, th)))
+
+
 # ---------------------------------------------------------------- regeneration
 
 @needs_samples
