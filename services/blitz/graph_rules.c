@@ -258,7 +258,6 @@ option_pred (gr_t *g, sb_t *b, const char *tbl, const char *which)
     json_t *opts = json_object_get (g->req, "childOptions");
     size_t i, k;
     json_t *o, *tn;
-    bool any = false;
     sb_add (b, "(false");
     json_array_foreach (opts, i, o) {
         json_array_foreach (json_object_get (o, which), k, tn) {
@@ -291,11 +290,9 @@ option_pred (gr_t *g, sb_t *b, const char *tbl, const char *which)
                 }
             }
             sb_add (b, ")");
-            any = true;
         }
     }
     sb_add (b, ")");
-    (void) any;
 }
 
 /* Types a request leaves alone unless asked (OMERO's delete keeps tags, files and terms). */
