@@ -484,12 +484,15 @@ done_web (req_t *q, zmsg_t *reply)
     int status = (int) json_integer_value (json_object_get (b, "status"));
     if (status < 100 || status > 599)
         status = 200;
+    /* 1xx, 204 and 304 replies carry no body and so no Content-Type (RFC 9110 §6.4.1, §8.3). */
+    bool bodiless = status < 200 || status == 204 || status == 304;
     struct evkeyvalq *out = evhttp_request_get_output_headers (q->ev);
     const char *k;
     json_t *v;
     json_object_foreach (json_object_get (b, "headers"), k, v) {
         if (!json_is_string (v) || !strcasecmp (k, "content-length") || !strcasecmp (k, "connection")
-            || !strcasecmp (k, "transfer-encoding") || !strcasecmp (k, "keep-alive"))
+            || !strcasecmp (k, "transfer-encoding") || !strcasecmp (k, "keep-alive")
+            || (bodiless && !strcasecmp (k, "content-type")))
             continue;
         evhttp_add_header (out, k, json_string_value (v));
     }
@@ -498,6 +501,11 @@ done_web (req_t *q, zmsg_t *reply)
         if (json_is_string (v))
             evhttp_add_header (out, "Set-Cookie", json_string_value (v));
     json_decref (b);
+    if (bodiless) {
+        zframe_destroy (&raw);
+        respond (q, status, NULL, NULL);
+        return;
+    }
     struct evbuffer *body = evbuffer_new ();
     if (raw && zframe_size (raw))
         evbuffer_add_reference (body, zframe_data (raw), zframe_size (raw), free_frame, raw);
