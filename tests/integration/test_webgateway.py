@@ -296,6 +296,8 @@ def test_etag_and_304(g, imgs):
     assert etag.startswith('"') and r.headers.get("Last-Modified")
     r2 = g.web.get(path, 304, headers={"If-None-Match": etag})
     assert r2.content == b"" and r2.headers["ETag"] == etag
+    # a 304 has no body, so no Content-Type (RFC 9110 §15.4.5)
+    assert "Content-Type" not in r2.headers, r2.headers
     g.web.get(path, 304, headers={"If-None-Match": 'W/"x", W/%s' % etag})
     assert g.web.get(path + "&q=0.5").headers["ETag"] != etag
     g.web.get(path, 200, headers={"If-None-Match": '"0000000000000000"'})
