@@ -232,6 +232,93 @@ test_render_threads_and_region (void)
     rnd_settings_destroy (&s);
 }
 
+/* The per-worker caches: a cached map renders exactly as a fresh one, across settings changes
+ * and evictions (capacity 2 with 3 channels falls back to fresh maps), and the kept JPEG
+ * encoder gives a valid JPEG of the right size, again after a larger image. */
+static void
+test_qcache_and_kept_encoder (void)
+{
+    enum { W = 48, H = 32 };
+    static uint16_t d[3][W * H];
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < W * H; i++) d[c][i] = (uint16_t) ((i * (c + 5) * 131) % 65536);
+    omr_err_t e = { 0 };
+    rnd_settings_t *s = rnd_settings_new (3, &e);
+    for (int c = 0; c < 3; c++) {
+        s->channels[c].active = true;
+        s->channels[c].input_start = 1000 * c;
+        s->channels[c].input_end = 60000 - 3000 * c;
+        s->channels[c].red = (uint8_t) (c == 0 ? 255 : 0);
+        s->channels[c].green = (uint8_t) (c == 1 ? 255 : 0);
+        s->channels[c].blue = (uint8_t) (c == 2 ? 255 : 0);
+    }
+    s->model = RND_MODEL_RGB;
+    rnd_plane_t pl[3];
+    for (int c = 0; c < 3; c++) pl[c] = (rnd_plane_t) { RND_UINT16, W, H, d[c] };
+    static uint8_t want[W * H * 3], got[W * H * 3];
+    rnd_render_req_t req = { s, pl, NULL, NULL, NULL, { 0, 0, 0, 0 }, 1 };
+    rnd_qcache_t *big = rnd_qcache_new (4), *small = rnd_qcache_new (2);
+    CHECK (big && small);
+    for (int round = 0; round < 6; round++) {
+        /* rounds 2 and 3 change the window and the family, round 4 noise reduction */
+        if (round == 2) s->channels[1].input_end = 20000;
+        if (round == 3) { s->channels[0].family = RND_FAMILY_LOGARITHMIC; s->channels[0].coefficient = 1; }
+        if (round == 4) s->channels[2].noise_reduction = true;
+        CHECK_INT (rnd_render (&req, want, &e), 0);
+        memset (got, 0, sizeof got);
+        CHECK_INT (rnd_render_cached (&req, big, got, &e), 0);
+        CHECK (memcmp (want, got, sizeof got) == 0);
+        memset (got, 0, sizeof got);
+        CHECK_INT (rnd_render_cached (&req, small, got, &e), 0);
+        CHECK (memcmp (want, got, sizeof got) == 0);
+    }
+    /* a cached map equals a fresh one value by value */
+    rnd_quantum_t q;
+    const rnd_quantum_t *cq = rnd_qcache_get (big, &QD, &s->channels[0], RND_UINT16, 0, 65535, &e);
+    CHECK (cq != NULL);
+    CHECK_INT (rnd_quantum_init (&q, &QD, &s->channels[0], RND_UINT16, 0, 65535, &e), 0);
+    bool same = cq != NULL;
+    for (int v = 0; v < 65536 && same; v += 7) same = rnd_quantum_eval (cq, v) == rnd_quantum_eval (&q, v);
+    CHECK (same);
+    rnd_quantum_free (&q);
+    /* bad settings are reported and not cached */
+    rnd_channel_binding_t bad = s->channels[0];
+    bad.coefficient = -1;
+    bad.family = RND_FAMILY_EXPONENTIAL;
+    CHECK (rnd_qcache_get (big, &QD, &bad, RND_UINT16, 0, 1, &e) == NULL);
+    CHECK_STR (e.name, OMR_E_VALIDATION);
+    rnd_qcache_destroy (&big);
+    rnd_qcache_destroy (&small);
+    CHECK (big == NULL);
+
+    rnd_jpeg_t *enc = rnd_jpeg_new (&e);
+    CHECK (enc != NULL);
+    static uint8_t large[200 * 150 * 3];
+    for (size_t i = 0; i < sizeof large; i++) large[i] = (uint8_t) (i * 7);
+    const struct { const uint8_t *rgb; int w, h; } imgs[3] = { { got, W, H }, { large, 200, 150 }, { got, W, H } };
+    for (int i = 0; i < 3; i++) {
+        uint8_t *out = NULL;
+        size_t len = 0;
+        CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, imgs[i].rgb, imgs[i].w, imgs[i].h, 0.9, &out, &len, &e), 0);
+        tjhandle tj = tjInitDecompress ();
+        int w = 0, h = 0, sub = 0, cs = 0;
+        CHECK_INT (tjDecompressHeader3 (tj, out, (unsigned long) len, &w, &h, &sub, &cs), 0);
+        CHECK_INT (w, imgs[i].w);
+        CHECK_INT (h, imgs[i].h);
+        tjDestroy (tj);
+        free (out);
+    }
+    uint8_t *out = NULL;
+    size_t len = 0;
+    CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, got, 0, H, 0.9, &out, &len, &e), -1);
+    CHECK_INT (rnd_encode_with (enc, RND_FMT_PNG, got, W, H, 0.9, &out, &len, &e), 0);
+    CHECK (len > 8 && out[1] == 'P' && out[2] == 'N' && out[3] == 'G');
+    free (out);
+    rnd_jpeg_destroy (&enc);
+    CHECK (enc == NULL);
+    rnd_settings_destroy (&s);
+}
+
 static void
 test_scale_and_thumbnail_size (void)
 {
@@ -334,6 +421,7 @@ main (void)
     RUN (test_lut_files);
     RUN (test_projection);
     RUN (test_render_threads_and_region);
+    RUN (test_qcache_and_kept_encoder);
     RUN (test_scale_and_thumbnail_size);
     RUN (test_encoders);
     RUN (test_split_layout);

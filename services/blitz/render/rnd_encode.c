@@ -69,6 +69,82 @@ rnd_encode_jpeg (const uint8_t *rgb, int w, int h, int quality, uint8_t **out, s
     return 0;
 }
 
+struct rnd_jpeg_t {
+    tjhandle tj;
+    unsigned char *buf;     /* tjAlloc'ed; libjpeg-turbo grows it when an image needs more */
+    unsigned long cap;
+};
+
+rnd_jpeg_t *
+rnd_jpeg_new (omr_err_t *err)
+{
+    rnd_jpeg_t *e = calloc (1, sizeof *e);
+    if (!e) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+        return NULL;
+    }
+    e->tj = tjInitCompress ();
+    if (!e->tj) {
+        omr_err_set (err, OMR_E_INTERNAL, 500, "libjpeg-turbo: %s", tjGetErrorStr ());
+        free (e);
+        return NULL;
+    }
+    return e;
+}
+
+void
+rnd_jpeg_destroy (rnd_jpeg_t **self)
+{
+    if (!self || !*self)
+        return;
+    tjDestroy ((*self)->tj);
+    tjFree ((*self)->buf);
+    free (*self);
+    *self = NULL;
+}
+
+/* Encode with a kept handle and buffer; the result is copied into malloc'ed memory. */
+static int
+jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_len,
+           omr_err_t *err)
+{
+    if (check_size (w, h, err))
+        return -1;
+    if (quality < 1 || quality > 100)
+        return omr_err_set (err, OMR_E_API, 400, "JPEG quality %d out of range 1..100", quality);
+    /* A buffer of tjBufSize (the worst case) never needs to grow; allocated once per larger image. */
+    unsigned long need = tjBufSize (w, h, TJSAMP_420);
+    if (need == (unsigned long) -1 || need > (unsigned long) INT32_MAX)
+        return omr_err_set (err, OMR_E_API, 400, "image size %dx%d too large for JPEG", w, h);
+    if (e->cap < need) {
+        tjFree (e->buf);
+        e->buf = tjAlloc ((int) need);
+        e->cap = e->buf ? need : 0;
+        if (!e->buf)
+            return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    }
+    unsigned long len = e->cap;
+    int rc = tjCompress2 (e->tj, rgb, w, 0, h, TJPF_RGB, &e->buf, &len, TJSAMP_420, quality,
+                          TJFLAG_FASTDCT | TJFLAG_NOREALLOC);
+    if (rc != 0)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "JPEG encoding failed: %s", tjGetErrorStr2 (e->tj));
+    *out = malloc (len);
+    if (!*out)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    memcpy (*out, e->buf, len);
+    *out_len = len;
+    return 0;
+}
+
+int
+rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality,
+                 uint8_t **out, size_t *out_len, omr_err_t *err)
+{
+    if (enc && f == RND_FMT_JPEG)
+        return jpeg_with (enc, rgb, w, h, rnd_jpeg_quality (quality), out, out_len, err);
+    return rnd_encode (f, rgb, w, h, quality, out, out_len, err);
+}
+
 typedef struct {
     uint8_t *data;
     size_t len, cap;

@@ -22,6 +22,18 @@ int rnd_encode (rnd_format_t f, const uint8_t *rgb, int w, int h, double quality
                 size_t *out_len, omr_err_t *err);
 int rnd_encode_jpeg (const uint8_t *rgb, int w, int h, int quality_1_100, uint8_t **out, size_t *out_len,
                      omr_err_t *err);
+
+/* A reusable JPEG encoder: one libjpeg-turbo handle and its output buffer, kept across calls
+ * (one per worker; not thread-safe). It uses libjpeg-turbo's fast integer DCT, which a server
+ * answering tiles can afford at the webgateway's qualities. */
+typedef struct rnd_jpeg_t rnd_jpeg_t;
+/* A new encoder; NULL (err set) when libjpeg-turbo cannot start. */
+rnd_jpeg_t *rnd_jpeg_new (omr_err_t *err);
+/* Free the encoder; *self becomes NULL. */
+void rnd_jpeg_destroy (rnd_jpeg_t **self);
+/* rnd_encode, using enc for JPEG (enc NULL: as rnd_encode). */
+int rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality,
+                     uint8_t **out, size_t *out_len, omr_err_t *err);
 int rnd_encode_png (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
 int rnd_encode_tiff (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
 

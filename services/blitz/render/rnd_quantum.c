@@ -195,3 +195,102 @@ rnd_quantum_free (rnd_quantum_t *q)
     free (q->lut);
     q->lut = NULL;
 }
+
+/* ---- the cache ------------------------------------------------------------------------------ */
+
+/* Everything rnd_quantum_init reads. Doubles are compared bitwise-exactly through ==. */
+typedef struct {
+    int bit_resolution, cd_start, cd_end;
+    rnd_family_t family;
+    double coefficient, ws, we, gmin, gmax;
+    bool noise_reduction;
+    rnd_ptype_t type;
+} qkey_t;
+
+typedef struct {
+    qkey_t key;
+    rnd_quantum_t q;
+    uint64_t used;          /* tick of the last hit; 0 = empty slot */
+} qslot_t;
+
+struct rnd_qcache_t {
+    int n;
+    uint64_t tick;
+    qslot_t *slots;
+};
+
+rnd_qcache_t *
+rnd_qcache_new (int capacity)
+{
+    rnd_qcache_t *c = calloc (1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->n = capacity > 0 ? capacity : 1;
+    c->slots = calloc ((size_t) c->n, sizeof *c->slots);
+    if (!c->slots) {
+        free (c);
+        return NULL;
+    }
+    return c;
+}
+
+int
+rnd_qcache_capacity (const rnd_qcache_t *self)
+{
+    return self->n;
+}
+
+void
+rnd_qcache_destroy (rnd_qcache_t **self)
+{
+    if (!self || !*self)
+        return;
+    for (int i = 0; i < (*self)->n; i++)
+        rnd_quantum_free (&(*self)->slots[i].q);
+    free ((*self)->slots);
+    free (*self);
+    *self = NULL;
+}
+
+static bool
+same_double (double a, double b)
+{
+    return a == b || (isnan (a) && isnan (b));
+}
+
+static bool
+qkey_eq (const qkey_t *a, const qkey_t *b)
+{
+    return a->bit_resolution == b->bit_resolution && a->cd_start == b->cd_start && a->cd_end == b->cd_end
+           && a->family == b->family && a->noise_reduction == b->noise_reduction && a->type == b->type
+           && same_double (a->coefficient, b->coefficient) && same_double (a->ws, b->ws) && same_double (a->we, b->we)
+           && same_double (a->gmin, b->gmin) && same_double (a->gmax, b->gmax);
+}
+
+const rnd_quantum_t *
+rnd_qcache_get (rnd_qcache_t *self, const rnd_quantum_def_t *qd, const rnd_channel_binding_t *cb, rnd_ptype_t type,
+                double gmin, double gmax, omr_err_t *err)
+{
+    qkey_t k = (qkey_t) {.bit_resolution = qd->bit_resolution, .cd_start = qd->cd_start, .cd_end = qd->cd_end,
+                  .family = cb->family, .coefficient = cb->coefficient, .ws = cb->input_start,
+                  .we = cb->input_end, .gmin = gmin, .gmax = gmax, .noise_reduction = cb->noise_reduction,
+                  .type = type};
+    qslot_t *victim = &self->slots[0];
+    for (int i = 0; i < self->n; i++) {
+        qslot_t *s = &self->slots[i];
+        if (s->used && qkey_eq (&s->key, &k)) {
+            s->used = ++self->tick;
+            return &s->q;
+        }
+        if (s->used < victim->used)
+            victim = s;
+    }
+    rnd_quantum_t q;
+    if (rnd_quantum_init (&q, qd, cb, type, gmin, gmax, err) < 0)
+        return NULL;
+    rnd_quantum_free (&victim->q);
+    victim->key = k;
+    victim->q = q;
+    victim->used = ++self->tick;
+    return &victim->q;
+}

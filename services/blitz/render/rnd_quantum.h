@@ -39,4 +39,20 @@ int rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_c
 int rnd_quantum_eval (const rnd_quantum_t *q, double v);
 /* Release the table. */
 void rnd_quantum_free (rnd_quantum_t *q);
+
+/* A small cache of prepared maps keyed on everything rnd_quantum_init reads (window, family,
+ * coefficient, noise reduction, QuantumDef, pixel type, global range), so that the tiles of one
+ * image, rendered in series with the same settings, do not rebuild a 65,536-entry table each.
+ * Not thread-safe: one per worker. */
+typedef struct rnd_qcache_t rnd_qcache_t;
+/* An empty cache holding at most capacity maps (at least 1); NULL when out of memory. */
+rnd_qcache_t *rnd_qcache_new (int capacity);
+/* How many maps the cache holds at most. */
+int rnd_qcache_capacity (const rnd_qcache_t *self);
+/* Free the cache and every map in it; *self becomes NULL. */
+void rnd_qcache_destroy (rnd_qcache_t **self);
+/* The map for these inputs, from the cache or prepared and added to it (evicting the least
+ * recently used). Owned by the cache: valid until the next call on it or its destruction. */
+const rnd_quantum_t *rnd_qcache_get (rnd_qcache_t *self, const rnd_quantum_def_t *qd, const rnd_channel_binding_t *cb,
+                                     rnd_ptype_t type, double gmin, double gmax, omr_err_t *err);
 #endif

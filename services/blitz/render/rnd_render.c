@@ -11,7 +11,8 @@
 /* One rendered channel: its quantum map and the RGB contribution of each quantized value
  * (reverse intensity, colour with alpha or lookup table already folded in). */
 typedef struct {
-    rnd_quantum_t q;
+    const rnd_quantum_t *q;         /* own, or a cache's */
+    rnd_quantum_t own;
     const rnd_plane_t *plane;
     uint8_t add[3][256];
 } chan_job_t;
@@ -30,10 +31,10 @@ static void
 quantize_row (const chan_job_t *j, const rnd_region_t *r, int row, uint8_t *restrict qrow)
 {
     /* A local copy of the table pointer: stores through qrow (a byte pointer) could alias it. */
-    const uint8_t *restrict lut = j->q.lut;
+    const uint8_t *restrict lut = j->q->lut;
     const rnd_plane_t *p = j->plane;
     size_t base = (size_t) (r->y + row) * (size_t) p->size_x + (size_t) r->x;
-    const rnd_quantum_t *q = &j->q;
+    const rnd_quantum_t *q = j->q;
     int w = r->w;
     switch (p->type) {
     case RND_UINT8: {
@@ -142,6 +143,12 @@ fill_tables (chan_job_t *j, const rnd_settings_t *s, const rnd_channel_binding_t
 int
 rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err)
 {
+    return rnd_render_cached (req, NULL, rgb, err);
+}
+
+int
+rnd_render_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *rgb, omr_err_t *err)
+{
     const rnd_settings_t *s = req->settings;
     if (!s || !req->planes || !rgb)
         return omr_err_set (err, OMR_E_API, 400, "render: settings, planes and output are required");
@@ -185,7 +192,12 @@ rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err)
         chan_job_t *j = &jobs[made];
         double gmin = req->global_min ? req->global_min[c] : cb->input_start;
         double gmax = req->global_max ? req->global_max[c] : cb->input_end;
-        if (rnd_quantum_init (&j->q, &s->qdef, cb, p->type, gmin, gmax, err)) {
+        /* Maps handed out earlier in this call stay valid while the cache holds n_jobs of them. */
+        if (cache && n_jobs <= rnd_qcache_capacity (cache))
+            j->q = rnd_qcache_get (cache, &s->qdef, cb, p->type, gmin, gmax, err);
+        else
+            j->q = rnd_quantum_init (&j->own, &s->qdef, cb, p->type, gmin, gmax, err) < 0 ? NULL : &j->own;
+        if (!j->q) {
             omr_err_prefix (err, "channel %d: ", c);
             goto done;
         }
@@ -222,7 +234,7 @@ rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err)
             rc = omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory rendering");
 done:
     for (int i = 0; i < made; i++)
-        rnd_quantum_free (&jobs[i].q);
+        rnd_quantum_free (&jobs[i].own);
     free (jobs);
     return rc;
 }

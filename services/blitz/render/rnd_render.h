@@ -9,6 +9,7 @@
 #include "omr_error.h"
 #include "rnd_lut.h"
 #include "rnd_pixels.h"
+#include "rnd_quantum.h"
 #include "rnd_settings.h"
 
 /* A rectangle of a plane in pixels. */
@@ -30,4 +31,7 @@ typedef struct {
 /* Render into rgb (region w × h × 3 bytes, row-major RGB). Errors: invalid settings,
  * a region outside the plane, missing or mismatched planes of active channels. */
 int rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err);
+/* rnd_render taking the channels' quantum maps from a cache (NULL: none), so that a series of
+ * tiles with the same settings prepares each map once. The output is the same. */
+int rnd_render_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *rgb, omr_err_t *err);
 #endif
