@@ -87,10 +87,11 @@ main (int argc, char **argv)
     blz_graph_register (&app);
     blz_rdef_register (&app);
     blz_thumb_register (&app);
-    blz_webgateway_register (&app);
+    void *webgateway = blz_webgateway_register (&app);
     rc = omr_server_run (srv, &err) == 0 ? 0 : 1;
     blz_import_stop (&imports);
     blz_rawpixels_free (&rawpixels);
+    blz_webgateway_free (&webgateway);
     if (rc)
         omr_error ("%s", err.msg);
     blz_bootstrap_node_down (&app, main_db);

@@ -34,6 +34,7 @@
 #define MAX_BINS 65536
 #define DEFAULT_THUMB 96
 #define MAX_THUMB_IDS 500
+#define QMAPS_PER_WORKER 16     /* quantum tables kept per worker (64 KiB each for 16-bit types) */
 
 /* One channel of an image as the database describes it. */
 typedef struct {
@@ -74,8 +75,11 @@ typedef struct {
 
 typedef struct {
     blz_app_t *app;
+    int nworkers;
     img_t *cache;                   /* one per worker */
     prepared_t *prepared;           /* one per worker */
+    rnd_qcache_t **qmaps;           /* one per worker: quantum tables of the settings last used */
+    rnd_jpeg_t **jpeg;              /* one per worker: a kept libjpeg-turbo handle and buffer */
 } wg_state_t;
 
 /* One request. */
@@ -91,6 +95,8 @@ typedef struct {
     blz_ctx_t ctx;
     blz_db_t *db;
     wg_state_t *state;
+    bool fresh;                     /* the worker's cached image was checked against the database,
+                                       as the caller, in this request (fast_check) */
 } wg_t;
 
 /* ---- replies ---------------------------------------------------------------------------------- */
@@ -328,8 +334,17 @@ img_open_files (wg_t *r, img_t *im, omr_err_t *err)
     "_omero_uid()) DESC, r.id DESC LIMIT 1) FROM image i JOIN pixels p ON p.image = i.id WHERE i.id = $1::int8 "       \
     "ORDER BY p.id LIMIT 1"
 
-static PGresult *
-stamp_query (wg_t *r, const char *image_id, omr_err_t *err)
+/* The caller context as db.c applies it at the start of every transaction (apply_ctx): the
+ * settings the schema's row-level security reads. The fast check below sends it in the same
+ * round trip as the stamp query, so both run in one implicit transaction. */
+#define CTX_SQL                                                                                                       \
+    "SELECT set_config('omero.uid', $1, true), set_config('omero.gids', $2, true), "                                  \
+    "set_config('omero.owned_gids', $3, true), set_config('omero.admin', $4, true), "                                \
+    "set_config('omero.group', $5, true), set_config('omero.privileges', $6, true)"
+
+/* Prepare the worker's statements once per backend connection. */
+static PGconn *
+prepared_conn (wg_t *r, omr_err_t *err)
 {
     PGconn *conn = blz_db_conn (r->db);
     prepared_t *pr = &r->state->prepared[r->call->worker];
@@ -338,16 +353,31 @@ stamp_query (wg_t *r, const char *image_id, omr_err_t *err)
         return NULL;
     }
     if (pr->conn != conn || pr->backend_pid != PQbackendPID (conn)) {
-        PGresult *p = PQprepare (conn, "wg_stamp", STAMP_SQL, 1, NULL);
-        bool ok = p && PQresultStatus (p) == PGRES_COMMAND_OK;
-        if (!ok)
-            omr_err_set (err, OMR_E_INTERNAL, 500, "preparing the image look-up: %s", PQerrorMessage (conn));
-        PQclear (p);
-        if (!ok)
-            return NULL;
+        const char *names[] = {"wg_stamp", "wg_ctx"}, *sql[] = {STAMP_SQL, CTX_SQL};
+        int nparams[] = {1, 6};
+        for (int i = 0; i < 2; i++) {
+            PGresult *p = PQprepare (conn, names[i], sql[i], nparams[i], NULL);
+            bool ok = p && PQresultStatus (p) == PGRES_COMMAND_OK;
+            if (!ok)
+                omr_err_set (err, OMR_E_INTERNAL, 500, "preparing the image look-up: %s", PQerrorMessage (conn));
+            PQclear (p);
+            if (!ok) {
+                pr->conn = NULL;
+                return NULL;
+            }
+        }
         pr->conn = conn;
         pr->backend_pid = PQbackendPID (conn);
     }
+    return conn;
+}
+
+static PGresult *
+stamp_query (wg_t *r, const char *image_id, omr_err_t *err)
+{
+    PGconn *conn = prepared_conn (r, err);
+    if (!conn)
+        return NULL;
     const char *params[] = {image_id};
     PGresult *res = PQexecPrepared (conn, "wg_stamp", 1, params, NULL, NULL, 0);
     if (!res || PQresultStatus (res) != PGRES_TUPLES_OK) {
@@ -356,6 +386,80 @@ stamp_query (wg_t *r, const char *image_id, omr_err_t *err)
         return NULL;
     }
     return res;
+}
+
+/* The stamp of an image from a stamp query's row. */
+static void
+stamp_of (wg_t *r, int64_t image_id, PGresult *res, char *stamp, size_t len)
+{
+    snprintf (stamp, len, "%lld/%s/%s/%s/%lld/%s", (long long) image_id, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
+              PQgetvalue (res, 0, 2), (long long) r->ctx.user_id, PQgetvalue (res, 0, 3));
+}
+
+/* The tiles of one image come in series: when the worker's cached image is the one asked for,
+ * check it in one round trip instead of four (BEGIN, context, look-up, ROLLBACK). The context
+ * and the stamp query go out together in libpq's pipeline mode; up to the Sync they form one
+ * implicit transaction, so set_config(..., true) holds for the look-up and row-level security
+ * decides it exactly as in a transaction opened by blz_db_begin. True when the image is visible
+ * to the caller and nothing the cached entry depends on changed; false sends the request down
+ * the ordinary path (which also reports errors). */
+static bool
+fast_check (wg_t *r, int64_t image_id, const blz_ctx_t *ctx)
+{
+    img_t *im = &r->state->cache[r->call->worker];
+    if (!im->files_open || !im->settings || im->image_id != image_id)
+        return false;
+    PGconn *conn = blz_db_conn (r->db);
+    if (!conn || PQstatus (conn) != CONNECTION_OK || PQtransactionStatus (conn) != PQTRANS_IDLE
+        || PQpipelineStatus (conn) != PQ_PIPELINE_OFF)
+        return false;
+    omr_err_t e = {0};
+    if (!prepared_conn (r, &e))
+        return false;
+    char uid[24], gid[24], ids[24], gids[BLZ_MAX_GROUPS * 21], owned[BLZ_MAX_GROUPS * 21], privs[512] = "";
+    blz_ctx_idlist (ctx->group_ids, ctx->ngroups, gids, sizeof gids);
+    blz_ctx_idlist (ctx->owned_ids, ctx->nowned, owned, sizeof owned);
+    if (ctx->admin && ctx->privileges != BLZ_ALL_PRIVILEGES) {
+        size_t off = 0;
+        for (int i = 0; i < BLZ_NPRIVILEGES; i++)
+            if (ctx->privileges & (1u << i))
+                off += snprintf (privs + off, sizeof privs - off, "%s%s", off ? "," : "", blz_privilege_name (i));
+        if (!privs[0])
+            snprintf (privs, sizeof privs, "none");
+    }
+    const char *cp[] = {BLZ_I64 (uid, ctx->user_id), gids, owned, ctx->admin ? "true" : "false",
+                        BLZ_I64 (gid, ctx->group_id), privs};
+    const char *sp[] = {BLZ_I64 (ids, image_id)};
+    if (!PQenterPipelineMode (conn))
+        return false;
+    bool sent = PQsendQueryPrepared (conn, "wg_ctx", 6, cp, NULL, NULL, 0)
+                && PQsendQueryPrepared (conn, "wg_stamp", 1, sp, NULL, NULL, 0) && PQpipelineSync (conn);
+    /* Results: the context's row, NULL, the stamp's rows, NULL, then the Sync. Anything else
+     * (an error, an aborted pipeline, a broken connection) makes the check fail. */
+    bool ok = sent, synced = false;
+    char stamp[sizeof im->stamp] = "";
+    for (int step = 0; sent && step < 8 && !synced; step++) {
+        PGresult *res = PQgetResult (conn);
+        if (!res) {
+            if (PQstatus (conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus (res);
+        if (st == PGRES_PIPELINE_SYNC)
+            synced = true;
+        else if (st != PGRES_TUPLES_OK || PQntuples (res) != 1)
+            ok = false;
+        else if (PQnfields (res) == 4)
+            stamp_of (r, image_id, res, stamp, sizeof stamp);
+        PQclear (res);
+    }
+    if (!PQexitPipelineMode (conn) || !synced) {
+        /* Leave no half-read pipeline to the next request: a fresh connection is simplest. */
+        PQreset (conn);
+        return false;
+    }
+    return ok && stamp[0] && !strcmp (stamp, im->stamp);
 }
 
 /* A cheap look-up of what an image's cached entry depends on, as the caller sees it: the
@@ -371,8 +475,7 @@ img_stamp (wg_t *r, int64_t image_id, char *stamp, size_t len, omr_err_t *err)
         PQclear (res);
         return omr_err_set (err, OMR_E_NOTFOUND, 404, "Image %lld not found", (long long) image_id);
     }
-    snprintf (stamp, len, "%lld/%s/%s/%s/%lld/%s", (long long) image_id, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1),
-              PQgetvalue (res, 0, 2), (long long) r->ctx.user_id, PQgetvalue (res, 0, 3));
+    stamp_of (r, image_id, res, stamp, len);
     PQclear (res);
     return 0;
 }
@@ -384,10 +487,12 @@ static int img_settings (wg_t *r, img_t *im, omr_err_t *err);
 static img_t *
 img_get (wg_t *r, int64_t image_id, omr_err_t *err)
 {
+    img_t *im = &r->state->cache[r->call->worker];
+    if (r->fresh && im->image_id == image_id)
+        return im;
     char stamp[160];
     if (img_stamp (r, image_id, stamp, sizeof stamp, err) < 0)
         return NULL;
-    img_t *im = &r->state->cache[r->call->worker];
     if (im->files_open && im->settings && !strcmp (im->stamp, stamp))
         return im;
     img_free (im);
@@ -768,11 +873,11 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
             omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
             goto done;
         }
-        if (rnd_render (&req, rgb, err) < 0)
+        if (rnd_render_cached (&req, r->state->qmaps[r->call->worker], rgb, err) < 0)
             goto done;
     }
     size_t len = 0;
-    if (rnd_encode (q.format, rgb, w, h, q.quality, &out, &len, err) < 0)
+    if (rnd_encode_with (r->state->jpeg[r->call->worker], q.format, rgb, w, h, q.quality, &out, &len, err) < 0)
         goto done;
     reply (r, 200, rnd_format_mime (q.format), out, len, headers);
     headers = NULL;
@@ -1415,8 +1520,14 @@ handle (omr_call_t *call, omr_err_t *err, void *arg)
         if (!routes[idx].writes)
             ctx.group_id = -1;
         r.db = blz_app_db (r.app, call);
-        rc = blz_db_begin (r.db, &ctx, &e);
-        if (rc == 0) {
+        /* Rendering an image the worker holds, unchanged, reads nothing more from the database
+         * (render() on a fresh entry makes no query): no transaction is needed after the check. */
+        route_t rt = routes[idx].route;
+        if ((rt == R_PLANE || rt == R_REGION || rt == R_SPLIT) && r.nparts >= 2 && seg_int (r.parts[1]) >= 0)
+            r.fresh = fast_check (&r, seg_int (r.parts[1]), &ctx);
+        if (r.fresh)
+            rc = dispatch (&r, rt, &e);
+        else if ((rc = blz_db_begin (r.db, &ctx, &e)) == 0) {
             rc = dispatch (&r, routes[idx].route, &e);
             if (rc == 0 && routes[idx].writes)
                 rc = blz_db_commit (r.db, &e);
@@ -1429,13 +1540,53 @@ handle (omr_call_t *call, omr_err_t *err, void *arg)
     return 0;
 }
 
-void
+void *
 blz_webgateway_register (blz_app_t *app)
 {
-    /* Lives as long as the server: blitz_main frees no service state after its run. */
     wg_state_t *st = calloc (1, sizeof *st);
+    if (!st)
+        return NULL;
     st->app = app;
-    st->cache = calloc ((size_t) (app->nworkers > 0 ? app->nworkers : 1), sizeof *st->cache);
-    st->prepared = calloc ((size_t) (app->nworkers > 0 ? app->nworkers : 1), sizeof *st->prepared);
+    st->nworkers = app->nworkers > 0 ? app->nworkers : 1;
+    size_t n = (size_t) st->nworkers;
+    st->cache = calloc (n, sizeof *st->cache);
+    st->prepared = calloc (n, sizeof *st->prepared);
+    st->qmaps = calloc (n, sizeof *st->qmaps);
+    st->jpeg = calloc (n, sizeof *st->jpeg);
+    if (!st->cache || !st->prepared || !st->qmaps || !st->jpeg) {
+        void *p = st;
+        blz_webgateway_free (&p);
+        return NULL;
+    }
+    /* Without a cache or an encoder a worker still renders (rnd_render_cached and
+     * rnd_encode_with take NULL), only slower. */
+    for (size_t i = 0; i < n; i++) {
+        omr_err_t e = {0};
+        st->qmaps[i] = rnd_qcache_new (QMAPS_PER_WORKER);
+        st->jpeg[i] = rnd_jpeg_new (&e);
+    }
     omr_server_on (app->server, "Webgateway.handle", handle, st);
+    return st;
+}
+
+void
+blz_webgateway_free (void **state)
+{
+    wg_state_t *st = state ? *state : NULL;
+    if (!st)
+        return;
+    for (int i = 0; i < st->nworkers; i++) {
+        if (st->cache)
+            img_free (&st->cache[i]);
+        if (st->qmaps)
+            rnd_qcache_destroy (&st->qmaps[i]);
+        if (st->jpeg)
+            rnd_jpeg_destroy (&st->jpeg[i]);
+    }
+    free (st->cache);
+    free (st->prepared);
+    free (st->qmaps);
+    free (st->jpeg);
+    free (st);
+    *state = NULL;
 }

@@ -19,6 +19,9 @@
 #define BLZ_WEBGATEWAY_H
 #include "blitz.h"
 
-/* Register Webgateway.handle on the server. */
-void blz_webgateway_register (blz_app_t *app);
+/* Register Webgateway.handle on the server; returns the service state (per-worker image
+ * cache, quantum tables and JPEG encoders) for blz_webgateway_free, NULL when out of memory. */
+void *blz_webgateway_register (blz_app_t *app);
+/* Free the state after the server stopped; *state becomes NULL. */
+void blz_webgateway_free (void **state);
 #endif

@@ -424,6 +424,11 @@ def test_save_rdef_per_user(g, tmp_path):
     cat.get("render_image/%d/" % iid, 404)
     cat.get("imgData/%d/" % iid, 404)
     cat.get("render_thumbnail/%d/" % iid, 404)
+    # a worker holding the image (after ann's views) still checks it as the caller: interleaved
+    # with ann's requests, cat never sees it (and ann always does)
+    for _ in range(6):
+        ann.get("render_image_region/%d/0/0/?region=0,0,16,16" % iid)
+        cat.get("render_image_region/%d/0/0/?region=0,0,16,16" % iid, 404)
     before_ann = ann.get("render_image/%d/?format=png" % iid).content
     before_bob = bob.get("render_image/%d/?format=png" % iid)
     assert before_bob.content == before_ann            # bob sees the owner's settings
