@@ -319,6 +319,53 @@ test_qcache_and_kept_encoder (void)
     rnd_settings_destroy (&s);
 }
 
+/* Additive blending of many channels (the renderer sums in chunks) against a direct sum:
+ * contribution (int)(C/255.0 * q) per channel and component, clamped at 255. */
+static void
+test_many_channels_blend (void)
+{
+    enum { W = 23, H = 7, C = 9 };
+    static uint8_t d[C][W * H];
+    omr_err_t e = { 0 };
+    rnd_settings_t *s = rnd_settings_new (C, &e);
+    rnd_plane_t pl[C];
+    for (int c = 0; c < C; c++) {
+        for (int i = 0; i < W * H; i++) d[c][i] = (uint8_t) ((i * (c + 2) * 29 + c * 11) % 256);
+        rnd_channel_binding_t *cb = &s->channels[c];
+        cb->active = c != 5;
+        cb->input_start = 3 * c;
+        cb->input_end = 250 - 2 * c;
+        cb->red = (uint8_t) (40 + 23 * c);
+        cb->green = (uint8_t) (255 - 17 * c);
+        cb->blue = (uint8_t) (c % 2 ? 255 : 90);
+        pl[c] = (rnd_plane_t) { RND_UINT8, W, H, d[c] };
+    }
+    s->model = RND_MODEL_RGB;
+    static uint8_t got[W * H * 3];
+    rnd_render_req_t req = { s, pl, NULL, NULL, NULL, { 0, 0, 0, 0 }, 2 };
+    CHECK_INT (rnd_render (&req, got, &e), 0);
+    bool same = true;
+    for (int i = 0; i < W * H && same; i++) {
+        int sum[3] = { 0, 0, 0 };
+        for (int c = 0; c < C; c++) {
+            rnd_channel_binding_t *cb = &s->channels[c];
+            if (!cb->active)
+                continue;
+            rnd_quantum_t q;
+            CHECK_INT (rnd_quantum_init (&q, &s->qdef, cb, RND_UINT8, cb->input_start, cb->input_end, &e), 0);
+            int v = rnd_quantum_eval (&q, d[c][i]);
+            rnd_quantum_free (&q);
+            sum[0] += (int) (cb->red / 255.0 * v);
+            sum[1] += (int) (cb->green / 255.0 * v);
+            sum[2] += (int) (cb->blue / 255.0 * v);
+        }
+        for (int k = 0; k < 3; k++)
+            same = same && got[3 * i + k] == (sum[k] > 255 ? 255 : sum[k]);
+    }
+    CHECK (same);
+    rnd_settings_destroy (&s);
+}
+
 static void
 test_scale_and_thumbnail_size (void)
 {
@@ -422,6 +469,7 @@ main (void)
     RUN (test_projection);
     RUN (test_render_threads_and_region);
     RUN (test_qcache_and_kept_encoder);
+    RUN (test_many_channels_blend);
     RUN (test_scale_and_thumbnail_size);
     RUN (test_encoders);
     RUN (test_split_layout);

@@ -9,12 +9,14 @@
 #define MAX_THREADS 16
 
 /* One rendered channel: its quantum map and the RGB contribution of each quantized value
- * (reverse intensity, colour with alpha or lookup table already folded in). */
+ * (reverse intensity, colour with alpha or lookup table already folded in), also packed in one
+ * word per value, 10 bits per component, so that a pixel costs one look-up and one addition. */
 typedef struct {
     const rnd_quantum_t *q;         /* own, or a cache's */
     rnd_quantum_t own;
     const rnd_plane_t *plane;
     uint8_t add[3][256];
+    uint32_t packed[256];           /* add[0][v] | add[1][v] << 10 | add[2][v] << 20 */
 } chan_job_t;
 
 typedef struct {
@@ -26,42 +28,41 @@ typedef struct {
     bool failed;            /* out of memory in the band */
 } band_t;
 
-/* Quantize one row of the region into qrow. */
+/* Add (or, when first, store) one row of a channel's packed contributions into acc: the raw
+ * value indexes the quantum table, whose value indexes the packed contributions. 8/16-bit
+ * types index the tables directly; other types go through rnd_quantum_eval via qrow. */
 static void
-quantize_row (const chan_job_t *j, const rnd_region_t *r, int row, uint8_t *restrict qrow)
+accumulate_row (const chan_job_t *j, const rnd_region_t *r, int row, bool first, uint32_t *restrict acc,
+                uint8_t *restrict qrow)
 {
-    /* A local copy of the table pointer: stores through qrow (a byte pointer) could alias it. */
+    /* Local copies of the table pointers: stores through acc could otherwise alias them. */
     const uint8_t *restrict lut = j->q->lut;
+    const uint32_t *restrict pk = j->packed;
     const rnd_plane_t *p = j->plane;
     size_t base = (size_t) (r->y + row) * (size_t) p->size_x + (size_t) r->x;
-    const rnd_quantum_t *q = j->q;
     int w = r->w;
+#define ACCUMULATE(T, OFF)                                                                                            \
+    do {                                                                                                              \
+        const T *src = (const T *) p->data + base;                                                                    \
+        if (first)                                                                                                    \
+            for (int x = 0; x < w; x++) acc[x] = pk[lut[(int) src[x] + (OFF)]];                                       \
+        else                                                                                                          \
+            for (int x = 0; x < w; x++) acc[x] += pk[lut[(int) src[x] + (OFF)]];                                      \
+    } while (0)
     switch (p->type) {
-    case RND_UINT8: {
-        const uint8_t *s = (const uint8_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = lut[s[x]];
-        break;
+    case RND_UINT8: ACCUMULATE (uint8_t, 0); return;
+    case RND_INT8: ACCUMULATE (int8_t, 128); return;
+    case RND_UINT16: ACCUMULATE (uint16_t, 0); return;
+    case RND_INT16: ACCUMULATE (int16_t, 32768); return;
+    default: break;
     }
-    case RND_INT8: {
-        const int8_t *s = (const int8_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = lut[s[x] + 128];
-        break;
-    }
-    case RND_UINT16: {
-        const uint16_t *s = (const uint16_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = lut[s[x]];
-        break;
-    }
-    case RND_INT16: {
-        const int16_t *s = (const int16_t *) p->data + base;
-        for (int x = 0; x < w; x++) qrow[x] = lut[s[x] + 32768];
-        break;
-    }
-    default:
-        for (int x = 0; x < w; x++)
-            qrow[x] = (uint8_t) rnd_quantum_eval (q, rnd_plane_get (p, base + (size_t) x));
-        break;
-    }
+#undef ACCUMULATE
+    for (int x = 0; x < w; x++)
+        qrow[x] = (uint8_t) rnd_quantum_eval (j->q, rnd_plane_get (p, base + (size_t) x));
+    if (first)
+        for (int x = 0; x < w; x++) acc[x] = pk[qrow[x]];
+    else
+        for (int x = 0; x < w; x++) acc[x] += pk[qrow[x]];
 }
 
 static void *
@@ -69,10 +70,11 @@ render_band (void *arg)
 {
     band_t *b = arg;
     int w = b->r.w > 0 ? b->r.w : 1;
-    /* Contributions are summed in 16 bits (at most 255 per channel, so no overflow below
-     * 257 channels; more are summed in chunks) and clamped once per row. */
+    /* Contributions are summed in 10-bit fields: the first 4 channels (4 × 255 < 1024), then
+     * groups of 3 on top of the clamped result so far (255 + 3 × 255 < 1024). Contributions are
+     * never negative, so clamping in between gives the same as clamping the whole sum. */
     uint8_t *qrow = malloc ((size_t) w);
-    uint16_t *acc = malloc ((size_t) w * 3 * sizeof *acc);
+    uint32_t *acc = malloc ((size_t) w * sizeof *acc);
     if (!qrow || !acc) {
         free (qrow);
         free (acc);
@@ -83,25 +85,21 @@ render_band (void *arg)
         uint8_t *out = b->rgb + (size_t) row * (size_t) b->r.w * 3;
         if (b->n_jobs == 0)
             memset (out, 0, (size_t) b->r.w * 3);
-        for (int c0 = 0; c0 < b->n_jobs; c0 += 256) {
-            if (c0 == 0)
-                memset (acc, 0, (size_t) b->r.w * 3 * sizeof *acc);
-            else
-                for (int k = 0; k < 3 * b->r.w; k++)
-                    acc[k] = out[k];
-            for (int c = c0; c < b->n_jobs && c < c0 + 256; c++) {
-                const chan_job_t *j = &b->jobs[c];
-                quantize_row (j, &b->r, row, qrow);
-                const uint8_t *ar = j->add[0], *ag = j->add[1], *ab = j->add[2];
-                for (int x = 0; x < b->r.w; x++) {
-                    uint8_t v = qrow[x];
-                    acc[3 * x] += ar[v];
-                    acc[3 * x + 1] += ag[v];
-                    acc[3 * x + 2] += ab[v];
-                }
+        for (int c0 = 0; c0 < b->n_jobs;) {
+            int c1 = c0 == 0 ? 4 : c0 + 3;
+            if (c1 > b->n_jobs) c1 = b->n_jobs;
+            if (c0 > 0)
+                for (int x = 0; x < b->r.w; x++)
+                    acc[x] = out[3 * x] | (uint32_t) out[3 * x + 1] << 10 | (uint32_t) out[3 * x + 2] << 20;
+            for (int c = c0; c < c1; c++)
+                accumulate_row (&b->jobs[c], &b->r, row, c == 0, acc, qrow);
+            for (int x = 0; x < b->r.w; x++) {
+                uint32_t v = acc[x], r = v & 1023, g = (v >> 10) & 1023, bl = v >> 20;
+                out[3 * x] = (uint8_t) (r > 255 ? 255 : r);
+                out[3 * x + 1] = (uint8_t) (g > 255 ? 255 : g);
+                out[3 * x + 2] = (uint8_t) (bl > 255 ? 255 : bl);
             }
-            for (int k = 0; k < 3 * b->r.w; k++)
-                out[k] = (uint8_t) (acc[k] > 255 ? 255 : acc[k]);
+            c0 = c1;
         }
     }
     free (qrow);
@@ -137,6 +135,7 @@ fill_tables (chan_job_t *j, const rnd_settings_t *s, const rnd_channel_binding_t
             }
             j->add[k][v] = (uint8_t) (add < 0 ? 0 : add > 255 ? 255 : add);
         }
+        j->packed[v] = j->add[0][v] | (uint32_t) j->add[1][v] << 10 | (uint32_t) j->add[2][v] << 20;
     }
 }
 
