@@ -65,6 +65,29 @@ accumulate_row (const chan_job_t *j, const rnd_region_t *r, int row, bool first,
         for (int x = 0; x < w; x++) acc[x] += pk[qrow[x]];
 }
 
+/* Clamp the packed sums of a row to 0..255 and store them as RGB. A single channel's sums
+ * need no clamp. Local restrict pointers: the compiler may not otherwise keep w in a register
+ * across byte stores. */
+static void
+unpack_row (const uint32_t *restrict acc, uint8_t *restrict out, int w, bool clamp)
+{
+    if (!clamp) {
+        for (int x = 0; x < w; x++) {
+            uint32_t v = acc[x];
+            out[3 * x] = (uint8_t) v;
+            out[3 * x + 1] = (uint8_t) (v >> 10);
+            out[3 * x + 2] = (uint8_t) (v >> 20);
+        }
+        return;
+    }
+    for (int x = 0; x < w; x++) {
+        uint32_t v = acc[x], r = v & 1023, g = (v >> 10) & 1023, bl = v >> 20;
+        out[3 * x] = (uint8_t) (r > 255 ? 255 : r);
+        out[3 * x + 1] = (uint8_t) (g > 255 ? 255 : g);
+        out[3 * x + 2] = (uint8_t) (bl > 255 ? 255 : bl);
+    }
+}
+
 static void *
 render_band (void *arg)
 {
@@ -93,12 +116,7 @@ render_band (void *arg)
                     acc[x] = out[3 * x] | (uint32_t) out[3 * x + 1] << 10 | (uint32_t) out[3 * x + 2] << 20;
             for (int c = c0; c < c1; c++)
                 accumulate_row (&b->jobs[c], &b->r, row, c == 0, acc, qrow);
-            for (int x = 0; x < b->r.w; x++) {
-                uint32_t v = acc[x], r = v & 1023, g = (v >> 10) & 1023, bl = v >> 20;
-                out[3 * x] = (uint8_t) (r > 255 ? 255 : r);
-                out[3 * x + 1] = (uint8_t) (g > 255 ? 255 : g);
-                out[3 * x + 2] = (uint8_t) (bl > 255 ? 255 : bl);
-            }
+            unpack_row (acc, out, b->r.w, c1 - c0 + (c0 > 0) > 1);
             c0 = c1;
         }
     }
