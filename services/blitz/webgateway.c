@@ -877,7 +877,9 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
             goto done;
     }
     size_t len = 0;
-    if (rnd_encode_with (r->state->jpeg[r->call->worker], q.format, rgb, w, h, q.quality, &out, &len, err) < 0)
+    /* The greyscale model gives R = G = B everywhere (the split view adds coloured panels). */
+    bool grey = s->model == RND_MODEL_GREYSCALE && kind != RENDER_SPLIT;
+    if (rnd_encode_with (r->state->jpeg[r->call->worker], q.format, rgb, w, h, q.quality, grey, &out, &len, err) < 0)
         goto done;
     reply (r, 200, rnd_format_mime (q.format), out, len, headers);
     headers = NULL;

@@ -299,7 +299,7 @@ test_qcache_and_kept_encoder (void)
     for (int i = 0; i < 3; i++) {
         uint8_t *out = NULL;
         size_t len = 0;
-        CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, imgs[i].rgb, imgs[i].w, imgs[i].h, 0.9, &out, &len, &e), 0);
+        CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, imgs[i].rgb, imgs[i].w, imgs[i].h, 0.9, false, &out, &len, &e), 0);
         tjhandle tj = tjInitDecompress ();
         int w = 0, h = 0, sub = 0, cs = 0;
         CHECK_INT (tjDecompressHeader3 (tj, out, (unsigned long) len, &w, &h, &sub, &cs), 0);
@@ -310,10 +310,26 @@ test_qcache_and_kept_encoder (void)
     }
     uint8_t *out = NULL;
     size_t len = 0;
-    CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, got, 0, H, 0.9, &out, &len, &e), -1);
-    CHECK_INT (rnd_encode_with (enc, RND_FMT_PNG, got, W, H, 0.9, &out, &len, &e), 0);
+    CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, got, 0, H, 0.9, false, &out, &len, &e), -1);
+    CHECK_INT (rnd_encode_with (enc, RND_FMT_PNG, got, W, H, 0.9, false, &out, &len, &e), 0);
     CHECK (len > 8 && out[1] == 'P' && out[2] == 'N' && out[3] == 'G');
     free (out);
+    /* a grey image (R = G = B) as a one-component JPEG decodes to nearly the same pixels */
+    static uint8_t grey_rgb[64 * 40 * 3], back[64 * 40 * 3];
+    for (int i = 0; i < 64 * 40; i++)
+        grey_rgb[3 * i] = grey_rgb[3 * i + 1] = grey_rgb[3 * i + 2] = (uint8_t) (((i % 64) * 3 + (i / 64) * 2) % 256);
+    CHECK_INT (rnd_encode_with (enc, RND_FMT_JPEG, grey_rgb, 64, 40, 0.95, true, &out, &len, &e), 0);
+    tjhandle tj = tjInitDecompress ();
+    int gw = 0, gh = 0, gsub = -1, gcs = -1;
+    CHECK_INT (tjDecompressHeader3 (tj, out, (unsigned long) len, &gw, &gh, &gsub, &gcs), 0);
+    CHECK_INT (gsub, TJSAMP_GRAY);
+    CHECK_INT (tjDecompress2 (tj, out, (unsigned long) len, back, 64, 0, 40, TJPF_RGB, 0), 0);
+    tjDestroy (tj);
+    free (out);
+    int maxdiff = 0;
+    for (int i = 0; i < 64 * 40 * 3; i++)
+        maxdiff = abs (back[i] - grey_rgb[i]) > maxdiff ? abs (back[i] - grey_rgb[i]) : maxdiff;
+    CHECK (maxdiff <= 8);
     rnd_jpeg_destroy (&enc);
     CHECK (enc == NULL);
     rnd_settings_destroy (&s);

@@ -71,8 +71,10 @@ rnd_encode_jpeg (const uint8_t *rgb, int w, int h, int quality, uint8_t **out, s
 
 struct rnd_jpeg_t {
     tjhandle tj;
-    unsigned char *buf;     /* tjAlloc'ed; libjpeg-turbo grows it when an image needs more */
+    unsigned char *buf;     /* tjAlloc'ed, tjBufSize of the largest image so far */
     unsigned long cap;
+    uint8_t *grey;          /* the grey component of the last grey image */
+    size_t grey_cap;
 };
 
 rnd_jpeg_t *
@@ -99,21 +101,37 @@ rnd_jpeg_destroy (rnd_jpeg_t **self)
         return;
     tjDestroy ((*self)->tj);
     tjFree ((*self)->buf);
+    free ((*self)->grey);
     free (*self);
     *self = NULL;
 }
 
 /* Encode with a kept handle and buffer; the result is copied into malloc'ed memory. */
 static int
-jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_len,
-           omr_err_t *err)
+jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, bool grey, uint8_t **out,
+           size_t *out_len, omr_err_t *err)
 {
     if (check_size (w, h, err))
         return -1;
     if (quality < 1 || quality > 100)
         return omr_err_set (err, OMR_E_API, 400, "JPEG quality %d out of range 1..100", quality);
+    const uint8_t *src = rgb;
+    if (grey) {
+        size_t n = (size_t) w * (size_t) h;
+        if (e->grey_cap < n) {
+            uint8_t *g = realloc (e->grey, n);
+            if (!g)
+                return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+            e->grey = g;
+            e->grey_cap = n;
+        }
+        for (size_t i = 0; i < n; i++)
+            e->grey[i] = rgb[3 * i];
+        src = e->grey;
+    }
+    int sub = grey ? TJSAMP_GRAY : TJSAMP_420;
     /* A buffer of tjBufSize (the worst case) never needs to grow; allocated once per larger image. */
-    unsigned long need = tjBufSize (w, h, TJSAMP_420);
+    unsigned long need = tjBufSize (w, h, sub);
     if (need == (unsigned long) -1 || need > (unsigned long) INT32_MAX)
         return omr_err_set (err, OMR_E_API, 400, "image size %dx%d too large for JPEG", w, h);
     if (e->cap < need) {
@@ -124,7 +142,7 @@ jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, uint8_t
             return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
     }
     unsigned long len = e->cap;
-    int rc = tjCompress2 (e->tj, rgb, w, 0, h, TJPF_RGB, &e->buf, &len, TJSAMP_420, quality,
+    int rc = tjCompress2 (e->tj, src, w, 0, h, grey ? TJPF_GRAY : TJPF_RGB, &e->buf, &len, sub, quality,
                           TJFLAG_FASTDCT | TJFLAG_NOREALLOC);
     if (rc != 0)
         return omr_err_set (err, OMR_E_INTERNAL, 500, "JPEG encoding failed: %s", tjGetErrorStr2 (e->tj));
@@ -137,11 +155,11 @@ jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, uint8_t
 }
 
 int
-rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality,
+rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, bool grey,
                  uint8_t **out, size_t *out_len, omr_err_t *err)
 {
     if (enc && f == RND_FMT_JPEG)
-        return jpeg_with (enc, rgb, w, h, rnd_jpeg_quality (quality), out, out_len, err);
+        return jpeg_with (enc, rgb, w, h, rnd_jpeg_quality (quality), grey, out, out_len, err);
     return rnd_encode (f, rgb, w, h, quality, out, out_len, err);
 }
 

@@ -2,6 +2,7 @@
  * TIFF with libtiff, all in memory) and the area-average scaler used for thumbnails. */
 #ifndef RND_ENCODE_H
 #define RND_ENCODE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "omr_error.h"
@@ -31,8 +32,10 @@ typedef struct rnd_jpeg_t rnd_jpeg_t;
 rnd_jpeg_t *rnd_jpeg_new (omr_err_t *err);
 /* Free the encoder; *self becomes NULL. */
 void rnd_jpeg_destroy (rnd_jpeg_t **self);
-/* rnd_encode, using enc for JPEG (enc NULL: as rnd_encode). */
-int rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality,
+/* rnd_encode, using enc for JPEG (enc NULL: as rnd_encode). grey says that every pixel has
+ * R = G = B (the greyscale model): the JPEG then holds one grey component, which decodes to the
+ * same pixels and costs less to encode and to send. */
+int rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, bool grey,
                      uint8_t **out, size_t *out_len, omr_err_t *err);
 int rnd_encode_png (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
 int rnd_encode_tiff (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
