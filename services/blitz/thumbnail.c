@@ -633,8 +633,8 @@ blz_thumb_import_image (blz_app_t *app, blz_db_t *db, int64_t image_id, bool mak
             uint8_t *jpeg = NULL;
             size_t len = 0;
             omr_err_t e = {0};
-            /* a thumbnail that cannot be made (an image too large without pyramid) does not fail
-             * the import; clients get the error when they ask for it */
+            /* a thumbnail that cannot be made from the file does not fail the import; clients
+             * get the error when they ask for it */
             if (blz_thumb_get_longest (app, db, ids[i], BLZ_THUMB_DEFAULT, &jpeg, &len, &e) < 0) {
                 if (!strcmp (e.name, OMR_E_RESOURCE) || !strcmp (e.name, OMR_E_VALIDATION))
                     omr_warn ("Image:%s: no thumbnail: %s", is, e.msg);

@@ -57,7 +57,7 @@ int blz_thumb_get_many (blz_app_t *app, blz_db_t *db, blz_thumb_t *items, int n,
                         omr_err_t *err);
 /* After a server-side import of Image:image_id: default rendering settings for the caller (the
  * image's owner) when they have none, and the default thumbnail (96 longest side) when
- * make_thumbnail. Runs in db's open transaction; a thumbnail that cannot be made (image too
- * large without a pyramid) is logged, not an error. */
+ * make_thumbnail. Runs in db's open transaction; a thumbnail that cannot be made from the file
+ * (ResourceError, ValidationException) is logged and does not fail the import. */
 int blz_thumb_import_image (blz_app_t *app, blz_db_t *db, int64_t image_id, bool make_thumbnail, omr_err_t *err);
 #endif
