@@ -851,6 +851,8 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
     rnd_render_req_t req = {.settings = s, .planes = planes, .global_min = gmin, .global_max = gmax, .luts = luts,
                             .region = {0, 0, 0, 0}, .threads = area >= 512 * 512 ? 0 : 1};
     int w = q.region.w, h = q.region.h;
+    bool grey = false;             /* rgb holds one grey byte per pixel */
+    rnd_jpeg_t *enc = r->state->jpeg[r->call->worker];
     if (kind == RENDER_SPLIT) {
         rnd_split_layout_t lay;
         int panels = s->model == RND_MODEL_GREYSCALE ? s->n_channels : s->n_channels + 1;
@@ -867,6 +869,17 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
         w = lay.width;
         h = lay.height;
     }
+    else if (enc && s->model == RND_MODEL_GREYSCALE && q.format == RND_FMT_JPEG) {
+        /* R = G = B: render and encode one grey component. */
+        rgb = malloc ((size_t) area);
+        if (!rgb) {
+            omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+            goto done;
+        }
+        if (rnd_render_grey_cached (&req, r->state->qmaps[r->call->worker], rgb, err) < 0)
+            goto done;
+        grey = true;
+    }
     else {
         rgb = malloc ((size_t) area * 3);
         if (!rgb) {
@@ -877,9 +890,8 @@ render (wg_t *r, render_kind_t kind, omr_err_t *err)
             goto done;
     }
     size_t len = 0;
-    /* The greyscale model gives R = G = B everywhere (the split view adds coloured panels). */
-    bool grey = s->model == RND_MODEL_GREYSCALE && kind != RENDER_SPLIT;
-    if (rnd_encode_with (r->state->jpeg[r->call->worker], q.format, rgb, w, h, q.quality, grey, &out, &len, err) < 0)
+    if ((grey ? rnd_encode_grey_jpeg (enc, rgb, w, h, q.quality, &out, &len, err)
+              : rnd_encode_with (enc, q.format, rgb, w, h, q.quality, &out, &len, err)) < 0)
         goto done;
     reply (r, 200, rnd_format_mime (q.format), out, len, headers);
     headers = NULL;

@@ -73,8 +73,6 @@ struct rnd_jpeg_t {
     tjhandle tj;
     unsigned char *buf;     /* tjAlloc'ed, tjBufSize of the largest image so far */
     unsigned long cap;
-    uint8_t *grey;          /* the grey component of the last grey image */
-    size_t grey_cap;
 };
 
 rnd_jpeg_t *
@@ -101,34 +99,20 @@ rnd_jpeg_destroy (rnd_jpeg_t **self)
         return;
     tjDestroy ((*self)->tj);
     tjFree ((*self)->buf);
-    free ((*self)->grey);
     free (*self);
     *self = NULL;
 }
 
-/* Encode with a kept handle and buffer; the result is copied into malloc'ed memory. */
+/* Encode with a kept handle and buffer, RGB or one grey byte per pixel; the result is
+ * copied into malloc'ed memory. */
 static int
-jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, bool grey, uint8_t **out,
+jpeg_with (rnd_jpeg_t *e, const uint8_t *src, int w, int h, int quality, bool grey, uint8_t **out,
            size_t *out_len, omr_err_t *err)
 {
     if (check_size (w, h, err))
         return -1;
     if (quality < 1 || quality > 100)
         return omr_err_set (err, OMR_E_API, 400, "JPEG quality %d out of range 1..100", quality);
-    const uint8_t *src = rgb;
-    if (grey) {
-        size_t n = (size_t) w * (size_t) h;
-        if (e->grey_cap < n) {
-            uint8_t *g = realloc (e->grey, n);
-            if (!g)
-                return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
-            e->grey = g;
-            e->grey_cap = n;
-        }
-        for (size_t i = 0; i < n; i++)
-            e->grey[i] = rgb[3 * i];
-        src = e->grey;
-    }
     int sub = grey ? TJSAMP_GRAY : TJSAMP_420;
     /* A buffer of tjBufSize (the worst case) never needs to grow; allocated once per larger image. */
     unsigned long need = tjBufSize (w, h, sub);
@@ -155,12 +139,21 @@ jpeg_with (rnd_jpeg_t *e, const uint8_t *rgb, int w, int h, int quality, bool gr
 }
 
 int
-rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, bool grey,
-                 uint8_t **out, size_t *out_len, omr_err_t *err)
+rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, uint8_t **out,
+                 size_t *out_len, omr_err_t *err)
 {
     if (enc && f == RND_FMT_JPEG)
-        return jpeg_with (enc, rgb, w, h, rnd_jpeg_quality (quality), grey, out, out_len, err);
+        return jpeg_with (enc, rgb, w, h, rnd_jpeg_quality (quality), false, out, out_len, err);
     return rnd_encode (f, rgb, w, h, quality, out, out_len, err);
+}
+
+int
+rnd_encode_grey_jpeg (rnd_jpeg_t *enc, const uint8_t *grey, int w, int h, double quality, uint8_t **out,
+                      size_t *out_len, omr_err_t *err)
+{
+    if (!enc)
+        return omr_err_set (err, OMR_E_API, 400, "grey JPEG: no encoder");
+    return jpeg_with (enc, grey, w, h, rnd_jpeg_quality (quality), true, out, out_len, err);
 }
 
 typedef struct {

@@ -32,11 +32,13 @@ typedef struct rnd_jpeg_t rnd_jpeg_t;
 rnd_jpeg_t *rnd_jpeg_new (omr_err_t *err);
 /* Free the encoder; *self becomes NULL. */
 void rnd_jpeg_destroy (rnd_jpeg_t **self);
-/* rnd_encode, using enc for JPEG (enc NULL: as rnd_encode). grey says that every pixel has
- * R = G = B (the greyscale model): the JPEG then holds one grey component, which decodes to the
- * same pixels and costs less to encode and to send. */
-int rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality, bool grey,
+/* rnd_encode, using enc for JPEG (enc NULL: as rnd_encode). */
+int rnd_encode_with (rnd_jpeg_t *enc, rnd_format_t f, const uint8_t *rgb, int w, int h, double quality,
                      uint8_t **out, size_t *out_len, omr_err_t *err);
+/* A one-component JPEG of w×h grey bytes (what the greyscale model renders: R = G = B), which
+ * decodes to the same pixels as the RGB one and costs less to encode and to send. */
+int rnd_encode_grey_jpeg (rnd_jpeg_t *enc, const uint8_t *grey, int w, int h, double quality, uint8_t **out,
+                          size_t *out_len, omr_err_t *err);
 int rnd_encode_png (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
 int rnd_encode_tiff (const uint8_t *rgb, int w, int h, uint8_t **out, size_t *out_len, omr_err_t *err);
 

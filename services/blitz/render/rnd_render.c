@@ -25,6 +25,7 @@ typedef struct {
     rnd_region_t r;
     int row0, row1;         /* rows of the region this band renders */
     uint8_t *rgb;
+    bool grey_out;          /* one byte per pixel (greyscale model, at most one channel) */
     bool failed;            /* out of memory in the band */
 } band_t;
 
@@ -105,6 +106,19 @@ render_band (void *arg)
         return NULL;
     }
     for (int row = b->row0; row < b->row1; row++) {
+        if (b->grey_out) {
+            uint8_t *restrict g = b->rgb + (size_t) row * (size_t) b->r.w;
+            int n = b->r.w;
+            if (b->n_jobs == 0) {
+                memset (g, 0, (size_t) n);
+                continue;
+            }
+            /* Grey contributions are the same in all three fields: keep the first. */
+            accumulate_row (&b->jobs[0], &b->r, row, true, acc, qrow);
+            for (int x = 0; x < n; x++)
+                g[x] = (uint8_t) acc[x];
+            continue;
+        }
         uint8_t *out = b->rgb + (size_t) row * (size_t) b->r.w * 3;
         if (b->n_jobs == 0)
             memset (out, 0, (size_t) b->r.w * 3);
@@ -163,8 +177,25 @@ rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err)
     return rnd_render_cached (req, NULL, rgb, err);
 }
 
+static int render_impl (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *out, bool grey_out,
+                        omr_err_t *err);
+
 int
 rnd_render_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *rgb, omr_err_t *err)
+{
+    return render_impl (req, cache, rgb, false, err);
+}
+
+int
+rnd_render_grey_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *grey, omr_err_t *err)
+{
+    if (req->settings && req->settings->model != RND_MODEL_GREYSCALE)
+        return omr_err_set (err, OMR_E_API, 400, "render: one byte per pixel needs the greyscale model");
+    return render_impl (req, cache, grey, true, err);
+}
+
+static int
+render_impl (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *rgb, bool grey_out, omr_err_t *err)
 {
     const rnd_settings_t *s = req->settings;
     if (!s || !req->planes || !rgb)
@@ -235,7 +266,8 @@ rnd_render_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *rg
     pthread_t tids[MAX_THREADS];
     bool started[MAX_THREADS] = { false };
     for (int i = 0; i < nt; i++)
-        bands[i] = (band_t) { jobs, n_jobs, r, (int) ((long) r.h * i / nt), (int) ((long) r.h * (i + 1) / nt), rgb, false };
+        bands[i] = (band_t) { jobs, n_jobs, r, (int) ((long) r.h * i / nt), (int) ((long) r.h * (i + 1) / nt), rgb,
+                              grey_out, false };
     for (int i = 1; i < nt; i++)
         started[i] = pthread_create (&tids[i], NULL, render_band, &bands[i]) == 0;
     render_band (&bands[0]);

@@ -34,4 +34,7 @@ int rnd_render (const rnd_render_req_t *req, uint8_t *rgb, omr_err_t *err);
 /* rnd_render taking the channels' quantum maps from a cache (NULL: none), so that a series of
  * tiles with the same settings prepares each map once. The output is the same. */
 int rnd_render_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *rgb, omr_err_t *err);
+/* rnd_render_cached for the greyscale model into one byte per pixel (region w × h bytes), the
+ * value rnd_render gives each of R, G and B. Error for the colour model. */
+int rnd_render_grey_cached (const rnd_render_req_t *req, rnd_qcache_t *cache, uint8_t *grey, omr_err_t *err);
 #endif
