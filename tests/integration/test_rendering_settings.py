@@ -258,6 +258,16 @@ def test_apply_settings_to_dataset_and_reset(g, tmp_path):
     assert sorted(r["value"]) == sorted(images)
     for p, d in zip(pix, defaults):
         assert settings(g.api, p)["settings"] == d
+    # a project: its datasets' images
+    r = g.omero("import", src, "-T", "Project:name:rsproj/Dataset:name:rsds", timeout=300)
+    (inproj,) = [int(l.split(":")[1]) for l in r.stdout.split() if l.startswith("Image:")]
+    proj = query(g, "select p.id from Project p where p.name = 'rsproj'")[0][0]
+    r = g.api.call("IRenderingSettings", "applySettingsToSet", **{"from": pix[0], "type": "Project", "ids": [proj]})
+    assert r == {"True": [inproj], "False": []}
+    pp = query(g, "select p.id from Pixels p where p.image.id = :id", id=inproj)[0][0]
+    assert settings(g.api, pp)["settings"] == settings(g.api, pix[0])["settings"]
+    assert g.api.call("IRenderingSettings", "resetDefaultsInSet", type="Project", ids=[proj]) == {"value": [inproj]}
+    assert settings(g.api, pp)["settings"] == defaults[0]
 
 
 # ---------------------------------------------------------------- bad input
