@@ -268,6 +268,18 @@ def test_apply_settings_to_dataset_and_reset(g, tmp_path):
     assert settings(g.api, pp)["settings"] == settings(g.api, pix[0])["settings"]
     assert g.api.call("IRenderingSettings", "resetDefaultsInSet", type="Project", ids=[proj]) == {"value": [inproj]}
     assert settings(g.api, pp)["settings"] == defaults[0]
+    # a plate: the images of its wells
+    r = g.omero("import", src, timeout=300)
+    (inwell,) = [int(l.split(":")[1]) for l in r.stdout.split() if l.startswith("Image:")]
+    plate = g.api.call("IUpdate", "saveAndReturnObject", object={
+        "@type": "Plate", "Name": "rsplate", "Wells": [{"@type": "Well", "Row": 0, "Column": 0, "WellSamples": [
+            {"@type": "WellSample", "Image": {"@type": "Image", "@id": inwell}}]}]})["data"]["@id"]
+    r = g.api.call("IRenderingSettings", "applySettingsToSet", **{"from": pix[0], "type": "Plate", "ids": [plate]})
+    assert r == {"True": [inwell], "False": []}
+    pw = query(g, "select p.id from Pixels p where p.image.id = :id", id=inwell)[0][0]
+    assert settings(g.api, pw)["settings"] == settings(g.api, pix[0])["settings"]
+    assert g.api.call("IRenderingSettings", "resetDefaultsInSet", type="Plate", ids=[plate]) == {"value": [inwell]}
+    assert settings(g.api, pw)["settings"] == defaults[0]
 
 
 # ---------------------------------------------------------------- bad input
