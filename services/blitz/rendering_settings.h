@@ -3,14 +3,24 @@
  * grid: read, save, reset to import defaults or to the owner's, apply to other images and sets,
  * plus RenderingEngine.getSettings/saveSettings carrying the rnd_settings JSON form.
  *
- *   IRenderingSettings.getRenderingSettings {pixelsId}
+ *   IRenderingSettings.getRenderingSettings {pixelsId} -> {value: the caller's own RenderingDef or null}
+ *   IRenderingSettings.getAllRenderingDefs {pixelsId} -> {value: [every user's RenderingDef]}
  *   IRenderingSettings.resetDefaultsInImage {imageId} / resetDefaultsForPixels {pixelsId}
+ *       -> {pixelsId, rdefId, version}
  *   IRenderingSettings.resetDefaultsInSet / setOriginalSettingsInSet / resetDefaultsByOwnerInSet
- *       {type: "Image"|"Dataset"|"Plate", ids: [...]}
+ *       {type: "Image"|"Dataset"|"Project"|"Plate", ids: [...]} -> {value: [image ids reset]}
  *   IRenderingSettings.applySettingsToSet {from: pixelsId, type, ids}
- *   IRenderingSettings.applySettingsToImages {from, ids} / applySettingsToDataset {from, datasetId}
- *   IRenderingSettings.sanityCheckPixels {pixelsFrom, pixelsTo}
- *   RenderingEngine.getSettings {pixelsId} / saveSettings {pixelsId, settings}
+ *   IRenderingSettings.applySettingsToImages {from, ids} / applySettingsToImage {from, to} /
+ *       applySettingsToDataset {from, datasetId} / applySettingsToProject {from, projectId}
+ *       -> {True: [image ids], False: [image ids]}
+ *   IRenderingSettings.sanityCheckPixels {pixelsFrom, pixelsTo} -> {value: bool}
+ *   RenderingEngine.getSettings {pixelsId} -> {pixelsId, rdefId, ownerId, version, settings
+ *       (rnd_settings_to_json form), renderingDef}
+ *   RenderingEngine.saveSettings {pixelsId, settings} (omitted keys keep the current values)
+ *       -> {pixelsId, rdefId, version}; RenderingEngine.resetDefaults {pixelsId}
+ * setOriginalSettingsInSet and resetDefaultsInSet both give the import defaults (windows from
+ * StatsInfo). Unknown or invisible images in a set are skipped, as OMERO skips them; images
+ * the caller may not annotate are left out (reset) or listed under False (apply).
  */
 #ifndef BLZ_RENDERING_SETTINGS_H
 #define BLZ_RENDERING_SETTINGS_H
