@@ -633,6 +633,16 @@ fail_rows (gr_t *g, PGresult *res, const char *what, omr_err_t *err)
     return -1;
 }
 
+/* Whether tbl is one of the table names in the first column of tabs. */
+static bool
+tabs_has (PGresult *tabs, const char *tbl)
+{
+    for (int i = 0; i < PQntuples (tabs); i++)
+        if (!strcmp (PQgetvalue (tabs, i, 0), tbl))
+            return true;
+    return false;
+}
+
 /* Rows of _g (of the targets when gen0) failing cond (over x), as "Class", "id"; NULL on error. */
 static PGresult *
 rows_failing (gr_t *g, const char *cond, bool gen0, omr_err_t *err)
@@ -655,6 +665,18 @@ rows_failing (gr_t *g, const char *cond, bool gen0, omr_err_t *err)
     PGresult *res = blz_db_query (g->db, err, b.s, 0, NULL);
     free (b.s);
     return res;
+}
+
+/* 0 when no row of _g (of the targets when gen0) fails cond; else -1 with an error naming them. */
+static int
+require_rows (gr_t *g, const char *cond, bool gen0, const char *what, omr_err_t *err)
+{
+    PGresult *res = rows_failing (g, cond, gen0, err);
+    if (!res)
+        return -1;
+    int rc = PQntuples (res) ? fail_rows (g, res, what, err) : 0;
+    PQclear (res);
+    return rc;
 }
 
 /* Whether the caller may do the request to the targets (before traversal). */
@@ -708,30 +730,16 @@ check_targets (gr_t *g, omr_err_t *err)
         what = "only administrators and the group's owners may give away";
     } else
         return 0;
-    PGresult *res = rows_failing (g, cond, true, err);
-    if (!res)
+    if (require_rows (g, cond, true, what, err) < 0)
         return -1;
-    if (PQntuples (res)) {
-        int rc = fail_rows (g, res, what, err);
-        PQclear (res);
-        return rc;
-    }
-    PQclear (res);
     if (g->kind == BLZ_GR_CHOWN) {
         snprintf (cond, sizeof cond,
                   "EXISTS (SELECT 1 FROM groupexperimentermap m WHERE m.parent = x.group_id AND m.child = %lld)",
                   (long long) g->user_id);
-        res = rows_failing (g, cond, true, err);
-        if (!res)
+        char msg[128];
+        snprintf (msg, sizeof msg, "user %lld is not a member of the group of", (long long) g->user_id);
+        if (require_rows (g, cond, true, msg, err) < 0)
             return -1;
-        if (PQntuples (res)) {
-            char msg[128];
-            snprintf (msg, sizeof msg, "user %lld is not a member of the group of", (long long) g->user_id);
-            int rc = fail_rows (g, res, msg, err);
-            PQclear (res);
-            return rc;
-        }
-        PQclear (res);
     }
     return 0;
 }
@@ -765,9 +773,7 @@ check_set (gr_t *g, omr_err_t *err)
             return -1;
         for (int e = 0; e < g->nedges; e++) {
             edge_t *ed = &g->edges[e];
-            bool present = false;
-            for (int i = 0; i < PQntuples (tabs) && !present; i++)
-                present = !strcmp (PQgetvalue (tabs, i, 0), ed->src);
+            bool present = tabs_has (tabs, ed->src);
             if (ed->kind != E_LPARENT || !present)
                 continue;
             res = queryf (g, err,
@@ -804,9 +810,7 @@ check_set (gr_t *g, omr_err_t *err)
             return -1;
         for (int e = 0; e < g->nedges; e++) {
             edge_t *ed = &g->edges[e];
-            bool present = false;
-            for (int i = 0; i < PQntuples (tabs) && !present; i++)
-                present = !strcmp (PQgetvalue (tabs, i, 0), ed->src);
+            bool present = tabs_has (tabs, ed->src);
             if (!present || (ed->kind != E_COMP && ed->kind != E_DUAL) || strcmp (ed->coltab, ed->src))
                 continue;
             res = queryf (g, err,
@@ -992,9 +996,7 @@ execute_delete (gr_t *g, blz_gr_file_fn on_file, void *arg, omr_err_t *err)
         return -1;
     for (int e = 0; e < g->nedges; e++) {
         edge_t *ed = &g->edges[e];
-        bool present = false;
-        for (int i = 0; i < PQntuples (tabs) && !present; i++)
-            present = !strcmp (PQgetvalue (tabs, i, 0), ed->dst);
+        bool present = tabs_has (tabs, ed->dst);
         if (!ed->nullable || !present)
             continue;
         if (runf (g, err,
@@ -1175,6 +1177,23 @@ execute_move (gr_t *g, json_t **deleted, omr_err_t *err)
     return rc;
 }
 
+/* Adds b bytes in n files of class cls owned by user u in group gr to the by-reference lists and to the
+ * "user/group" totals. */
+static void
+add_usage (json_t *bref, json_t *fref, json_t *tot, long long u, long long gr, const char *cls, long long b,
+           long long n)
+{
+    json_array_append_new (bref, json_pack ("{sI sI ss sI}", "userId", u, "groupId", gr, "class", cls, "value", b));
+    json_array_append_new (fref, json_pack ("{sI sI ss sI}", "userId", u, "groupId", gr, "class", cls, "value", n));
+    char key[64];
+    snprintf (key, sizeof key, "%lld/%lld", u, gr);
+    json_t *t = json_object_get (tot, key);
+    if (!t)
+        json_object_set_new (tot, key, t = json_pack ("[I I I I]", u, gr, 0LL, 0LL));
+    json_array_set_new (t, 2, json_integer (json_integer_value (json_array_get (t, 2)) + b));
+    json_array_set_new (t, 3, json_integer (json_integer_value (json_array_get (t, 3)) + n));
+}
+
 /* Bytes and counts of the files of the set, by owner and group and by the class holding them. */
 static json_t *
 usage_response (gr_t *g, omr_err_t *err)
@@ -1193,17 +1212,8 @@ usage_response (gr_t *g, omr_err_t *err)
     for (int r = 0; r < PQntuples (res); r++) {
         long long u = atoll (PQgetvalue (res, r, 0)), gr = atoll (PQgetvalue (res, r, 1));
         long long b = atoll (PQgetvalue (res, r, 3)), n = atoll (PQgetvalue (res, r, 4));
-        json_array_append_new (bref, json_pack ("{sI sI ss sI}", "userId", u, "groupId", gr, "class", PQgetvalue (res, r, 2),
-                                                "value", b));
-        json_array_append_new (fref, json_pack ("{sI sI ss sI}", "userId", u, "groupId", gr, "class", PQgetvalue (res, r, 2),
-                                                "value", n));
-        char key[64];
-        snprintf (key, sizeof key, "%lld/%lld", u, gr);
-        json_t *t = json_object_get (tot, key);
-        if (!t)
-            json_object_set_new (tot, key, t = json_pack ("[I I I I]", u, gr, 0LL, 0LL));
-        json_array_set_new (t, 2, json_integer (json_integer_value (json_array_get (t, 2)) + b));
-        json_array_set_new (t, 3, json_integer (json_integer_value (json_array_get (t, 3)) + n));
+        const char *cls = PQgetvalue (res, r, 2);
+        add_usage (bref, fref, tot, u, gr, cls, b, n);
     }
     PQclear (res);
     /* thumbnails and pixel files: their size on disk */
@@ -1239,15 +1249,7 @@ usage_response (gr_t *g, omr_err_t *err)
             continue;
         long long u = atoll (PQgetvalue (res, r, 2)), gr = atoll (PQgetvalue (res, r, 3));
         const char *cls = thumb ? "Thumbnail" : "Pixels";
-        json_array_append_new (bref, json_pack ("{sI sI ss sI}", "userId", u, "groupId", gr, "class", cls, "value", b));
-        json_array_append_new (fref, json_pack ("{sI sI ss sI}", "userId", u, "groupId", gr, "class", cls, "value", n));
-        char key[64];
-        snprintf (key, sizeof key, "%lld/%lld", u, gr);
-        json_t *t = json_object_get (tot, key);
-        if (!t)
-            json_object_set_new (tot, key, t = json_pack ("[I I I I]", u, gr, 0LL, 0LL));
-        json_array_set_new (t, 2, json_integer (json_integer_value (json_array_get (t, 2)) + b));
-        json_array_set_new (t, 3, json_integer (json_integer_value (json_array_get (t, 3)) + n));
+        add_usage (bref, fref, tot, u, gr, cls, b, n);
     }
     PQclear (res);
     const char *k;
