@@ -509,18 +509,27 @@ known (walk_t *w, const char *rel, const char *base, bool dir, omr_err_t *err)
     return k;
 }
 
-static int
-still_named (blz_app_t *app, blz_db_t *db, const char *path, omr_err_t *err)
+/* The four places server files live, indexed by walk kind: the managed repository, then Files, Thumbnails
+ * and Pixels under omero.data.dir; an entry is NULL when it cannot be made. The caller frees each. */
+static void
+data_roots (blz_app_t *app, char *roots[4])
 {
     const char *d = omr_config_get (app->config, "omero.data.dir");
     if (!d || !*d)
         d = "/OMERO";
-    char *roots[4] = {blz_repo_root (app->config), NULL, NULL, NULL};
     const char *sub[4] = {NULL, "Files", "Thumbnails", "Pixels"};
-    int rc = 0;
+    roots[0] = blz_repo_root (app->config);
     for (int k = 1; k < 4; k++)
         if (asprintf (&roots[k], "%s/%s", d, sub[k]) < 0)
             roots[k] = NULL;
+}
+
+static int
+still_named (blz_app_t *app, blz_db_t *db, const char *path, omr_err_t *err)
+{
+    char *roots[4];
+    data_roots (app, roots);
+    int rc = 0;
     for (int k = 0; k < 4; k++) {
         size_t l = roots[k] ? strlen (roots[k]) : 0;
         if (!l || strncmp (path, roots[k], l) || path[l] != '/')
@@ -648,15 +657,10 @@ op_cleanse (omr_call_t *call, omr_err_t *err, void *arg)
         json_decref (pending);
         return -1;
     }
-    const char *d = omr_config_get (app->config, "omero.data.dir");
-    if (!d || !*d)
-        d = "/OMERO";
-    char *roots[4] = {blz_repo_root (app->config), NULL, NULL, NULL};
-    const char *sub[4] = {NULL, "Files", "Thumbnails", "Pixels"};
+    char *roots[4];
+    data_roots (app, roots);
     int rc = 0;
     for (int k = 0; k < 4 && rc == 0; k++) {
-        if (k && asprintf (&roots[k], "%s/%s", d, sub[k]) < 0)
-            roots[k] = NULL;
         if (!roots[k])
             continue;
         walk_t w = {.db = db, .root = roots[k], .kind = k, .dry = dry, .removed = removed, .err = err};
