@@ -339,6 +339,18 @@ test_qcache_and_kept_encoder (void)
     for (int i = 0; i < GW * GH; i++)
         gsame = gsame && grey[i] == grgb[3 * i] && grgb[3 * i] == grgb[3 * i + 1] && grgb[3 * i] == grgb[3 * i + 2];
     CHECK (gsame);
+    /* not reversed: the quantum table alone gives the grey */
+    static uint8_t grgb2[GW * GH * 3], grey2[GW * GH];
+    gs->channels[0].reverse = false;
+    CHECK_INT (rnd_render (&greq, grgb2, &e), 0);
+    CHECK_INT (rnd_render_grey_cached (&greq, qc, grey2, &e), 0);
+    bool gsame2 = true, differs = false;
+    for (int i = 0; i < GW * GH; i++) {
+        gsame2 = gsame2 && grey2[i] == grgb2[3 * i];
+        differs = differs || grey2[i] != grey[i];
+    }
+    CHECK (gsame2 && differs);
+    gs->channels[0].reverse = true;
     CHECK_INT (rnd_encode_grey_jpeg (enc, grey, GW, GH, 0.95, &out, &len, &e), 0);
     tjhandle tj = tjInitDecompress ();
     int gw = 0, gh = 0, gsub = -1, gcs = -1;

@@ -17,6 +17,7 @@ typedef struct {
     const rnd_plane_t *plane;
     uint8_t add[3][256];
     uint32_t packed[256];           /* add[0][v] | add[1][v] << 10 | add[2][v] << 20 */
+    bool identity0;                 /* add[0][v] == v for every v (grey, not reversed) */
 } chan_job_t;
 
 typedef struct {
@@ -66,6 +67,36 @@ accumulate_row (const chan_job_t *j, const rnd_region_t *r, int row, bool first,
         for (int x = 0; x < w; x++) acc[x] += pk[qrow[x]];
 }
 
+/* One row of a greyscale rendering of an 8/16-bit type straight into grey bytes: the raw value
+ * indexes the quantum table, whose value indexes the channel's grey contribution (identity unless
+ * reversed). False for other types (the caller goes the general way). */
+static bool
+grey_row (const chan_job_t *j, const rnd_region_t *r, int row, uint8_t *restrict g)
+{
+    const uint8_t *restrict lut = j->q->lut;
+    const uint8_t *restrict a0 = j->add[0];
+    const rnd_plane_t *p = j->plane;
+    size_t base = (size_t) (r->y + row) * (size_t) p->size_x + (size_t) r->x;
+    int w = r->w;
+    bool identity = j->identity0;
+#define GREY(T, OFF)                                                                                                  \
+    do {                                                                                                              \
+        const T *src = (const T *) p->data + base;                                                                    \
+        if (identity)                                                                                                 \
+            for (int x = 0; x < w; x++) g[x] = lut[(int) src[x] + (OFF)];                                             \
+        else                                                                                                          \
+            for (int x = 0; x < w; x++) g[x] = a0[lut[(int) src[x] + (OFF)]];                                         \
+    } while (0)
+    switch (p->type) {
+    case RND_UINT8: GREY (uint8_t, 0); return true;
+    case RND_INT8: GREY (int8_t, 128); return true;
+    case RND_UINT16: GREY (uint16_t, 0); return true;
+    case RND_INT16: GREY (int16_t, 32768); return true;
+    default: return false;
+    }
+#undef GREY
+}
+
 /* Clamp the packed sums of a row to 0..255 and store them as RGB. A single channel's sums
  * need no clamp. Local restrict pointers: the compiler may not otherwise keep w in a register
  * across byte stores. */
@@ -113,6 +144,8 @@ render_band (void *arg)
                 memset (g, 0, (size_t) n);
                 continue;
             }
+            if (grey_row (&b->jobs[0], &b->r, row, g))
+                continue;
             /* Grey contributions are the same in all three fields: keep the first. */
             accumulate_row (&b->jobs[0], &b->r, row, true, acc, qrow);
             for (int x = 0; x < n; x++)
@@ -169,6 +202,9 @@ fill_tables (chan_job_t *j, const rnd_settings_t *s, const rnd_channel_binding_t
         }
         j->packed[v] = j->add[0][v] | (uint32_t) j->add[1][v] << 10 | (uint32_t) j->add[2][v] << 20;
     }
+    j->identity0 = true;
+    for (int v = 0; v < 256; v++)
+        j->identity0 = j->identity0 && j->add[0][v] == v;
 }
 
 int
