@@ -48,6 +48,37 @@ key_of (const json_t *idv, char k[32])
     snprintf (k, 32, "%lld", (long long) json_integer_value (idv));
 }
 
+/* An object with a key per id (its decimal form), each holding a new empty array when lists, else 0. */
+static json_t *
+keyed_by_ids (const json_t *ids, bool lists)
+{
+    json_t *out = json_object ();
+    size_t i;
+    json_t *e;
+    json_array_foreach (ids, i, e) {
+        char k[32];
+        key_of (e, k);
+        json_object_set_new (out, k, lists ? json_array () : json_integer (0));
+    }
+    return out;
+}
+
+/* Appends each link's `take` side to the list in out under the id of its `by` side ("Parent" or
+ * "Child"); links whose key is not in out are skipped. */
+static void
+append_links (json_t *out, const json_t *links, const char *by, const char *take)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (links, i, e) {
+        char k[32];
+        key_of (json_object_get (json_object_get (e, by), "@id"), k);
+        json_t *list = json_object_get (out, k), *item = json_object_get (e, take);
+        if (list && item)
+            json_array_append (list, item);
+    }
+}
+
 static json_t *
 load_annotations (mop_t *op, omr_err_t *err)
 {
@@ -96,27 +127,14 @@ load_annotations (mop_t *op, omr_err_t *err)
               "select l from %s l join fetch l.child a left outer join fetch a.file where l.parent.id in (:ids)%s "
               "order by l.id",
               lt->name, cond);
-    json_t *out = json_object ();
-    size_t i;
-    json_t *e;
-    json_array_foreach (op->ids, i, e) {
-        char k[32];
-        key_of (e, k);
-        json_object_set_new (out, k, json_array ());
-    }
+    json_t *out = keyed_by_ids (op->ids, true);
     json_t *links = json_array_size (op->ids) ? blz_query_run (op->db, hql, params, 0, -1, 0, err) : json_array ();
     json_decref (params);
     if (!links) {
         json_decref (out);
         return NULL;
     }
-    json_array_foreach (links, i, e) {
-        char k[32];
-        key_of (json_object_get (json_object_get (e, "Parent"), "@id"), k);
-        json_t *list = json_object_get (out, k), *child = json_object_get (e, "Child");
-        if (list && child)
-            json_array_append (list, child);
-    }
+    append_links (out, links, "Parent", "Child");
     json_decref (links);
     return out;
 }
@@ -194,14 +212,8 @@ static const char *const tag_targets[] = {"Project", "Dataset", "Image", "Screen
 static json_t *
 tagged_count (mop_t *op, omr_err_t *err)
 {
-    json_t *out = json_object ();
+    json_t *out = keyed_by_ids (op->ids, false);
     size_t i;
-    json_t *e;
-    json_array_foreach (op->ids, i, e) {
-        char k[32];
-        key_of (e, k);
-        json_object_set_new (out, k, json_integer (0));
-    }
     if (!json_array_size (op->ids))
         return out;
     json_t *params = json_pack ("{s:O}", "ids", op->ids);
@@ -236,14 +248,7 @@ tagged_count (mop_t *op, omr_err_t *err)
 static json_t *
 tag_content (mop_t *op, omr_err_t *err)
 {
-    json_t *out = json_object ();
-    size_t i;
-    json_t *e;
-    json_array_foreach (op->ids, i, e) {
-        char k[32];
-        key_of (e, k);
-        json_object_set_new (out, k, json_array ());
-    }
+    json_t *out = keyed_by_ids (op->ids, true);
     if (!json_array_size (op->ids))
         return out;
     json_t *params = json_pack ("{s:O}", "ids", op->ids);
@@ -258,13 +263,7 @@ tag_content (mop_t *op, omr_err_t *err)
             json_decref (out);
             return NULL;
         }
-        json_array_foreach (links, i, e) {
-            char k[32];
-            key_of (json_object_get (json_object_get (e, "Child"), "@id"), k);
-            json_t *list = json_object_get (out, k), *parent = json_object_get (e, "Parent");
-            if (list && parent)
-                json_array_append (list, parent);
-        }
+        append_links (out, links, "Child", "Parent");
         json_decref (links);
     }
     json_decref (params);
