@@ -425,9 +425,14 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         json_decref (op.ids);
         return -1;
     }
-    json_t *data = fn (&op, err);
-    blz_db_rollback (op.db);    /* reads only */
-    json_decref (op.ids);
+    return blz_container_reply (call, op.db, op.ids, fn (&op, err));
+}
+
+int
+blz_container_reply (omr_call_t *call, blz_db_t *db, json_t *ids, json_t *data)
+{
+    blz_db_rollback (db);    /* reads only */
+    json_decref (ids);
     if (!data)
         return -1;
     call->reply = json_pack ("{s:o}", "data", data);

@@ -39,6 +39,9 @@ typedef struct {
  * {"ownerId": id, "groupId": id}}, values bare or rtype-wrapped {"value": …}); the group (also
  * one given in the arguments) is applied to ctx. -1 with ApiUsageException/SecurityViolation. */
 int blz_container_options (const json_t *body, blz_container_opts_t *out, blz_ctx_t *ctx, omr_err_t *err);
+/* Ends a read-only IContainer or IMetadata call begun on db: rolls back, frees ids and replies
+ * {"data": data} (data is taken); -1 when data is NULL (its maker set err). */
+int blz_container_reply (omr_call_t *call, blz_db_t *db, json_t *ids, json_t *data);
 /* Register the IContainer.* operations. */
 void blz_container_register (blz_app_t *app);
 /* The integer ids of a JSON array (NULL with ApiUsageException when not an array of integers;

@@ -348,13 +348,7 @@ dispatch (omr_call_t *call, omr_err_t *err, void *arg)
         json_decref (op.ids);
         return -1;
     }
-    json_t *data = fn (&op, err);
-    blz_db_rollback (op.db);    /* reads only */
-    json_decref (op.ids);
-    if (!data)
-        return -1;
-    call->reply = json_pack ("{s:o}", "data", data);
-    return 0;
+    return blz_container_reply (call, op.db, op.ids, fn (&op, err));
 }
 
 void
