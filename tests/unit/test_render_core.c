@@ -420,6 +420,48 @@ test_many_channels_blend (void)
     rnd_settings_destroy (&s);
 }
 
+/* The bin table of 32-bit and floating types gives what getMiddleRange + the map give, value
+ * by value, including the window edges, values outside it, NaN and infinities. */
+static void
+test_binned_table (void)
+{
+    const rnd_ptype_t types[] = { RND_INT32, RND_UINT32, RND_FLOAT, RND_DOUBLE };
+    const rnd_family_t fams[] = { RND_FAMILY_LINEAR, RND_FAMILY_POLYNOMIAL, RND_FAMILY_EXPONENTIAL,
+                                  RND_FAMILY_LOGARITHMIC };
+    const double wins[][2] = { { 0, 1000 }, { -3.5, 7.25 }, { 100, 100 }, { 12345, 4000000 } };
+    const rnd_quantum_def_t qds[] = { { 255, 0, 255 }, { 127, 10, 200 } };
+    omr_err_t e = { 0 };
+    int bad = 0, n = 0;
+    for (size_t t = 0; t < 4; t++)
+        for (size_t f = 0; f < 4; f++)
+            for (size_t w = 0; w < 4; w++)
+                for (int nr = 0; nr < 2; nr++)
+                    for (size_t d = 0; d < 2; d++) {
+                        rnd_channel_binding_t cb = { .active = true, .input_start = wins[w][0],
+                                                     .input_end = wins[w][1], .family = fams[f],
+                                                     .coefficient = f == 1 ? 0.7 : 1.3, .noise_reduction = nr };
+                        rnd_quantum_t q;
+                        if (rnd_quantum_init (&q, &qds[d], &cb, types[t], -10, 5000000, &e)) {
+                            bad++;
+                            continue;
+                        }
+                        double lo = wins[w][0], hi = wins[w][1], span = hi - lo;
+                        for (int i = -20; i <= 1020; i++) {
+                            double v = lo + span * i / 1000.0;
+                            if (types[t] == RND_INT32 || types[t] == RND_UINT32) v = floor (v);
+                            if (types[t] == RND_FLOAT) v = (float) v;
+                            n++;
+                            bad += rnd_quantum_eval_binned (&q, v) != rnd_quantum_eval (&q, v);
+                        }
+                        const double odd[] = { NAN, INFINITY, -INFINITY, lo, hi, nextafter (lo, hi), nextafter (hi, lo) };
+                        for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+                            bad += rnd_quantum_eval_binned (&q, odd[i]) != rnd_quantum_eval (&q, odd[i]);
+                        rnd_quantum_free (&q);
+                    }
+    CHECK_INT (bad, 0);
+    CHECK (n > 100000);
+}
+
 static void
 test_scale_and_thumbnail_size (void)
 {
@@ -524,6 +566,7 @@ main (void)
     RUN (test_render_threads_and_region);
     RUN (test_qcache_and_kept_encoder);
     RUN (test_many_channels_blend);
+    RUN (test_binned_table);
     RUN (test_scale_and_thumbnail_size);
     RUN (test_encoders);
     RUN (test_split_layout);

@@ -168,7 +168,18 @@ rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_chann
 
     if (!tabulated) {
         q->binned = true;
-        q->step = fabs (q->we - q->ws) / (qd->cd_end - qd->cd_start + 1);
+        q->n_bins = qd->cd_end - qd->cd_start + 1;
+        q->step = fabs (q->we - q->ws) / q->n_bins;
+        q->bins = malloc ((size_t) q->n_bins);
+        if (!q->bins)
+            return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory building the quantum table");
+        /* The values middle_range gives, mapped: the same expressions, so the same results. */
+        double min = q->ws;
+        for (int i = 0; i < q->n_bins; i++)
+            q->bins[i] = (uint8_t) map_value (q, (min + (i - 1) * q->step + min + i * q->step) / 2);
+        q->q_low = (uint8_t) map_value (q, q->ws);
+        q->q_high = (uint8_t) map_value (q, q->we);
+        q->q_start = (uint8_t) map_value (q, q->ws + q->step / 2);
         return 0;
     }
     /* 8/16-bit types: tabulate over the whole type range (buildLUT): cdStart below the
@@ -193,7 +204,9 @@ void
 rnd_quantum_free (rnd_quantum_t *q)
 {
     free (q->lut);
+    free (q->bins);
     q->lut = NULL;
+    q->bins = NULL;
 }
 
 /* ---- the cache ------------------------------------------------------------------------------ */

@@ -27,6 +27,12 @@ typedef struct {
     uint8_t *lut;                   /* table for 8/16-bit types, NULL otherwise */
     int lut_min;                    /* raw value of lut[0] */
     int lut_size;
+    /* 32-bit and floating types: the map of every bin of getMiddleRange, so that a value costs
+     * one division and a look-up. bins[i] is the map of bin i (0..n_bins-1); values below the
+     * window (and NaN) give q_low, above it q_high, the window start itself q_start. */
+    uint8_t *bins;
+    int n_bins;
+    uint8_t q_low, q_high, q_start;
 } rnd_quantum_t;
 
 /* Prepare the map of one channel binding for a pixel type; gmin/gmax are the channel's
@@ -37,6 +43,22 @@ int rnd_quantum_init (rnd_quantum_t *q, const rnd_quantum_def_t *qd, const rnd_c
                       rnd_ptype_t type, double gmin, double gmax, omr_err_t *err);
 /* Map one raw value to 0..255 (before codomain maps such as reverse intensity). */
 int rnd_quantum_eval (const rnd_quantum_t *q, double v);
+/* rnd_quantum_eval for 32-bit and floating types through the bin table (the same arithmetic as
+ * getMiddleRange for the bin index, so the same result). */
+static inline int
+rnd_quantum_eval_binned (const rnd_quantum_t *q, double x)
+{
+    if (!(x >= q->ws))                  /* below the window, or NaN */
+        return q->q_low;
+    if (x > q->we)
+        return q->q_high;
+    if (x == q->ws)
+        return q->q_start;
+    double f = (x - q->ws) / q->step;
+    if (!(f < q->n_bins))               /* rounding at the window end: no bin, compute it */
+        return rnd_quantum_eval (q, x);
+    return q->bins[(int) f];
+}
 /* Release the table. */
 void rnd_quantum_free (rnd_quantum_t *q);
 

@@ -59,8 +59,23 @@ accumulate_row (const chan_job_t *j, const rnd_region_t *r, int row, bool first,
     default: break;
     }
 #undef ACCUMULATE
-    for (int x = 0; x < w; x++)
-        qrow[x] = (uint8_t) rnd_quantum_eval (j->q, rnd_plane_get (p, base + (size_t) x));
+    const rnd_quantum_t *q = j->q;
+#define BINNED(T)                                                                                                     \
+    do {                                                                                                              \
+        const T *src = (const T *) p->data + base;                                                                    \
+        for (int x = 0; x < w; x++) qrow[x] = (uint8_t) rnd_quantum_eval_binned (q, (double) src[x]);                 \
+    } while (0)
+    switch (q->bins ? p->type : RND_BIT) {
+    case RND_INT32: BINNED (int32_t); break;
+    case RND_UINT32: BINNED (uint32_t); break;
+    case RND_FLOAT: BINNED (float); break;
+    case RND_DOUBLE: BINNED (double); break;
+    default:
+        for (int x = 0; x < w; x++)
+            qrow[x] = (uint8_t) rnd_quantum_eval (q, rnd_plane_get (p, base + (size_t) x));
+        break;
+    }
+#undef BINNED
     if (first)
         for (int x = 0; x < w; x++) acc[x] = pk[qrow[x]];
     else
