@@ -517,6 +517,17 @@ finish (req_t *q, int rc, omr_err_t *err)
     return -1;
 }
 
+/* Finishes a request that saved pixels pid's RenderingDef rd: replies {pixelsId, rdefId, version}. */
+static int
+finish_saved (omr_call_t *call, req_t *q, int rc, int64_t pid, int64_t rd, int64_t version, omr_err_t *err)
+{
+    if (finish (q, rc, err) < 0)
+        return -1;
+    call->reply = json_pack ("{s:I, s:I, s:I}", "pixelsId", (json_int_t) pid, "rdefId", (json_int_t) rd, "version",
+                             (json_int_t) version);
+    return 0;
+}
+
 /* A required id argument (integer or digit string). */
 static int
 arg_id (const json_t *body, const char *key, const char *alt, int64_t *out, omr_err_t *err)
@@ -550,24 +561,36 @@ rdef_json (int64_t id, int64_t owner, int64_t version, int64_t pixels_id, const 
                       "channelBindings", cbs);
 }
 
+/* Reads, in a transaction of its own, the RenderingDef of the call's {pixelsId} that find_rdef picks
+ * (the caller's own only when own_only): its id (-1 when none), version and owner, and its settings in
+ * *s; without own_only, the pixels' default settings when there is none (with own_only *s stays NULL). */
+static int
+read_settings (blz_app_t *app, omr_call_t *call, bool own_only, int64_t *pid, int64_t *rd, int64_t *version,
+               int64_t *owner, rnd_settings_t **s, omr_err_t *err)
+{
+    req_t q;
+    *rd = -1, *version = 0, *owner = -1;
+    if (arg_id (call->req->body, "pixelsId", "id", pid, err) < 0 || begin (app, call, &q, err) < 0)
+        return -1;
+    pxinfo_t pi;
+    int rc = px_info (q.db, *pid, &pi, err);
+    if (rc == 0)
+        rc = find_rdef (q.db, &pi, own_only, rd, version, owner, err);
+    if (rc == 0 && *rd >= 0)
+        rc = read_rdef (q.db, *rd, &pi, s, err);
+    else if (rc == 0 && !own_only)
+        rc = defaults_of (q.db, &pi, s, err);
+    blz_db_rollback (q.db);
+    return rc;
+}
+
 /* IRenderingSettings.getRenderingSettings {pixelsId}: the caller's own RenderingDef or null. */
 static int
 op_get_rendering_settings (omr_call_t *call, omr_err_t *err, void *arg)
 {
-    req_t q;
-    int64_t pid;
-    if (arg_id (call->req->body, "pixelsId", "id", &pid, err) < 0 || begin (arg, call, &q, err) < 0)
-        return -1;
-    pxinfo_t pi;
-    int64_t rd = -1, version = 0, owner = -1;
+    int64_t pid, rd, version, owner;
     rnd_settings_t *s = NULL;
-    int rc = px_info (q.db, pid, &pi, err);
-    if (rc == 0)
-        rc = find_rdef (q.db, &pi, true, &rd, &version, &owner, err);
-    if (rc == 0 && rd >= 0)
-        rc = read_rdef (q.db, rd, &pi, &s, err);
-    blz_db_rollback (q.db);
-    if (rc < 0)
+    if (read_settings (arg, call, true, &pid, &rd, &version, &owner, &s, err) < 0)
         return -1;
     call->reply = json_pack ("{s:o}", "value", s ? rdef_json (rd, owner, version, pid, s) : json_null ());
     rnd_settings_destroy (&s);
@@ -578,20 +601,9 @@ op_get_rendering_settings (omr_call_t *call, omr_err_t *err, void *arg)
 static int
 op_engine_get (omr_call_t *call, omr_err_t *err, void *arg)
 {
-    req_t q;
-    int64_t pid;
-    if (arg_id (call->req->body, "pixelsId", "id", &pid, err) < 0 || begin (arg, call, &q, err) < 0)
-        return -1;
-    pxinfo_t pi;
-    int64_t rd = -1, version = 0, owner = -1;
+    int64_t pid, rd, version, owner;
     rnd_settings_t *s = NULL;
-    int rc = px_info (q.db, pid, &pi, err);
-    if (rc == 0)
-        rc = find_rdef (q.db, &pi, false, &rd, &version, &owner, err);
-    if (rc == 0)
-        rc = rd >= 0 ? read_rdef (q.db, rd, &pi, &s, err) : defaults_of (q.db, &pi, &s, err);
-    blz_db_rollback (q.db);
-    if (rc < 0)
+    if (read_settings (arg, call, false, &pid, &rd, &version, &owner, &s, err) < 0)
         return -1;
     call->reply = json_pack ("{s:I, s:o, s:o, s:I, s:o, s:o}", "pixelsId", (json_int_t) pid, "rdefId",
                              rd >= 0 ? json_integer (rd) : json_null (), "ownerId",
@@ -629,11 +641,7 @@ op_engine_save (omr_call_t *call, omr_err_t *err, void *arg)
         rc = find_rdef (q.db, &pi, true, &rd, &version, NULL, err);
     rnd_settings_destroy (&base);
     rnd_settings_destroy (&s);
-    if (finish (&q, rc, err) < 0)
-        return -1;
-    call->reply = json_pack ("{s:I, s:I, s:I}", "pixelsId", (json_int_t) pid, "rdefId", (json_int_t) rd, "version",
-                             (json_int_t) version);
-    return 0;
+    return finish_saved (call, &q, rc, pid, rd, version, err);
 }
 
 /* Expand a set of containers to image ids visible to the caller. */
@@ -784,11 +792,7 @@ op_reset_one (omr_call_t *call, omr_err_t *err, void *arg)
         rc = reset_one (q.db, &pi, RESET_DEFAULTS, err);
     if (rc == 0)
         rc = find_rdef (q.db, &pi, true, &rd, &version, NULL, err);
-    if (finish (&q, rc, err) < 0)
-        return -1;
-    call->reply = json_pack ("{s:I, s:I, s:I}", "pixelsId", (json_int_t) pid, "rdefId", (json_int_t) rd, "version",
-                             (json_int_t) version);
-    return 0;
+    return finish_saved (call, &q, rc, pid, rd, version, err);
 }
 
 /* applySettingsToSet {from, type, ids} / applySettingsToImages {from, ids} /
