@@ -679,6 +679,22 @@ require_rows (gr_t *g, const char *cond, bool gen0, const char *what, omr_err_t 
     return rc;
 }
 
+/* 0 when table tbl (a constant) has a row id; else -1 with SecurityViolation "there is no <what> <id>". */
+static int
+require_id (gr_t *g, const char *tbl, int64_t id, const char *what, omr_err_t *err)
+{
+    char b[24], sql[96];
+    snprintf (sql, sizeof sql, "SELECT 1 FROM %s WHERE id = $1", tbl);
+    PGresult *res = blz_db_query (g->db, err, sql, BLZ_P (BLZ_I64 (b, id)));
+    if (!res)
+        return -1;
+    bool exists = PQntuples (res) > 0;
+    PQclear (res);
+    if (!exists)
+        return omr_err_set (err, OMR_E_SECURITY, 403, "there is no %s %lld", what, (long long) id);
+    return 0;
+}
+
 /* Whether the caller may do the request to the targets (before traversal). */
 static int
 check_targets (gr_t *g, omr_err_t *err)
@@ -690,15 +706,8 @@ check_targets (gr_t *g, omr_err_t *err)
         snprintf (cond, sizeof cond, "(omero_rights(x.owner_id, x.group_id) & 4) <> 0");
         what = "you may not delete";
     } else if (g->kind == BLZ_GR_CHGRP) {
-        char b[24];
-        PGresult *res = blz_db_query (g->db, err, "SELECT 1 FROM experimentergroup WHERE id = $1",
-                                      BLZ_P (BLZ_I64 (b, g->group_id)));
-        if (!res)
+        if (require_id (g, "experimentergroup", g->group_id, "group", err) < 0)
             return -1;
-        bool exists = PQntuples (res) > 0;
-        PQclear (res);
-        if (!exists)
-            return omr_err_set (err, OMR_E_SECURITY, 403, "there is no group %lld", (long long) g->group_id);
         if (g->group_id == g->app->user_gid || g->group_id == g->app->system_gid)
             return omr_err_set (err, OMR_E_SECURITY, 403, "data cannot be moved into the '%s' group",
                                 g->group_id == g->app->user_gid ? "user" : "system");
@@ -711,15 +720,8 @@ check_targets (gr_t *g, omr_err_t *err)
             snprintf (cond, sizeof cond, "x.owner_id = %lld", (long long) c->user_id);
         what = "only the owner or an administrator may move";
     } else if (g->kind == BLZ_GR_CHOWN) {
-        char b[24];
-        PGresult *res = blz_db_query (g->db, err, "SELECT 1 FROM experimenter WHERE id = $1",
-                                      BLZ_P (BLZ_I64 (b, g->user_id)));
-        if (!res)
+        if (require_id (g, "experimenter", g->user_id, "user", err) < 0)
             return -1;
-        bool exists = PQntuples (res) > 0;
-        PQclear (res);
-        if (!exists)
-            return omr_err_set (err, OMR_E_SECURITY, 403, "there is no user %lld", (long long) g->user_id);
         if (blz_ctx_can (c, "Chown"))
             snprintf (cond, sizeof cond, "true");
         else {
