@@ -748,6 +748,34 @@ visible_users (mreq_t *m, bool *all, omr_err_t *err)
     return out;
 }
 
+/* The limit (default omero.web.api.limit, at most omero.web.api.max_limit) and offset parameters
+ * of a paged list, and that maximum; -1 after replying 400. */
+static int
+param_paging (mreq_t *m, long long *limit, long long *offset, long long *max_limit)
+{
+    blz_app_t *app = m->r->app;
+    long long dflt = config_int (app, "omero.web.api.limit", 200), max = config_int (app, "omero.web.api.max_limit", 500);
+    long long v;
+    int rc;
+    *limit = dflt, *offset = 0, *max_limit = max;
+    if ((rc = param_int (m, "limit", &v)) < 0)
+        return -1;
+    if (rc && v >= 0)
+        *limit = v;
+    if (*limit > max)
+        *limit = max;
+    if ((rc = param_int (m, "offset", &v)) < 0)
+        return -1;
+    if (rc) {
+        if (v < 0) {
+            reply_error (m->r, 400, "offset must not be negative: %lld", v);
+            return -1;
+        }
+        *offset = v;
+    }
+    return 0;
+}
+
 /* Append " and <cond>" to the where clause. */
 static void
 add_cond (char *where, size_t len, const char *cond)
@@ -759,23 +787,10 @@ add_cond (char *where, size_t len, const char *cond)
 static int
 do_list (mreq_t *m, const kind_t *k)
 {
-    blz_app_t *app = m->r->app;
-    long long dflt = config_int (app, "omero.web.api.limit", 200), max = config_int (app, "omero.web.api.max_limit", 500);
-    long long limit = dflt, offset = 0, v;
+    long long limit, offset, max, v;
     int rc;
-    if ((rc = param_int (m, "limit", &v)) < 0)
+    if (param_paging (m, &limit, &offset, &max) < 0)
         return 0;
-    if (rc && v >= 0)
-        limit = v;
-    if (limit > max)
-        limit = max;
-    if ((rc = param_int (m, "offset", &v)) < 0)
-        return 0;
-    if (rc) {
-        if (v < 0)
-            return reply_error (m->r, 400, "offset must not be negative: %lld", v);
-        offset = v;
-    }
     bool norm, counts;
     if (param_bool (m, "normalize", &norm) < 0 || param_bool (m, "childCount", &counts) < 0)
         return 0;
@@ -919,23 +934,9 @@ ws_index (mreq_t *m, const kind_t *k, json_t *objs, omr_err_t *err)
 static int
 do_wsindex_wells (mreq_t *m, const kind_t *parent, long long id, long long index)
 {
-    blz_app_t *app = m->r->app;
-    long long dflt = config_int (app, "omero.web.api.limit", 200), max = config_int (app, "omero.web.api.max_limit", 500);
-    long long limit = dflt, offset = 0, v;
-    int rc;
-    if ((rc = param_int (m, "limit", &v)) < 0)
+    long long limit, offset, max;
+    if (param_paging (m, &limit, &offset, &max) < 0)
         return 0;
-    if (rc && v >= 0)
-        limit = v;
-    if (limit > max)
-        limit = max;
-    if ((rc = param_int (m, "offset", &v)) < 0)
-        return 0;
-    if (rc) {
-        if (v < 0)
-            return reply_error (m->r, 400, "offset must not be negative: %lld", v);
-        offset = v;
-    }
     if (begin_read (m) < 0)
         return 0;
     omr_err_t err = {0};
