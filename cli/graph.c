@@ -523,6 +523,26 @@ cli_chown (cli_t *cli, int argc, char **argv)
     return graph_main (cli, G_CHOWN, argc, argv);
 }
 
+/* Adds each {"class", "value"} of list to slot (0 bytes, 1 files) of comp's [size, files] for the
+ * class; returns the sum of the values. */
+static long long
+add_by_class (json_t *comp, const json_t *list, size_t slot)
+{
+    long long sum = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach (list, i, x) {
+        const char *cls = json_string_value (json_object_get (x, "class"));
+        json_t *e = json_object_get (comp, cls);
+        if (!e)
+            json_object_set_new (comp, cls, e = json_pack ("[I I]", 0LL, 0LL));
+        json_int_t v = json_integer_value (json_object_get (x, "value"));
+        json_array_set_new (e, slot, json_integer (json_integer_value (json_array_get (e, slot)) + v));
+        sum += v;
+    }
+    return sum;
+}
+
 json_t *
 cli_graph_usage (omero_client_t *c, const char *const *specs, int nspecs, bool groups, omero_err_t *err)
 {
@@ -564,28 +584,9 @@ cli_graph_usage (omero_client_t *c, const char *const *specs, int nspecs, bool g
         json_decref (r);
         return NULL;
     }
-    long long size = 0, files = 0;
     json_t *comp = json_object ();  /* class -> [size, files] */
-    size_t i;
-    json_t *x;
-    json_array_foreach (json_object_get (r, "bytesUsedByReferer"), i, x) {
-        const char *cls = json_string_value (json_object_get (x, "class"));
-        json_t *e = json_object_get (comp, cls);
-        if (!e)
-            json_object_set_new (comp, cls, e = json_pack ("[I I]", 0LL, 0LL));
-        json_int_t v = json_integer_value (json_object_get (x, "value"));
-        json_array_set_new (e, 0, json_integer (json_integer_value (json_array_get (e, 0)) + v));
-        size += v;
-    }
-    json_array_foreach (json_object_get (r, "fileCountByReferer"), i, x) {
-        const char *cls = json_string_value (json_object_get (x, "class"));
-        json_t *e = json_object_get (comp, cls);
-        if (!e)
-            json_object_set_new (comp, cls, e = json_pack ("[I I]", 0LL, 0LL));
-        json_int_t v = json_integer_value (json_object_get (x, "value"));
-        json_array_set_new (e, 1, json_integer (json_integer_value (json_array_get (e, 1)) + v));
-        files += v;
-    }
+    long long size = add_by_class (comp, json_object_get (r, "bytesUsedByReferer"), 0);
+    long long files = add_by_class (comp, json_object_get (r, "fileCountByReferer"), 1);
     json_decref (r);
     json_t *out = json_pack ("{sI sI s[]}", "size", (json_int_t) size, "files", (json_int_t) files, "components");
     const char *k;
