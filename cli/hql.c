@@ -4,6 +4,7 @@
  * queries, one per line, until an empty one. */
 #include "obj.h"
 #include "sessions.h"
+#include "usage.h"
 #include "table.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +45,7 @@ typedef struct {
 static int
 usage_error (const char *fmt, const char *arg)
 {
-    fputs (usage_text, stderr);
-    fprintf (stderr, "omero hql: error: ");
-    fprintf (stderr, fmt, arg);
-    fputc ('\n', stderr);
-    return 2;
+    return cli_usage_error (usage_text, "hql", fmt, arg);
 }
 
 /* A long option value: "--limit N" or "--limit=N". 1 taken, 0 not this option, -1 bad. */
@@ -286,10 +283,7 @@ cli_hql (cli_t *cli, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp (a, "-h") || !strcmp (a, "--help")) {
-            fputs (usage_text, stdout);
-            fputs ("\n", stdout);
-            fputs (help_text, stdout);
-            cli_login_help (stdout);
+            cli_usage_help (usage_text, help_text);
             return 0;
         }
         int r = long_opt (argc, argv, &i, "--limit", &h.limit);

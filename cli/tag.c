@@ -3,6 +3,7 @@
  * AnnotationAnnotationLinks), created with IUpdate and listed with IMetadata.loadTagSets. */
 #include "login.h"
 #include "sessions.h"
+#include "usage.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,7 @@ static const char *help_text =
 static int
 usage_error (const char *fmt, const char *arg)
 {
-    fputs (usage_text, stderr);
-    fprintf (stderr, "omero tag: error: ");
-    fprintf (stderr, fmt, arg);
-    fputc ('\n', stderr);
-    return 2;
+    return cli_usage_error (usage_text, "tag", fmt, arg);
 }
 
 /* Ask for a name on stdin (a terminal or not, as OMERO's raw_input does). */
@@ -215,10 +212,7 @@ cli_tag (cli_t *cli, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp (a, "-h") || !strcmp (a, "--help")) {
-            fputs (usage_text, stdout);
-            fputs ("\n", stdout);
-            fputs (help_text, stdout);
-            cli_login_help (stdout);
+            cli_usage_help (usage_text, help_text);
             json_decref (tags);
             return 0;
         }
