@@ -191,13 +191,55 @@ folder_tree (json_t *all, const json_t *ids)
     return roots;
 }
 
+/* A container type holding another through links (Project -> Dataset, Screen -> Plate): the HQL
+ * names and aliases; the link alias is the two aliases and "l" (pdl, spl). */
+typedef struct {
+    const char *parent, *pa, *links, *child, *ca, *link_class;
+} level_t;
+
+/* Appends to out, for op->root being lv's parent or child type: the parents (the ids, or all) holding
+ * their children with child_part fetched; the children asked for by id, or, without ids, all those in
+ * no parent. */
+static int
+load_level (cop_t *op, const level_t *lv, const char *child_part, json_t *out, omr_err_t *err)
+{
+    bool byid = json_array_size (op->ids) > 0;
+    char oc[96], hql[1024], which[160];
+    if (!strcmp (op->root, lv->parent)) {
+        owner_cond (op, lv->pa, oc, sizeof oc);
+        if (byid)
+            snprintf (which, sizeof which, "%s.id in (:ids)", lv->pa);
+        snprintf (hql, sizeof hql,
+                  "select %s from %s %s left outer join fetch %s.%s %s%sl left outer join fetch %s%sl.child %s "
+                  "%s where %s%s order by lower(%s.name), %s.id",
+                  lv->pa, lv->parent, lv->pa, lv->pa, lv->links, lv->pa, lv->ca, lv->pa, lv->ca, lv->ca, child_part,
+                  byid ? which : "1 = 1", oc, lv->pa, lv->pa);
+        if (run_into (op, hql, out, err) < 0)
+            return -1;
+    }
+    bool asked = !strcmp (op->root, lv->child);
+    if (asked || !byid) {
+        owner_cond (op, lv->ca, oc, sizeof oc);
+        if (!asked)
+            snprintf (which, sizeof which, "%s.id not in (select l.child.id from %s l)", lv->ca, lv->link_class);
+        else if (byid)
+            snprintf (which, sizeof which, "%s.id in (:ids)", lv->ca);
+        else
+            snprintf (which, sizeof which, "1 = 1");
+        snprintf (hql, sizeof hql, "select %s from %s %s %s where %s%s order by lower(%s.name), %s.id", lv->ca,
+                  lv->child, lv->ca, child_part, which, oc, lv->ca, lv->ca);
+        if (run_into (op, hql, out, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static json_t *
 load_hierarchy (cop_t *op, omr_err_t *err)
 {
     static const char *const allowed[] = {"Project", "Dataset", "Screen", "Plate", "Folder", NULL};
     if (!(op->root = root_type (op->body, allowed, err)))
         return NULL;
-    bool byid = json_array_size (op->ids) > 0;
     char oc[96], hql[1024];
     json_t *out = json_array ();
     const char *r = op->root;
@@ -205,46 +247,16 @@ load_hierarchy (cop_t *op, omr_err_t *err)
         const char *dataset_part = op->leaves ? "left outer join fetch d.imageLinks dil left outer join fetch dil.child i "
                                                 "left outer join fetch i.pixels pix left outer join fetch pix.pixelsType "
                                               : "left outer join fetch d.imageLinksCountPerOwner ";
-        if (!strcmp (r, "Project")) {
-            owner_cond (op, "p", oc, sizeof oc);
-            snprintf (hql, sizeof hql,
-                      "select p from Project p left outer join fetch p.datasetLinks pdl left outer join fetch pdl.child d "
-                      "%s where %s%s order by lower(p.name), p.id",
-                      dataset_part, byid ? "p.id in (:ids)" : "1 = 1", oc);
-            if (run_into (op, hql, out, err) < 0)
-                goto fail;
-        }
-        if (!strcmp (r, "Dataset") || !byid) {
-            owner_cond (op, "d", oc, sizeof oc);
-            const char *which = !strcmp (r, "Dataset") ? (byid ? "d.id in (:ids)" : "1 = 1")
-                                                       : "d.id not in (select l.child.id from ProjectDatasetLink l)";
-            snprintf (hql, sizeof hql, "select d from Dataset d %s where %s%s order by lower(d.name), d.id", dataset_part,
-                      which, oc);
-            if (run_into (op, hql, out, err) < 0)
-                goto fail;
-        }
+        static const level_t pd = {"Project", "p", "datasetLinks", "Dataset", "d", "ProjectDatasetLink"};
+        if (load_level (op, &pd, dataset_part, out, err) < 0)
+            goto fail;
     } else if (!strcmp (r, "Screen") || !strcmp (r, "Plate")) {
         const char *plate_part = op->leaves ? "left outer join fetch pl.wells w left outer join fetch w.wellSamples ws "
                                               "left outer join fetch ws.image i "
                                             : "left outer join fetch pl.wellsCountPerOwner ";
-        if (!strcmp (r, "Screen")) {
-            owner_cond (op, "s", oc, sizeof oc);
-            snprintf (hql, sizeof hql,
-                      "select s from Screen s left outer join fetch s.plateLinks spl left outer join fetch spl.child pl "
-                      "%s where %s%s order by lower(s.name), s.id",
-                      plate_part, byid ? "s.id in (:ids)" : "1 = 1", oc);
-            if (run_into (op, hql, out, err) < 0)
-                goto fail;
-        }
-        if (!strcmp (r, "Plate") || !byid) {
-            owner_cond (op, "pl", oc, sizeof oc);
-            const char *which = !strcmp (r, "Plate") ? (byid ? "pl.id in (:ids)" : "1 = 1")
-                                                     : "pl.id not in (select l.child.id from ScreenPlateLink l)";
-            snprintf (hql, sizeof hql, "select pl from Plate pl %s where %s%s order by lower(pl.name), pl.id",
-                      plate_part, which, oc);
-            if (run_into (op, hql, out, err) < 0)
-                goto fail;
-        }
+        static const level_t sp = {"Screen", "s", "plateLinks", "Plate", "pl", "ScreenPlateLink"};
+        if (load_level (op, &sp, plate_part, out, err) < 0)
+            goto fail;
     } else {
         owner_cond (op, "f", oc, sizeof oc);
         snprintf (hql, sizeof hql, "select f from Folder f %s where 1 = 1%s order by lower(f.name), f.id",
