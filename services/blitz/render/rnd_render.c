@@ -135,6 +135,60 @@ unpack_row (const uint32_t *restrict acc, uint8_t *restrict out, int w, bool cla
     }
 }
 
+/* Two to four channels of one 8/16-bit type in a single pass: the packed contributions are
+ * summed in a register and clamped, with no accumulator row. False when not applicable. */
+static bool
+fused_row (const chan_job_t *jobs, int n, const rnd_region_t *r, int row, uint8_t *restrict out)
+{
+    if (n < 2 || n > 4)
+        return false;
+    rnd_ptype_t type = jobs[0].plane->type;
+    if (type != RND_UINT16 && type != RND_UINT8)
+        return false;
+    const void *src[4];
+    const uint8_t *lut[4];
+    const uint32_t *pk[4];
+    for (int c = 0; c < n; c++) {
+        const rnd_plane_t *p = jobs[c].plane;
+        if (p->type != type || !jobs[c].q->lut)
+            return false;
+        size_t base = (size_t) (r->y + row) * (size_t) p->size_x + (size_t) r->x;
+        src[c] = type == RND_UINT16 ? (const void *) ((const uint16_t *) p->data + base)
+                                    : (const void *) ((const uint8_t *) p->data + base);
+        lut[c] = jobs[c].q->lut;
+        pk[c] = jobs[c].packed;
+    }
+    int w = r->w;
+#define TERM(T, c) pk[c][lut[c][((const T *) src[c])[x]]]
+#define STORE                                                                                                         \
+    do {                                                                                                              \
+        uint32_t rr = v & 1023, gg = (v >> 10) & 1023, bb = v >> 20;                                                 \
+        out[3 * x] = (uint8_t) (rr > 255 ? 255 : rr);                                                                 \
+        out[3 * x + 1] = (uint8_t) (gg > 255 ? 255 : gg);                                                             \
+        out[3 * x + 2] = (uint8_t) (bb > 255 ? 255 : bb);                                                             \
+    } while (0)
+#define FUSED(T)                                                                                                      \
+    do {                                                                                                              \
+        if (n == 2)                                                                                                   \
+            for (int x = 0; x < w; x++) { uint32_t v = TERM (T, 0) + TERM (T, 1); STORE; }                            \
+        else if (n == 3)                                                                                              \
+            for (int x = 0; x < w; x++) { uint32_t v = TERM (T, 0) + TERM (T, 1) + TERM (T, 2); STORE; }              \
+        else                                                                                                          \
+            for (int x = 0; x < w; x++) {                                                                             \
+                uint32_t v = TERM (T, 0) + TERM (T, 1) + TERM (T, 2) + TERM (T, 3);                                   \
+                STORE;                                                                                                \
+            }                                                                                                         \
+    } while (0)
+    if (type == RND_UINT16)
+        FUSED (uint16_t);
+    else
+        FUSED (uint8_t);
+#undef FUSED
+#undef STORE
+#undef TERM
+    return true;
+}
+
 static void *
 render_band (void *arg)
 {
@@ -170,6 +224,8 @@ render_band (void *arg)
         uint8_t *out = b->rgb + (size_t) row * (size_t) b->r.w * 3;
         if (b->n_jobs == 0)
             memset (out, 0, (size_t) b->r.w * 3);
+        if (fused_row (b->jobs, b->n_jobs, &b->r, row, out))
+            continue;
         for (int c0 = 0; c0 < b->n_jobs;) {
             int c1 = c0 == 0 ? 4 : c0 + 3;
             if (c1 > b->n_jobs) c1 = b->n_jobs;
