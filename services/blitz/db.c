@@ -174,29 +174,39 @@ blz_db_exec (blz_db_t *self, omr_err_t *err, const char *sql, int n, const char 
 }
 
 /* Apply a context's settings to the current transaction. */
-static int
-apply_ctx (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err)
+void
+blz_db_ctx_params (const blz_ctx_t *ctx, blz_db_ctx_params_t *out)
 {
-    char uid[24], gid[24], gids[BLZ_MAX_GROUPS * 21], owned[BLZ_MAX_GROUPS * 21], privs[512] = "";
-    blz_ctx_idlist (ctx->group_ids, ctx->ngroups, gids, sizeof gids);
-    blz_ctx_idlist (ctx->owned_ids, ctx->nowned, owned, sizeof owned);
+    blz_ctx_idlist (ctx->group_ids, ctx->ngroups, out->gids, sizeof out->gids);
+    blz_ctx_idlist (ctx->owned_ids, ctx->nowned, out->owned, sizeof out->owned);
+    out->privs[0] = 0;
     if (ctx->admin && ctx->privileges != BLZ_ALL_PRIVILEGES) {
         size_t off = 0;
         for (int i = 0; i < BLZ_NPRIVILEGES; i++)
             if (ctx->privileges & (1u << i))
-                off += snprintf (privs + off, sizeof privs - off, "%s%s", off ? "," : "", blz_privilege_name (i));
-        if (!privs[0])
-            snprintf (privs, sizeof privs, "none");     /* restricted to nothing, never "all" */
+                off += snprintf (out->privs + off, sizeof out->privs - off, "%s%s", off ? "," : "",
+                                 blz_privilege_name (i));
+        if (!out->privs[0])
+            snprintf (out->privs, sizeof out->privs, "none");     /* restricted to nothing, never "all" */
     }
-    return blz_db_exec (self, err,
-                        "SELECT set_config('omero.uid', $1, true), set_config('omero.gids', $2, true), "
-                        "set_config('omero.owned_gids', $3, true), set_config('omero.admin', $4, true), "
-                        "set_config('omero.group', $5, true), set_config('omero.privileges', $6, true)",
-                        BLZ_P (BLZ_I64 (uid, ctx->user_id), gids, owned, ctx->admin ? "true" : "false",
-                               BLZ_I64 (gid, ctx->group_id), privs))
-                   < 0
-               ? -1
-               : 0;
+    out->values[0] = BLZ_I64 (out->uid, ctx->user_id);
+    out->values[1] = out->gids;
+    out->values[2] = out->owned;
+    out->values[3] = ctx->admin ? "true" : "false";
+    out->values[4] = BLZ_I64 (out->gid, ctx->group_id);
+    out->values[5] = out->privs;
+}
+
+static int
+apply_ctx (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err)
+{
+    blz_db_ctx_params_t *p = malloc (sizeof *p);    /* ~21 kB: kept off the worker's stack */
+    if (!p)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    blz_db_ctx_params (ctx, p);
+    long rc = blz_db_exec (self, err, BLZ_DB_CTX_SQL, 6, p->values);
+    free (p);
+    return rc < 0 ? -1 : 0;
 }
 
 int

@@ -19,6 +19,19 @@ char *blz_db_conninfo (const char *host, const char *port, const char *name, con
 int blz_db_connect (blz_db_t *self, int wait_ms, omr_err_t *err);
 /* Begin a transaction as the caller (reconnects first if the connection was lost). */
 int blz_db_begin (blz_db_t *self, const blz_ctx_t *ctx, omr_err_t *err);
+
+/* The statement that applies a caller context to a transaction (what row-level security reads),
+ * and its six parameters for one context: for callers that send it themselves (pipelined). */
+#define BLZ_DB_CTX_SQL                                                                                                \
+    "SELECT set_config('omero.uid', $1, true), set_config('omero.gids', $2, true), "                                  \
+    "set_config('omero.owned_gids', $3, true), set_config('omero.admin', $4, true), "                                \
+    "set_config('omero.group', $5, true), set_config('omero.privileges', $6, true)"
+typedef struct {
+    char uid[24], gid[24], gids[BLZ_MAX_GROUPS * 21], owned[BLZ_MAX_GROUPS * 21], privs[512];
+    const char *values[6];
+} blz_db_ctx_params_t;
+/* Fill out with the parameters of BLZ_DB_CTX_SQL for ctx. */
+void blz_db_ctx_params (const blz_ctx_t *ctx, blz_db_ctx_params_t *out);
 /* Commit; on failure the transaction is rolled back and err says why. */
 int blz_db_commit (blz_db_t *self, omr_err_t *err);
 /* Roll back the current transaction (no-op outside one). */

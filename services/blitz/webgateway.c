@@ -334,14 +334,6 @@ img_open_files (wg_t *r, img_t *im, omr_err_t *err)
     "_omero_uid()) DESC, r.id DESC LIMIT 1) FROM image i JOIN pixels p ON p.image = i.id WHERE i.id = $1::int8 "       \
     "ORDER BY p.id LIMIT 1"
 
-/* The caller context as db.c applies it at the start of every transaction (apply_ctx): the
- * settings the schema's row-level security reads. The fast check below sends it in the same
- * round trip as the stamp query, so both run in one implicit transaction. */
-#define CTX_SQL                                                                                                       \
-    "SELECT set_config('omero.uid', $1, true), set_config('omero.gids', $2, true), "                                  \
-    "set_config('omero.owned_gids', $3, true), set_config('omero.admin', $4, true), "                                \
-    "set_config('omero.group', $5, true), set_config('omero.privileges', $6, true)"
-
 /* Prepare the worker's statements once per backend connection. */
 static PGconn *
 prepared_conn (wg_t *r, omr_err_t *err)
@@ -353,7 +345,7 @@ prepared_conn (wg_t *r, omr_err_t *err)
         return NULL;
     }
     if (pr->conn != conn || pr->backend_pid != PQbackendPID (conn)) {
-        const char *names[] = {"wg_stamp", "wg_ctx"}, *sql[] = {STAMP_SQL, CTX_SQL};
+        const char *names[] = {"wg_stamp", "wg_ctx"}, *sql[] = {STAMP_SQL, BLZ_DB_CTX_SQL};
         int nparams[] = {1, 6};
         for (int i = 0; i < 2; i++) {
             PGresult *p = PQprepare (conn, names[i], sql[i], nparams[i], NULL);
@@ -416,24 +408,19 @@ fast_check (wg_t *r, int64_t image_id, const blz_ctx_t *ctx)
     omr_err_t e = {0};
     if (!prepared_conn (r, &e))
         return false;
-    char uid[24], gid[24], ids[24], gids[BLZ_MAX_GROUPS * 21], owned[BLZ_MAX_GROUPS * 21], privs[512] = "";
-    blz_ctx_idlist (ctx->group_ids, ctx->ngroups, gids, sizeof gids);
-    blz_ctx_idlist (ctx->owned_ids, ctx->nowned, owned, sizeof owned);
-    if (ctx->admin && ctx->privileges != BLZ_ALL_PRIVILEGES) {
-        size_t off = 0;
-        for (int i = 0; i < BLZ_NPRIVILEGES; i++)
-            if (ctx->privileges & (1u << i))
-                off += snprintf (privs + off, sizeof privs - off, "%s%s", off ? "," : "", blz_privilege_name (i));
-        if (!privs[0])
-            snprintf (privs, sizeof privs, "none");
-    }
-    const char *cp[] = {BLZ_I64 (uid, ctx->user_id), gids, owned, ctx->admin ? "true" : "false",
-                        BLZ_I64 (gid, ctx->group_id), privs};
-    const char *sp[] = {BLZ_I64 (ids, image_id)};
-    if (!PQenterPipelineMode (conn))
+    char ids[24];
+    blz_db_ctx_params_t *cp = malloc (sizeof *cp);
+    if (!cp)
         return false;
-    bool sent = PQsendQueryPrepared (conn, "wg_ctx", 6, cp, NULL, NULL, 0)
+    blz_db_ctx_params (ctx, cp);
+    const char *sp[] = {BLZ_I64 (ids, image_id)};
+    if (!PQenterPipelineMode (conn)) {
+        free (cp);
+        return false;
+    }
+    bool sent = PQsendQueryPrepared (conn, "wg_ctx", 6, cp->values, NULL, NULL, 0)
                 && PQsendQueryPrepared (conn, "wg_stamp", 1, sp, NULL, NULL, 0) && PQpipelineSync (conn);
+    free (cp);      /* libpq copied the parameters into its output buffer */
     /* Results: the context's row, NULL, the stamp's rows, NULL, then the Sync. Anything else
      * (an error, an aborted pipeline, a broken connection) makes the check fail. */
     bool ok = sent, synced = false;
@@ -1304,30 +1291,32 @@ get_thumbnails (wg_t *r, omr_err_t *err)
         json_decref (out);
         return -1;
     }
-    for (int i = 0; i < PQntuples (res); i++) {
-        int64_t pid = atoll (PQgetvalue (res, i, 1));
+    /* Cached thumbnails of the whole list come from two queries (blz_thumb_get_many). */
+    int nt = PQntuples (res);
+    blz_thumb_t *items = calloc ((size_t) (nt ? nt : 1), sizeof *items);
+    for (int i = 0; i < nt; i++)
+        items[i].pixels_id = atoll (PQgetvalue (res, i, 1));
+    if (!items || blz_thumb_get_many (r->app, r->db, items, nt, true, w, w, err) < 0) {
+        for (int i = 0; items && i < nt; i++)
+            free (items[i].jpeg);
+        free (items);
+        PQclear (res);
+        json_decref (out);
+        return -1;
+    }
+    for (int i = 0; i < nt; i++) {
         char key[24];
         BLZ_I64 (key, atoll (PQgetvalue (res, i, 0)));
-        uint8_t *jpeg = NULL;
-        size_t len = 0;
-        omr_err_t e = {0};
-        if (blz_thumb_get_longest (r->app, r->db, pid, w, &jpeg, &len, &e) < 0) {
-            if (e.status >= 500) {
-                /* A database failure spoils the transaction: give up. */
-                PQclear (res);
-                json_decref (out);
-                *err = e;
-                return -1;
-            }
-            continue;
-        }
-        char *text = malloc (4 * ((len + 2) / 3) + 32);
+        if (!items[i].jpeg)
+            continue;       /* pixels the file cannot give: null, as for images not visible */
+        char *text = malloc (4 * ((items[i].len + 2) / 3) + 32);
         int off = snprintf (text, 32, "data:image/jpeg;base64,");
-        EVP_EncodeBlock ((unsigned char *) text + off, jpeg, (int) len);
+        EVP_EncodeBlock ((unsigned char *) text + off, items[i].jpeg, (int) items[i].len);
         json_object_set_new (out, key, json_string (text));
         free (text);
-        free (jpeg);
+        free (items[i].jpeg);
     }
+    free (items);
     PQclear (res);
     return reply_json (r, 200, out, NULL);
 }
