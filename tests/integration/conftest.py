@@ -196,3 +196,53 @@ def new_grid(installation):
 def grid(new_grid):
     """A fresh grid, not started."""
     return new_grid()
+
+
+# ---- a started grid and HTTPS calls as one user, shared by the grid test modules ----------------
+import contextlib  # noqa: E402
+
+import requests  # noqa: E402
+
+
+class Api:
+    """HTTPS calls to /rpc/v1/ through the grid's router as one logged-in user (in one group when
+    given); call() asserts the HTTP status and returns the JSON reply."""
+
+    timeout = 60
+
+    def __init__(self, g, user, password, group=None):
+        self.g = g
+        self.base = "https://localhost:%d/rpc/v1/" % g.port("ssl")
+        self.ca = os.path.join(g.dir, "etc", "certs", "ca.pem")
+        body = {"username": user, "password": password}
+        if group:
+            body["group"] = group
+        r = requests.post(self.base + "ISession/createSession", json=body, verify=self.ca, timeout=30)
+        assert r.status_code == 200, r.text
+        self.session = r.json()["session"]
+
+    def call(self, service, method, status=200, **args):
+        r = requests.post(self.base + "%s/%s" % (service, method), json=args, verify=self.ca, timeout=self.timeout,
+                          headers={"X-OMERO-Session": self.session})
+        assert r.status_code == status, "%s.%s: %d %s" % (service, method, r.status_code, r.text)
+        return r.json()
+
+
+@contextlib.contextmanager
+def started_grid(installation, configure=None, cli_login=True, api=Api):
+    """A grid of its own: configure(grid) runs before `omero admin start`; root's password is in
+    grid.root_pw; with cli_login the CLI is logged in as root and grid.api is an `api` (class) as
+    root. The grid is stopped and removed when the block ends, however it ends."""
+    prefix, lock = take_prefix()
+    grid = Grid(installation, prefix, lock)
+    try:
+        if configure:
+            configure(grid)
+        grid.omero("admin", "start", timeout=300)
+        grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
+        if cli_login:
+            grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
+            grid.api = api(grid, "root", grid.root_pw)
+        yield grid
+    finally:
+        grid.cleanup()

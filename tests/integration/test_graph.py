@@ -15,30 +15,17 @@ import pytest
 import requests
 import tifffile
 
-from conftest import Grid, take_prefix
+import conftest
+from conftest import started_grid
 
 LEVELS = {"private": "rw----", "read-only": "rwr---", "read-annotate": "rwra--", "read-write": "rwrw--"}
 PW = "secret-pw"
 
 
-class Api:
-    """HTTPS calls through the router as one logged-in user (in one group)."""
+class Api(conftest.Api):
+    """HTTPS calls through the router as one logged-in user (in one group), graph requests waited for."""
 
-    def __init__(self, g, user, password, group=None):
-        self.base = "https://localhost:%d/rpc/v1/" % g.port("ssl")
-        self.ca = os.path.join(g.dir, "etc", "certs", "ca.pem")
-        body = {"username": user, "password": password}
-        if group:
-            body["group"] = group
-        r = requests.post(self.base + "ISession/createSession", json=body, verify=self.ca, timeout=30)
-        assert r.status_code == 200, r.text
-        self.session = r.json()["session"]
-
-    def call(self, service, method, status=200, **args):
-        r = requests.post(self.base + "%s/%s" % (service, method), json=args, verify=self.ca, timeout=120,
-                          headers={"X-OMERO-Session": self.session})
-        assert r.status_code == status, "%s.%s: %d %s" % (service, method, r.status_code, r.text)
-        return r.json()
+    timeout = 120
 
     def save(self, obj):
         return self.call("IUpdate", "saveAndReturnObject", object=obj)["data"]
@@ -57,11 +44,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 def g(installation):
-    prefix, lock = take_prefix()
-    grid = Grid(installation, prefix, lock)
-    try:
-        grid.omero("admin", "start", timeout=300)
-        grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
+    with started_grid(installation, cli_login=False) as grid:
         root = grid.rootapi = Api(grid, "root", grid.root_pw)
         grid.gid = {}
         for name, perms in list(LEVELS.items()) + [("dest", "rwra--"), ("elsewhere", "rwra--")]:
@@ -82,8 +65,6 @@ def g(installation):
         yield grid
         report = stop_and_check_sanitizers(grid)
         assert report is None, report
-    finally:
-        grid.cleanup()
 
 
 OWN_FILES = ("services/blitz/graph.c", "services/blitz/graph_rules.c", "cli/graph.c")

@@ -16,7 +16,8 @@ import pytest
 import requests
 import tifffile
 
-from conftest import Grid, take_prefix
+import conftest
+from conftest import started_grid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -36,23 +37,8 @@ BE = {"int8": ">i1", "uint8": ">u1", "int16": ">i2", "uint16": ">u2", "int32": "
       "float": ">f4", "double": ">f8", "bit": ">u1"}
 
 
-class Api:
-    """HTTPS calls through the router as one logged-in user."""
-
-    def __init__(self, g, user, password):
-        self.g = g
-        self.base = "https://localhost:%d/rpc/v1/" % g.port("ssl")
-        self.ca = os.path.join(g.dir, "etc", "certs", "ca.pem")
-        r = requests.post(self.base + "ISession/createSession", json={"username": user, "password": password},
-                          verify=self.ca, timeout=30)
-        assert r.status_code == 200, r.text
-        self.session = r.json()["session"]
-
-    def call(self, service, method, status=200, **args):
-        r = requests.post(self.base + "%s/%s" % (service, method), json=args, verify=self.ca, timeout=60,
-                          headers={"X-OMERO-Session": self.session})
-        assert r.status_code == status, "%s.%s: %d %s" % (service, method, r.status_code, r.text)
-        return r.json()
+class Api(conftest.Api):
+    """HTTPS calls through the router as one logged-in user, with raw frames up and down."""
 
     def raw(self, service, method, status=200, **args):
         r = requests.post(self.base + "%s/%s" % (service, method), data=b"", verify=self.ca, timeout=60,
@@ -69,18 +55,12 @@ class Api:
 
 @pytest.fixture(scope="module")
 def g(installation):
-    prefix, lock = take_prefix()
-    grid = Grid(installation, prefix, lock)
-    try:
+    def configure(grid):
         grid.omero("config", "set", "omero.fs.repo.path", "%user%_%userId%//%year%-%month%/%day%/%time%")
         grid.omero("config", "set", "omero.fs.upload_timeout", "4000")
-        grid.omero("admin", "start", timeout=300)
-        grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
-        grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
-        grid.api = Api(grid, "root", grid.root_pw)
+
+    with started_grid(installation, configure, api=Api) as grid:
         yield grid
-    finally:
-        grid.cleanup()
 
 
 def repo_dir(g):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import Grid, take_prefix
+from conftest import started_grid
 from test_import import Api, SAMPLES, needs_samples, query
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -20,20 +20,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 @pytest.fixture(scope="module")
 def g(installation):
-    prefix, lock = take_prefix()
-    grid = Grid(installation, prefix, lock)
-    try:
-        grid.omero("admin", "start", timeout=300)
-        grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
-        grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
-        grid.api = Api(grid, "root", grid.root_pw)
+    with started_grid(installation, api=Api) as grid:
         grid.omero("group", "add", "rslab", "--type=read-annotate")
         grid.omero("group", "add", "rolab", "--type=read-only")
         for u in ("alice", "bob"):
             grid.omero("user", "add", u, u.title(), "Tester", "--group-name", "rslab", "rolab", "-P", u + "pw")
         yield grid
-    finally:
-        grid.cleanup()
 
 
 def https_import(g, name, data, api=None, **extra):

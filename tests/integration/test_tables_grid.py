@@ -14,7 +14,7 @@ import requests
 
 tables = pytest.importorskip("tables")
 
-from conftest import Grid, take_prefix  # noqa: E402
+from conftest import started_grid  # noqa: E402
 
 NS_BULK = "openmicroscopy.org/omero/bulk_annotations"
 
@@ -91,20 +91,14 @@ def digest(path):
 
 @pytest.fixture(scope="module")
 def g(installation):
-    prefix, lock = take_prefix()
-    grid = Grid(installation, prefix, lock)
-    try:
-        grid.omero("admin", "start", timeout=300)
-        root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
-        grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", root_pw)
+    with started_grid(installation, cli_login=False) as grid:
+        grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
         grid.omero("group", "add", "--type", "private", "privlab")
         grid.omero("group", "add", "--type", "read-only", "readlab")
         for u in ("alice", "bob"):
             grid.omero("user", "add", u, u.title(), "Tester", "--group-name", "privlab", "readlab", "-P", u + "pw")
         grid.alice, grid.bob = Api(grid, "alice", "alicepw"), Api(grid, "bob", "bobpw")
         yield grid
-    finally:
-        grid.cleanup()
 
 
 def test_new_table_is_an_original_file(g):

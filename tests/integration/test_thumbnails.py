@@ -13,23 +13,15 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import Grid, take_prefix
+from conftest import started_grid
 from test_import import Api, SAMPLES, needs_samples, query
 from test_rendering_settings import import_file, settings
 
 
 @pytest.fixture(scope="module")
 def g(installation):
-    prefix, lock = take_prefix()
-    grid = Grid(installation, prefix, lock)
-    try:
-        grid.omero("admin", "start", timeout=300)
-        grid.root_pw = open(os.path.join(grid.dir, "var", "master", "root_password")).read().strip()
-        grid.omero("login", "-s", "localhost", "-p", str(grid.port("ssl")), "-u", "root", "-w", grid.root_pw)
-        grid.api = Api(grid, "root", grid.root_pw)
+    with started_grid(installation, api=Api) as grid:
         yield grid
-    finally:
-        grid.cleanup()
 
 
 def thumb_file(g, tid):
