@@ -257,7 +257,9 @@ respond_error (req_t *q, int status, const char *name, const char *fmt, ...)
     va_start (ap, fmt);
     vsnprintf (msg, sizeof msg, fmt, ap);
     va_end (ap);
-    json_t *j = json_pack ("{s:{s:s,s:s}}", "error", "name", name, "message", msg);
+    /* The JSON API's clients read OMERO.web's {"message": …}; the rest reads {"error": …}. */
+    json_t *j = q->route.family == RTR_FAMILY_API ? json_pack ("{s:s}", "message", msg)
+                                                  : json_pack ("{s:{s:s,s:s}}", "error", "name", name, "message", msg);
     char *s = json_dumps (j, JSON_COMPACT);
     json_decref (j);
     struct evbuffer *b = evbuffer_new ();
@@ -822,6 +824,8 @@ rtr_dispatch_request (rtr_router_t *r, struct evhttp_request *ev)
     if (!key[0]) {
         if (q->route.anonymous)
             call (q, NULL);
+        else if (q->route.family == RTR_FAMILY_API)
+            respond_error (q, 403, OMR_E_SESSION, "Not logged in");
         else
             respond_error (q, 403, OMR_E_SESSION, "%s needs a session: log in (ISession.createSession) and send "
                            "its key in the X-OMERO-Session header", q->route.op);
