@@ -7,15 +7,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top/build}
-root=$(mktemp -d /tmp/omero-bench-XXXXXX); chmod 755 "$root"
-trap '"$root/dist/bin/omero" admin stop >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
-make -s -C "$top" install PREFIX="$root/dist" BUILD="$BUILD" >/dev/null
-export OMERODIR=$root/dist
-o=$OMERODIR/bin/omero
-$o config set omero.ports.prefix "${BENCH_PREFIX:-6}"
-$o config set omero.data.dir "$root/data"
-$o config set omero.router.host 127.0.0.1
-ms() { date +%s%N | cut -b1-13; }
+. "$top/bench/lib.sh"
+bench_install "${BENCH_PREFIX:-6}"
 $o -q admin start >/dev/null
 $o -q admin stop >/dev/null
 t0=$(ms); $o -q admin start >/dev/null; until $o -q admin status >/dev/null 2>&1; do sleep 0.02; done; t1=$(ms)

@@ -7,18 +7,12 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top/build}
+. "$top/bench/lib.sh"
 mb=${IMPORT_BENCH_MB:-1024}
 prefix=${BENCH_PREFIX:-6}
 # the port prefix is taken under the test suite's lock so that a test run never collides with us
 mkdir -p /tmp/omero-test-locks; exec 9>"/tmp/omero-test-locks/prefix-$prefix.lock"; flock 9
-root=$(mktemp -d /tmp/omero-bench-XXXXXX); chmod 755 "$root"
-trap '"$root/dist/bin/omero" admin stop >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
-make -s -C "$top" install PREFIX="$root/dist" BUILD="$BUILD" >/dev/null
-export OMERODIR=$root/dist
-o=$OMERODIR/bin/omero
-$o config set omero.ports.prefix "$prefix"
-$o config set omero.data.dir "$root/data"
-$o config set omero.router.host 127.0.0.1
+bench_install "$prefix"
 $o -q admin start >/dev/null
 until $o -q admin status >/dev/null 2>&1; do sleep 0.1; done
 pw=$(cat "$OMERODIR/var/master/root_password")
@@ -39,7 +33,6 @@ with tifffile.TiffWriter(path, ome=True, bigtiff=True) as tw:
 EOF
 size=$(stat -c %s "$src")
 sync
-ms() { date +%s%N | cut -b1-13; }
 mkdir -p "$root/data/cp"
 t0=$(ms); cp "$src" "$root/data/cp/copy.tif"; sync; t1=$(ms)
 cp_ms=$((t1 - t0)); rm -f "$root/data/cp/copy.tif"
