@@ -246,3 +246,22 @@ def started_grid(installation, configure=None, cli_login=True, api=Api):
         yield grid
     finally:
         grid.cleanup()
+
+
+def sanitizer_report(g, own_files):
+    """Stop the grid, then report sanitizer findings in its logs (under `make asan` the servers
+    write them there): any memory or undefined-behaviour error, and leaks whose stack passes
+    through one of own_files (leaks elsewhere belong to other modules' tests); None when clean."""
+    g.omero("admin", "stop", check=False, timeout=180)
+    logdir = os.path.join(g.dir, "var", "log")
+    for name in sorted(os.listdir(logdir)) if os.path.isdir(logdir) else []:
+        text = g.log(name)
+        for marker in ("ERROR: AddressSanitizer", "runtime error:"):
+            if marker in text:
+                i = text.index(marker)
+                return "%s reported a sanitizer error:\n%s" % (name, text[max(0, i - 200):i + 6000])
+        if "ERROR: LeakSanitizer" in text:
+            for leak in text[text.index("ERROR: LeakSanitizer"):].split("\n\n"):
+                if any(f in leak for f in own_files):
+                    return "%s reported a leak:\n%s" % (name, leak[:6000])
+    return None

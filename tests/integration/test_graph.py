@@ -73,19 +73,7 @@ OWN_FILES = ("services/blitz/graph.c", "services/blitz/graph_rules.c", "cli/grap
 def stop_and_check_sanitizers(g):
     """Stop the grid and report sanitizer findings in its logs (under `make asan`): any memory or
     undefined-behaviour error, and leaks whose stack passes through the graph code."""
-    g.omero("admin", "stop", check=False, timeout=180)
-    logdir = os.path.join(g.dir, "var", "log")
-    for name in sorted(os.listdir(logdir)) if os.path.isdir(logdir) else []:
-        text = g.log(name)
-        for marker in ("ERROR: AddressSanitizer", "runtime error:"):
-            if marker in text:
-                i = text.index(marker)
-                return "%s reported a sanitizer error:\n%s" % (name, text[max(0, i - 200):i + 6000])
-        if "ERROR: LeakSanitizer" in text:
-            for leak in text[text.index("ERROR: LeakSanitizer"):].split("\n\n"):
-                if any(f in leak for f in OWN_FILES):
-                    return "%s reported a leak:\n%s" % (name, leak[:6000])
-    return None
+    return conftest.sanitizer_report(g, OWN_FILES)
 
 
 def api(g, user, group="read-annotate"):

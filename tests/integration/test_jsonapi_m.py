@@ -4,10 +4,10 @@ paging and the meta block, the owner/group/project/dataset/orphaned/normalize/ch
 POST/PUT/DELETE with CSRF enforced, permissions (another user's private data stays invisible),
 and bad input answered with 400/404/405 {"message": ...} without changing anything.
 The helpers at the top are shared with test_containers.py."""
-import os
-
 import pytest
 import requests
+
+import conftest
 
 from qu_support import SCHEMA, make_group, make_user, ok, start_grid
 
@@ -102,23 +102,9 @@ OWN_FILES = ("jsonapi_m.c", "jsonapi.c", "container.c", "metadata.c", "cli/tag.c
 
 
 def stop_and_check_sanitizers(g):
-    """Stop the grid, then report sanitizer findings in its logs (under `make asan` the servers
-    write them there): any memory or undefined-behaviour error, and leaks whose stack passes
-    through the code these tests are about (leaks elsewhere belong to other modules' tests)."""
-    g.omero("admin", "stop", check=False, timeout=180)
-    logdir = os.path.join(g.dir, "var", "log")
-    for name in sorted(os.listdir(logdir)) if os.path.isdir(logdir) else []:
-        text = g.log(name)
-        for marker in ("ERROR: AddressSanitizer", "runtime error:"):
-            if marker in text:
-                i = text.index(marker)
-                return "%s reported a sanitizer error:\n%s" % (name, text[max(0, i - 200):i + 6000])
-        if "ERROR: LeakSanitizer" in text:
-            report = text[text.index("ERROR: LeakSanitizer"):]
-            for leak in report.split("\n\n"):
-                if any(f in leak for f in OWN_FILES):
-                    return "%s reported a leak:\n%s" % (name, leak[:6000])
-    return None
+    """Stop the grid, then report sanitizer findings in its logs (under `make asan`): any memory or
+    undefined-behaviour error, and leaks whose stack passes through the code these tests are about."""
+    return conftest.sanitizer_report(g, OWN_FILES)
 
 PW = {"alice": "alice-Pw-1", "bob": "bob-Pw-2", "eve": "eve-Pw-3"}
 PERM_KEYS = {"isUserWrite", "isWorldWrite", "canDelete", "isWorldRead", "perm", "canEdit", "canAnnotate",
