@@ -362,6 +362,19 @@ pixels_size (blz_db_t *db, int64_t pixels_id, int *sx, int *sy, int64_t *group, 
     return 0;
 }
 
+/* The text query parameters naming a thumbnail row: ref ("RenderingDef:<rd>", or "defaults" when
+ * rd < 0; 48 bytes), the width and the height (16 bytes each). */
+static void
+thumb_key (int64_t rd, int tw, int th, char ref[48], char ws[16], char hs[16])
+{
+    if (rd >= 0)
+        snprintf (ref, 48, "RenderingDef:%lld", (long long) rd);
+    else
+        snprintf (ref, 48, "defaults");
+    snprintf (ws, 16, "%d", tw);
+    snprintf (hs, 16, "%d", th);
+}
+
 /* The thumbnail of tw x th (already fitted) for the caller's current settings: the cached
  * file when its row's version matches the settings', else made now (row inserted or its
  * version updated, file rewritten). *made tells which. */
@@ -377,12 +390,7 @@ thumb_fitted (blz_app_t *app, blz_db_t *db, int64_t pixels_id, int tw, int th, u
     if (blz_rdef_current (db, pixels_id, &rd, &version, err) < 0)
         return -1;
     char ref[48], ps[24], ws[16], hs[16];
-    if (rd >= 0)
-        snprintf (ref, sizeof ref, "RenderingDef:%lld", (long long) rd);
-    else
-        snprintf (ref, sizeof ref, "defaults");
-    snprintf (ws, sizeof ws, "%d", tw);
-    snprintf (hs, sizeof hs, "%d", th);
+    thumb_key (rd, tw, th, ref, ws, hs);
     BLZ_I64 (ps, pixels_id);
     PGresult *r = blz_db_query (db, err,
                                 "SELECT id, coalesce(version, 0) FROM thumbnail WHERE pixels = $1::int8 AND sizex = "
@@ -874,12 +882,7 @@ op_exists (omr_call_t *call, omr_err_t *err, void *arg)
     if (rc == 0) {
         fit_size (sx, sy, w, h, &tw, &th);
         char ref[48], ps[24], ws[16], hs[16], vs[24];
-        if (rd >= 0)
-            snprintf (ref, sizeof ref, "RenderingDef:%lld", (long long) rd);
-        else
-            snprintf (ref, sizeof ref, "defaults");
-        snprintf (ws, sizeof ws, "%d", tw);
-        snprintf (hs, sizeof hs, "%d", th);
+        thumb_key (rd, tw, th, ref, ws, hs);
         PGresult *r = blz_db_query (q.db, err,
                                     "SELECT id FROM thumbnail WHERE pixels = $1::int8 AND sizex = $2::int4 AND sizey = "
                                     "$3::int4 AND ref = $4 AND coalesce(version, 0) = $5::int4 ORDER BY id DESC LIMIT 1",
