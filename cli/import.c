@@ -574,8 +574,10 @@ typedef struct {
     omero_client_t *c;
     int lane, nlanes;
     atomic_int *failed;
+    blz_checksum_t *ck;         /* hashed on the way when there is one lane, else NULL */
     omero_err_t err;
-    int error;                  /* errno of a failed read */
+    int error;                  /* errno of a failed open or read */
+    bool open_failed;
     int rc;
 } lane_t;
 
@@ -605,6 +607,7 @@ upload_lane (void *arg)
     int fd = open (u->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         l->error = errno;
+        l->open_failed = true;
         atomic_store (l->failed, 1);
         return NULL;
     }
@@ -612,7 +615,7 @@ upload_lane (void *arg)
     for (long long off = (long long) l->lane * (long long) CHUNK; off < u->size && !atomic_load (l->failed);
          off += (long long) l->nlanes * (long long) CHUNK) {
         size_t n = (size_t) (u->size - off < (long long) CHUNK ? u->size - off : (long long) CHUNK);
-        feed_t f = {fd, NULL, n, 0};
+        feed_t f = {fd, l->ck, n, 0};
         if (lseek (fd, (off_t) off, SEEK_SET) < 0) {
             l->error = errno;
             l->rc = -1;
@@ -638,6 +641,21 @@ upload_lane (void *arg)
         atomic_store (l->failed, 1);
     close (fd);
     return NULL;
+}
+
+/* Say in u->err why lane l failed. */
+static void
+lane_failure (upload_t *u, const lane_t *l)
+{
+    if (l->open_failed)
+        snprintf (u->err.msg, sizeof u->err.msg, "%s: %s", u->path, strerror (l->error));
+    else if (l->error)
+        snprintf (u->err.msg, sizeof u->err.msg, "%s changed or failed while uploading: %s", u->path,
+                  strerror (l->error));
+    else
+        u->err = l->err;
+    if (!u->err.msg[0])
+        snprintf (u->err.msg, sizeof u->err.msg, "%s: upload failed", u->path);
 }
 
 /* Upload a big file over UPLOAD_LANES connections; 1 when done, 0 when lanes could not be
@@ -691,13 +709,7 @@ upload_lanes (upload_t *u)
     for (int i = 0; i < n && rc > 0; i++) {
         if (lanes[i].rc < 0 || (i > started && i > 0)) {
             rc = -1;
-            if (lanes[i].error)
-                snprintf (u->err.msg, sizeof u->err.msg, "%s changed or failed while uploading: %s", u->path,
-                          strerror (lanes[i].error));
-            else
-                u->err = lanes[i].err;
-            if (!u->err.msg[0])
-                snprintf (u->err.msg, sizeof u->err.msg, "%s: upload failed", u->path);
+            lane_failure (u, &lanes[i]);
         }
     }
     if (rc > 0 && h.msg[0]) {
@@ -723,46 +735,20 @@ upload_one (void *arg)
             return NULL;
         }
     }
-    u->rc = -1;
-    int fd = open (u->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf (u->err.msg, sizeof u->err.msg, "%s: %s", u->path, strerror (errno));
-        return NULL;
-    }
+    /* one stream, hashed on the way */
     omr_err_t e = {0};
-    blz_checksum_t *ck = blz_checksum_new (u->alg, &e);
-    if (!ck) {
+    atomic_int failed = 0;
+    lane_t l = {.u = u, .c = u->c, .lane = 0, .nlanes = 1, .failed = &failed, .ck = blz_checksum_new (u->alg, &e)};
+    if (!l.ck) {
         snprintf (u->err.msg, sizeof u->err.msg, "%s", e.msg);
-        close (fd);
+        u->rc = -1;
         return NULL;
     }
-    long long off = 0;
-    u->rc = 0;
-    while (off < u->size) {
-        size_t n = (size_t) (u->size - off < (long long) CHUNK ? u->size - off : (long long) CHUNK);
-        feed_t f = {fd, ck, n, 0};
-        json_t *args = json_pack ("{s:I, s:i, s:I}", "process", (json_int_t) u->process, "index", u->index, "offset",
-                                  (json_int_t) off);
-        json_t *r = omero_client_upload_stream (u->c, "ImportProcess", "write", args, feed, &f, n, &u->err);
-        json_decref (args);
-        if (!r || f.error) {
-            if (f.error)
-                snprintf (u->err.msg, sizeof u->err.msg, "%s changed or failed while uploading: %s", u->path,
-                          strerror (f.error));
-            json_decref (r);
-            u->rc = -1;
-            break;
-        }
-        json_decref (r);
-        off += (long long) n;
-        pthread_mutex_lock (u->lock);
-        *u->sent += (long long) n;
-        TOT_ADD (u->tot, bytes, (long long) n);
-        draw_bar (u);
-        pthread_mutex_unlock (u->lock);
-    }
-    close (fd);
-    blz_checksum_final (&ck, u->hash);
+    upload_lane (&l);
+    blz_checksum_final (&l.ck, u->hash);
+    u->rc = l.rc;
+    if (l.rc < 0)
+        lane_failure (u, &l);
     return NULL;
 }
 

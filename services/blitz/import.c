@@ -675,13 +675,39 @@ upload_file (imp_t *im, blz_db_t *db, const blz_ctx_t *ctx, int64_t process, int
     return 0;
 }
 
+/* The caller's transaction on an upload process's file `index` (-1: the process as a whole):
+ * NULL with err when the caller has no such process (nothing left open). */
+static blz_db_t *
+begin_process (imp_t *im, omr_call_t *call, int64_t process, int index, char **rel, int64_t *size, int64_t *fs,
+               char alg[32], omr_err_t *err)
+{
+    blz_ctx_t ctx;
+    if (blz_call_ctx (call, &ctx, err) < 0)
+        return NULL;
+    blz_db_t *db = blz_app_db (im->app, call);
+    if (blz_db_begin (db, &ctx, err) < 0)
+        return NULL;
+    if (upload_file (im, db, &ctx, process, index, rel, size, fs, alg, err) < 0) {
+        blz_db_rollback (db);
+        return NULL;
+    }
+    return db;
+}
+
+/* The MetadataImportJob of fileset fs (0 when there is none). */
+static int64_t
+fileset_job (blz_db_t *db, int64_t fs, omr_err_t *err)
+{
+    char f[24];
+    return one_int (db, err,
+                    "SELECT j.id FROM filesetjoblink l JOIN job j ON j.id = l.child WHERE l.parent = $1 "
+                    "AND j.discriminator = 'MetadataImportJob'", BLZ_P (BLZ_I64 (f, fs)));
+}
+
 static int
 op_write (omr_call_t *call, omr_err_t *err, void *arg)
 {
     imp_t *im = arg;
-    blz_ctx_t ctx;
-    if (blz_call_ctx (call, &ctx, err) < 0)
-        return -1;
     json_t *body = call->req->body;
     int64_t process = blz_int (body, "process", -1), offset = blz_int (body, "offset", 0);
     int index = (int) blz_int (body, "index", -1);
@@ -689,16 +715,14 @@ op_write (omr_call_t *call, omr_err_t *err, void *arg)
         return omr_err_set (err, OMR_E_API, 400, "write needs process, index and offset >= 0");
     const void *data = call->req->nraw ? (const void *) zframe_data (call->req->raw[0]) : (const void *) "";
     size_t len = call->req->nraw ? zframe_size (call->req->raw[0]) : 0;
-    blz_db_t *db = blz_app_db (im->app, call);
-    if (blz_db_begin (db, &ctx, err) < 0)
-        return -1;
     char *rel = NULL;
     int64_t size = 0, fs = 0;
     char alg[32] = "";
-    int rc = upload_file (im, db, &ctx, process, index, &rel, &size, &fs, alg, err);
-    blz_db_rollback (db);
-    if (rc < 0)
+    blz_db_t *db = begin_process (im, call, process, index, &rel, &size, &fs, alg, err);
+    if (!db)
         return -1;
+    blz_db_rollback (db);
+    int rc = 0;
     if ((uint64_t) offset + len > (uint64_t) size) {
         rc = omr_err_set (err, OMR_E_API, 400, "'%s': %zu bytes at offset %lld go past the declared size %lld",
                           strrchr (rel, '/') ? strrchr (rel, '/') + 1 : rel, len, (long long) offset, (long long) size);
@@ -750,23 +774,13 @@ static int
 op_cancel (omr_call_t *call, omr_err_t *err, void *arg)
 {
     imp_t *im = arg;
-    blz_ctx_t ctx;
-    if (blz_call_ctx (call, &ctx, err) < 0)
-        return -1;
     int64_t process = blz_int (call->req->body, "process", -1);
-    blz_db_t *db = blz_app_db (im->app, call);
-    if (blz_db_begin (db, &ctx, err) < 0)
-        return -1;
     int64_t fs = 0, size = 0;
     char *rel = NULL;
-    if (upload_file (im, db, &ctx, process, -1, &rel, &size, &fs, NULL, err) < 0) {
-        blz_db_rollback (db);
+    blz_db_t *db = begin_process (im, call, process, -1, &rel, &size, &fs, NULL, err);
+    if (!db)
         return -1;
-    }
-    char p[24];
-    int64_t job = one_int (db, err,
-                           "SELECT j.id FROM filesetjoblink l JOIN job j ON j.id = l.child WHERE l.parent = $1 "
-                           "AND j.discriminator = 'MetadataImportJob'", BLZ_P (BLZ_I64 (p, fs)));
+    int64_t job = fileset_job (db, fs, err);
     blz_db_rollback (db);
     stream_drop_process (im, process);
     fail_import (im, db, process, job, fs, "upload cancelled by the client");
@@ -778,26 +792,17 @@ static int
 op_verify (omr_call_t *call, omr_err_t *err, void *arg)
 {
     imp_t *im = arg;
-    blz_ctx_t ctx;
-    if (blz_call_ctx (call, &ctx, err) < 0)
-        return -1;
     json_t *body = call->req->body;
     int64_t process = blz_int (body, "process", -1);
     json_t *hashes = json_object_get (body, "hashes");
-    blz_db_t *db = blz_app_db (im->app, call);
-    if (blz_db_begin (db, &ctx, err) < 0)
-        return -1;
     int64_t fs = 0, size = 0;
     char *rel = NULL;
-    if (upload_file (im, db, &ctx, process, -1, &rel, &size, &fs, NULL, err) < 0) {
-        blz_db_rollback (db);
+    blz_db_t *db = begin_process (im, call, process, -1, &rel, &size, &fs, NULL, err);
+    if (!db)
         return -1;
-    }
     char f[24];
     BLZ_I64 (f, fs);
-    int64_t job = one_int (db, err,
-                           "SELECT j.id FROM filesetjoblink l JOIN job j ON j.id = l.child WHERE l.parent = $1 "
-                           "AND j.discriminator = 'MetadataImportJob'", BLZ_P (f));
+    int64_t job = fileset_job (db, fs, err);
     PGresult *r = blz_db_query (db, err,
                                 "SELECT o.id, o.path || o.name, o.\"size\", a.value, o.name FROM filesetentry e "
                                 "JOIN originalfile o ON o.id = e.originalfile "
@@ -968,15 +973,25 @@ rows_json (PGresult *r, const char *types, const char *const *names)
     return out;
 }
 
+/* The ORDER BY clause for the listing's "order" (newest, the default; oldest; prefix when the
+ * listing has one, else newest). */
 static const char *
-order_sql (json_t *body, const char *prefix_col)
+order_by (json_t *body, const char *newest, const char *oldest, const char *prefix)
 {
     const char *o = jstr (body, "order");
     if (o && !strcmp (o, "oldest"))
-        return "ASC";
-    if (o && !strcmp (o, "prefix"))
-        return prefix_col;
-    return "DESC";
+        return oldest;
+    if (o && !strcmp (o, "prefix") && prefix)
+        return prefix;
+    return newest;
+}
+
+/* The "limit" (default 25) and "offset" of a listing, as SQL parameters. */
+static void
+paging (json_t *body, char lim[24], char off[24])
+{
+    snprintf (lim, 24, "%lld", (long long) blz_int (body, "limit", 25));
+    snprintf (off, 24, "%lld", (long long) blz_int (body, "offset", 0));
 }
 
 static int
@@ -989,9 +1004,7 @@ op_list_filesets (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     json_t *b = call->req->body;
     char lim[24], off[24];
-    BLZ_I64 (lim, blz_int (b, "limit", 25));
-    BLZ_I64 (off, blz_int (b, "offset", 0));
-    const char *ord = order_sql (b, "prefix");
+    paging (b, lim, off);
     bool without = json_is_true (json_object_get (b, "withoutImages"));
     const char *tr = jstr (b, "withTransfer");
     char *sql = NULL;
@@ -1004,7 +1017,7 @@ op_list_filesets (omr_call_t *call, omr_err_t *err, void *arg)
                   "AS transfer, f.owner_id FROM fileset f) "
                   "SELECT id, prefix, images, files, transfer, owner_id, count(*) OVER () FROM s WHERE ($3 = 'f' OR images = 0) "
                   "AND ($4::text IS NULL OR transfer = $4) ORDER BY %s LIMIT $1 OFFSET $2",
-                  !strcmp (ord, "prefix") ? "prefix, id" : !strcmp (ord, "ASC") ? "id ASC" : "id DESC") < 0)
+                  order_by (b, "id DESC", "id ASC", "prefix, id")) < 0)
         return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
     PGresult *r = blz_db_query (db, err, sql, BLZ_P (lim, off, without ? "t" : "f", tr));
     free (sql);
@@ -1066,15 +1079,13 @@ op_list_images (omr_call_t *call, omr_err_t *err, void *arg)
         return -1;
     json_t *b = call->req->body;
     char lim[24], off[24];
-    BLZ_I64 (lim, blz_int (b, "limit", 25));
-    BLZ_I64 (off, blz_int (b, "offset", 0));
-    const char *ord = order_sql (b, "prefix");
+    paging (b, lim, off);
     char *sql = NULL;
     if (asprintf (&sql,
                   "SELECT i.id, i.name, i.fileset, (SELECT count(*) FROM filesetentry e WHERE e.fileset = i.fileset), "
                   "(SELECT coalesce(sum(o.\"size\"), 0) FROM filesetentry e JOIN originalfile o ON o.id = e.originalfile "
                   "WHERE e.fileset = i.fileset), count(*) OVER () FROM image i ORDER BY %s LIMIT $1 OFFSET $2",
-                  !strcmp (ord, "ASC") ? "i.id ASC" : "i.id DESC") < 0)
+                  order_by (b, "i.id DESC", "i.id ASC", NULL)) < 0)
         return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
     PGresult *r = blz_db_query (db, err, sql, BLZ_P (lim, off));
     free (sql);
