@@ -364,21 +364,10 @@ int
 cli_fs (cli_t *cli, int argc, char **argv)
 {
     cli_login_args_t la = {0};
-    int i = 1;
-    for (; i < argc; i++) {
-        int r = cli_login_arg (&la, argc, argv, &i);
-        if (r < 0)
-            return 2;
-        if (r == 0)
-            break;
-    }
-    if (i >= argc) {
-        usage (stderr);
-        fprintf (stderr, "omero fs: error: too few arguments\n");
-        return 2;
-    }
-    if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
-        return help ();
+    int rc = 0;
+    int i = cli_login_subcommand (&la, argc, argv, "fs", usage, help, &rc);
+    if (i < 0)
+        return rc;
     const char *sub = argv[i];
     bool known = false;
     for (int k = 0; subs[k]; k++)
@@ -393,7 +382,7 @@ cli_fs (cli_t *cli, int argc, char **argv)
         if (!strcmp (argv[j], "-h") || !strcmp (argv[j], "--help"))
             return help ();
     fargs_t f = {0};
-    int rc = parse (sub, argc - i - 1, argv + i + 1, &la, &f);
+    rc = parse (sub, argc - i - 1, argv + i + 1, &la, &f);
     if (rc)
         return rc;
     omero_client_t *c = cli_session_client (cli, &la, &rc);

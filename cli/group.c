@@ -501,21 +501,10 @@ int
 cli_group (cli_t *cli, int argc, char **argv)
 {
     cli_login_args_t la = {0};
-    int i = 1;
-    for (; i < argc; i++) {
-        int r = cli_login_arg (&la, argc, argv, &i);
-        if (r < 0)
-            return 2;
-        if (r == 0)
-            break;
-    }
-    if (i >= argc) {
-        usage (stderr);
-        fprintf (stderr, "omero group: error: too few arguments\n");
-        return 2;
-    }
-    if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
-        return help ();
+    int rc = 0;
+    int i = cli_login_subcommand (&la, argc, argv, "group", usage, help, &rc);
+    if (i < 0)
+        return rc;
     const char *sub = argv[i];
     bool known = false;
     for (size_t k = 0; k < sizeof sub_help / sizeof sub_help[0]; k++)
@@ -541,7 +530,7 @@ cli_group (cli_t *cli, int argc, char **argv)
     gargs_t *g = calloc (1, sizeof *g);
     /* listusers prints id lists by default (group-print arguments), list/info counts. */
     g->lo.long_ = !strcmp (sub, "listusers");
-    int rc = parse (sub, argc - i - 1, argv + i + 1, &la, g);
+    rc = parse (sub, argc - i - 1, argv + i + 1, &la, g);
     if (rc) {
         free (g);
         return rc;

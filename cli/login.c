@@ -119,6 +119,33 @@ cli_login_arg (cli_login_args_t *a, int argc, char **argv, int *i)
     return 0;
 }
 
+int
+cli_login_subcommand (cli_login_args_t *la, int argc, char **argv, const char *cmd, void (*usage) (FILE *),
+                      int (*help) (void), int *rc)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        int r = cli_login_arg (la, argc, argv, &i);
+        if (r < 0) {
+            *rc = 2;
+            return -1;
+        }
+        if (r == 0)
+            break;
+    }
+    if (i >= argc) {
+        usage (stderr);
+        fprintf (stderr, "omero %s: error: too few arguments\n", cmd);
+        *rc = 2;
+        return -1;
+    }
+    if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help")) {
+        *rc = help ();
+        return -1;
+    }
+    return i;
+}
+
 char **
 cli_login_hoist (int argc, char **argv, int *out_argc)
 {

@@ -18,6 +18,12 @@ typedef struct {
  * Returns 1 if consumed, 0 if argv[*i] is not a login option, -1 if its value is missing
  * (a usage message was printed). Accepts "-s X", "--server X" and "--server=X". */
 int cli_login_arg (cli_login_args_t *a, int argc, char **argv, int *i);
+/* The start of a command with subcommands (`omero fs`, `omero user`, `omero group`): consumes the
+ * login arguments before the subcommand word and returns that word's index. Returns -1 with *rc set
+ * when the command ends there: 2 after a bad login option, 2 when no word follows (usage on stderr,
+ * then "omero CMD: error: too few arguments"), help()'s status when the word is -h or --help. */
+int cli_login_subcommand (cli_login_args_t *a, int argc, char **argv, const char *cmd, void (*usage) (FILE *),
+                          int (*help) (void), int *rc);
 /* OMERO accepts login arguments before the command name too (`omero -s host -u user login`,
  * `omero --sudo root -u bob import …`). Returns a new argv (malloc'ed array of the same strings,
  * NULL-terminated, *out_argc entries) in which login arguments found before the first word that

@@ -674,21 +674,10 @@ int
 cli_user (cli_t *cli, int argc, char **argv)
 {
     cli_login_args_t la = {0};
-    int i = 1;
-    for (; i < argc; i++) {
-        int r = cli_login_arg (&la, argc, argv, &i);
-        if (r < 0)
-            return 2;
-        if (r == 0)
-            break;
-    }
-    if (i >= argc) {
-        usage (stderr);
-        fprintf (stderr, "omero user: error: too few arguments\n");
-        return 2;
-    }
-    if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
-        return help ();
+    int rc = 0;
+    int i = cli_login_subcommand (&la, argc, argv, "user", usage, help, &rc);
+    if (i < 0)
+        return rc;
     const char *sub = argv[i];
     bool known = false;
     for (size_t k = 0; k < sizeof sub_help / sizeof sub_help[0]; k++)
@@ -711,7 +700,7 @@ cli_user (cli_t *cli, int argc, char **argv)
     }
     uargs_t *u = calloc (1, sizeof *u);
     u->lo.long_ = true;
-    int rc = parse (sub, argc - i - 1, argv + i + 1, &la, u);
+    rc = parse (sub, argc - i - 1, argv + i + 1, &la, u);
     if (rc) {
         free (u);
         return rc;
