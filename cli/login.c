@@ -38,6 +38,21 @@ cli_fail_omero (const omero_err_t *err)
 }
 
 char *
+cli_read_line (FILE *in)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline (&line, &cap, in);
+    if (n < 0) {
+        free (line);
+        return NULL;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
+    return line;
+}
+
+char *
 cli_prompt (const char *prompt, bool hidden)
 {
     struct termios old, quiet;
@@ -50,19 +65,11 @@ cli_prompt (const char *prompt, bool hidden)
     }
     fputs (prompt, stderr);
     fflush (stderr);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline (&line, &cap, stdin);
+    char *line = cli_read_line (stdin);
     if (restore) {
         tcsetattr (STDIN_FILENO, TCSAFLUSH, &old);
         fputc ('\n', stderr);
     }
-    if (n < 0) {
-        free (line);
-        return NULL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = 0;
     return line;
 }
 

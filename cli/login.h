@@ -46,6 +46,9 @@ omero_client_t *cli_login_connect (cli_t *cli, const cli_login_args_t *a, bool i
 int cli_die (int rv, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 /* Print a server error as "Name: message" and return 1. */
 int cli_fail_omero (const omero_err_t *err);
+/* Read one line from in; returns it malloc'ed without its line ending ("\n", "\r\n"), or NULL at end
+ * of input. */
+char *cli_read_line (FILE *in);
 /* Read a line from the terminal after printing prompt (stdin must be a terminal; hidden turns
  * echo off). Returns a malloc'ed line without its newline, or NULL at end of input. */
 char *cli_prompt (const char *prompt, bool hidden);

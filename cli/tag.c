@@ -38,16 +38,7 @@ ask (const char *prompt)
 {
     fputs (prompt, stdout);
     fflush (stdout);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline (&line, &cap, stdin);
-    if (n < 0) {
-        free (line);
-        return NULL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = 0;
-    return line;
+    return cli_read_line (stdin);
 }
 
 static int
