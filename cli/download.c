@@ -135,14 +135,13 @@ int
 cli_download (cli_t *cli, int argc, char **argv)
 {
     cli_login_args_t la = {0};
+    int rc = 0;
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
-            return help ();
-        int r = cli_login_arg (&la, argc, argv, &i);
+        int r = cli_login_or_help (&la, argc, argv, &i, help, &rc);
         if (r < 0)
-            return 2;
+            return rc;
         if (r > 0)
             continue;
         if (argv[i][0] == '-' && argv[i][1]) {
@@ -174,7 +173,6 @@ cli_download (cli_t *cli, int argc, char **argv)
         fprintf (stderr, "omero download: error: object must be Image:ID, Fileset:ID or OriginalFile:ID, not '%s'\n", obj);
         return 2;
     }
-    int rc;
     omero_client_t *c = cli_session_client (cli, &la, &rc);
     if (!c)
         return rc;

@@ -412,14 +412,13 @@ int
 cli_export (cli_t *cli, int argc, char **argv)
 {
     cli_login_args_t la = {0};
+    int rc = 0;
     const char *file = NULL, *type = "TIFF", *obj = NULL;
     bool iterate = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
-            return help ();
-        int r = cli_login_arg (&la, argc, argv, &i);
+        int r = cli_login_or_help (&la, argc, argv, &i, help, &rc);
         if (r < 0)
-            return 2;
+            return rc;
         if (r > 0)
             continue;
         if ((!strcmp (argv[i], "--file") || !strcmp (argv[i], "-f")) && i + 1 < argc)
@@ -458,7 +457,6 @@ cli_export (cli_t *cli, int argc, char **argv)
         fprintf (stderr, "omero export: error: object must be %sID, not '%s'\n", want, obj);
         return 2;
     }
-    int rc;
     omero_client_t *c = cli_session_client (cli, &la, &rc);
     if (!c)
         return rc;

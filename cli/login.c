@@ -153,6 +153,19 @@ cli_login_subcommand (cli_login_args_t *la, int argc, char **argv, const char *c
     return i;
 }
 
+int
+cli_login_or_help (cli_login_args_t *a, int argc, char **argv, int *i, int (*help) (void), int *rc)
+{
+    if (!strcmp (argv[*i], "-h") || !strcmp (argv[*i], "--help")) {
+        *rc = help ();
+        return -1;
+    }
+    int r = cli_login_arg (a, argc, argv, i);
+    if (r < 0)
+        *rc = 2;
+    return r;
+}
+
 char **
 cli_login_hoist (int argc, char **argv, int *out_argc)
 {

@@ -18,6 +18,11 @@ typedef struct {
  * Returns 1 if consumed, 0 if argv[*i] is not a login option, -1 if its value is missing
  * (a usage message was printed). Accepts "-s X", "--server X" and "--server=X". */
 int cli_login_arg (cli_login_args_t *a, int argc, char **argv, int *i);
+/* One step of an option loop for the options every connecting command without subcommands takes
+ * anywhere: -h/--help and the login arguments. Returns 1 when argv[*i] was consumed (as cli_login_arg),
+ * 0 when it is neither, -1 when the command ends there with *rc set: help()'s status for -h/--help,
+ * 2 after a login option without its value. */
+int cli_login_or_help (cli_login_args_t *a, int argc, char **argv, int *i, int (*help) (void), int *rc);
 /* The start of a command with subcommands (`omero fs`, `omero user`, `omero group`): consumes the
  * login arguments before the subcommand word and returns that word's index. Returns -1 with *rc set
  * when the command ends there: 2 after a bad login option, 2 when no word follows (usage on stderr,
