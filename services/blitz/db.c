@@ -282,6 +282,37 @@ blz_db_rollback (blz_db_t *self)
 }
 
 int64_t
+blz_db_insert_owned (blz_db_t *self, omr_err_t *err, int64_t owner, int64_t group, const char *table,
+                     const char *cols, const char *vals, int n, const char *const *params)
+{
+    int64_t ev = blz_db_event (self, err);
+    if (ev < 0)
+        return -1;
+    char owner_sql[24], *sql = NULL;
+    if (owner < 0)
+        snprintf (owner_sql, sizeof owner_sql, "_omero_uid()");
+    else
+        snprintf (owner_sql, sizeof owner_sql, "%lld", (long long) owner);
+    if (asprintf (&sql,
+                  "INSERT INTO %s (id, permissions, owner_id, group_id, creation_id, update_id%s%s) "
+                  "VALUES (nextval('seq_%s'), (SELECT permissions FROM experimentergroup WHERE id = %lld), "
+                  "%s, %lld, %lld, %lld%s%s) RETURNING id",
+                  table, *cols ? ", " : "", cols, table, (long long) group, owner_sql, (long long) group,
+                  (long long) ev, (long long) ev, *vals ? ", " : "", vals)
+        < 0)
+        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
+    PGresult *r = blz_db_query (self, err, sql, n, params);
+    free (sql);
+    if (!r)
+        return -1;
+    int64_t id = PQntuples (r) ? atoll (PQgetvalue (r, 0, 0)) : -1;
+    PQclear (r);
+    if (id < 0)
+        omr_err_set (err, OMR_E_INTERNAL, 500, "insert into %s returned no id", table);
+    return id;
+}
+
+int64_t
 blz_db_event (blz_db_t *self, omr_err_t *err)
 {
     if (self->event_id >= 0)

@@ -48,6 +48,11 @@ long blz_db_exec (blz_db_t *self, omr_err_t *err, const char *sql, int n, const 
 /* The Event of the current transaction (created on first use) with the caller, group and
  * session of the context given to blz_db_begin; returns its id or -1. */
 int64_t blz_db_event (blz_db_t *self, omr_err_t *err);
+/* Insert an owned row into `table` (id from seq_<table>, the group's permissions, creation and
+ * update by this transaction's event) with further columns `cols` = `vals` ($1.. of params;
+ * both "" for none); owner -1 is the caller. Returns the new id, or -1 with err. */
+int64_t blz_db_insert_owned (blz_db_t *self, omr_err_t *err, int64_t owner, int64_t group, const char *table,
+                             const char *cols, const char *vals, int n, const char *const *params);
 /* Record one EventLog row (action INSERT/UPDATE/DELETE, entity type "ome.model.meta.Experimenter"). */
 int blz_db_log (blz_db_t *self, const char *action, const char *entity_type, int64_t id, omr_err_t *err);
 /* Raw connection (for one-off checks at start-up). */

@@ -76,35 +76,13 @@ one_int (blz_db_t *db, omr_err_t *err, const char *sql, int n, const char *const
     return v;
 }
 
-/* Insert an owned row (id, details and the caller's event filled in); returns its id or -1. */
-static int64_t
-ins_owned (blz_db_t *db, omr_err_t *err, int64_t owner, int64_t group, const char *table, const char *cols,
-           const char *vals, int n, const char *const *params)
-{
-    int64_t ev = blz_db_event (db, err);
-    if (ev < 0)
-        return -1;
-    char *sql = NULL;
-    if (asprintf (&sql,
-                  "INSERT INTO %s (id, permissions, owner_id, group_id, creation_id, update_id%s%s) "
-                  "VALUES (nextval('seq_%s'), (SELECT permissions FROM experimentergroup WHERE id = %lld), "
-                  "%lld, %lld, %lld, %lld%s%s) RETURNING id",
-                  table, *cols ? ", " : "", cols, table, (long long) group, (long long) owner, (long long) group,
-                  (long long) ev, (long long) ev, *vals ? ", " : "", vals)
-        < 0)
-        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
-    int64_t id = one_int (db, err, sql, n, params);
-    free (sql);
-    return id < 0 ? -1 : id;
-}
-
 /* Insert a Job (root row + subclass row) of a discriminator; returns its id or -1. */
 static int64_t
 ins_job (blz_db_t *db, omr_err_t *err, int64_t owner, int64_t group, const char *disc, const char *status,
          const char *message)
 {
     char g[24], o[24];
-    int64_t id = ins_owned (db, err, owner, group, "job",
+    int64_t id = blz_db_insert_owned (db, err, owner, group, "job",
                             "discriminator, groupname, message, scheduledfor, submitted, started, status, type, username",
                             "$1, (SELECT name FROM experimentergroup WHERE id = $2::int8), $3, now(), now(), "
                             "CASE WHEN $4 = 'Running' THEN now() END, (SELECT id FROM jobstatus WHERE value = $4), "
@@ -391,7 +369,7 @@ resolve_target (blz_db_t *db, const blz_ctx_t *ctx, json_t *target, omr_err_t *e
         if (pid == -2)
             return -1;
         if (pid < 0) {
-            pid = ins_owned (db, err, ctx->user_id, ctx->group_id, "project", "name", "$1", BLZ_P (project));
+            pid = blz_db_insert_owned (db, err, ctx->user_id, ctx->group_id, "project", "name", "$1", BLZ_P (project));
             if (pid < 0 || blz_db_log (db, "INSERT", "ome.model.containers.Project", pid, err) < 0)
                 return -1;
         }
@@ -414,7 +392,7 @@ resolve_target (blz_db_t *db, const blz_ctx_t *ctx, json_t *target, omr_err_t *e
         PQclear (r);
     }
     if (did < 0) {
-        did = ins_owned (db, err, ctx->user_id, ctx->group_id, "dataset", "name", "$1", BLZ_P (name));
+        did = blz_db_insert_owned (db, err, ctx->user_id, ctx->group_id, "dataset", "name", "$1", BLZ_P (name));
         if (did < 0 || blz_db_log (db, "INSERT", "ome.model.containers.Dataset", did, err) < 0)
             return -1;
     }
@@ -422,7 +400,7 @@ resolve_target (blz_db_t *db, const blz_ctx_t *ctx, json_t *target, omr_err_t *e
         char p[24], d[24];
         if (one_int (db, err, "SELECT id FROM projectdatasetlink WHERE parent = $1 AND child = $2",
                      BLZ_P (BLZ_I64 (p, pid), BLZ_I64 (d, did))) == -1
-            && ins_owned (db, err, ctx->user_id, ctx->group_id, "projectdatasetlink", "parent, child", "$1, $2",
+            && blz_db_insert_owned (db, err, ctx->user_id, ctx->group_id, "projectdatasetlink", "parent, child", "$1, $2",
                           BLZ_P (p, d)) < 0)
             return -1;
         if (err->name[0])
@@ -538,7 +516,7 @@ op_import_fileset (omr_call_t *call, omr_err_t *err, void *arg)
     PQclear (r);
     if (!prefix)
         goto rollback;
-    int64_t fs = ins_owned (db, err, ctx.user_id, ctx.group_id, "fileset", "templateprefix", "$1", BLZ_P (prefix));
+    int64_t fs = blz_db_insert_owned (db, err, ctx.user_id, ctx.group_id, "fileset", "templateprefix", "$1", BLZ_P (prefix));
     if (fs < 0 || blz_db_log (db, "INSERT", "ome.model.fs.Fileset", fs, err) < 0)
         goto rollback;
     int64_t upload = ins_job (db, err, ctx.user_id, ctx.group_id, "UploadJob", ST_RUNNING, "Uploading");
@@ -549,7 +527,7 @@ op_import_fileset (omr_call_t *call, omr_err_t *err, void *arg)
     char fss[24], js[24];
     BLZ_I64 (fss, fs);
     for (int k = 0; k < 2; k++)
-        if (ins_owned (db, err, ctx.user_id, ctx.group_id, "filesetjoblink", "parent, child", "$1, $2",
+        if (blz_db_insert_owned (db, err, ctx.user_id, ctx.group_id, "filesetjoblink", "parent, child", "$1, $2",
                        BLZ_P (fss, BLZ_I64 (js, k ? job : upload))) < 0)
             goto rollback;
     json_t *out_files = json_array ();
@@ -565,7 +543,7 @@ op_import_fileset (omr_call_t *call, omr_err_t *err, void *arg)
         char size[24], idx[16];
         snprintf (idx, sizeof idx, "%zu", i);
         BLZ_I64 (size, json_integer_value (json_object_get (f, "size")));
-        int64_t of = ins_owned (db, err, ctx.user_id, ctx.group_id, "originalfile",
+        int64_t of = blz_db_insert_owned (db, err, ctx.user_id, ctx.group_id, "originalfile",
                                 "path, name, repo, \"size\", mimetype, hasher",
                                 "$1, $2, $3, $4, 'application/octet-stream', (SELECT id FROM checksumalgorithm WHERE value = $5)",
                                 BLZ_P (dir, name, im->uuid, size, alg));
@@ -575,7 +553,7 @@ op_import_fileset (omr_call_t *call, omr_err_t *err, void *arg)
         while (cp && *cp == '/')
             cp++;
         char ofs[24];
-        if (ins_owned (db, err, ctx.user_id, ctx.group_id, "filesetentry", "clientpath, fileset, originalfile, fileset_index",
+        if (blz_db_insert_owned (db, err, ctx.user_id, ctx.group_id, "filesetentry", "clientpath, fileset, originalfile, fileset_index",
                        "$1, $2, $3, $4", BLZ_P (cp && *cp ? cp : paths[i], fss, BLZ_I64 (ofs, of), idx)) < 0)
             goto rollback;
         json_array_append_new (out_files, json_pack ("{s:i, s:s, s:I}", "index", (int) i, "path", paths[i],
@@ -1353,7 +1331,7 @@ op_make_dir (omr_call_t *call, omr_err_t *err, void *arg)
             char *sl = strrchr (sub, '/');
             char dir[PATH_MAX];
             snprintf (dir, sizeof dir, "%.*s", sl ? (int) (sl - sub + 1) : 0, sub);
-            if (ins_owned (db, err, im->app->root_id, im->app->user_gid, "originalfile", "path, name, repo, mimetype",
+            if (blz_db_insert_owned (db, err, im->app->root_id, im->app->user_gid, "originalfile", "path, name, repo, mimetype",
                            "$1, $2, $3, 'Directory'", BLZ_P (dir, sl ? sl + 1 : sub, im->uuid)) < 0) {
                 free (sub);
                 goto out;
@@ -1534,7 +1512,7 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
         snprintf (nm, sizeof nm, "%s [%d]", name, idx);
     else
         snprintf (nm, sizeof nm, "%s", name ? name : m->name);
-    int64_t img = ins_owned (db, err, owner, group, "image",
+    int64_t img = blz_db_insert_owned (db, err, owner, group, "image",
                              "name, description, acquisitiondate, fileset, format, series, partial, archived",
                              "$1, $2, $3::timestamp, $4, (SELECT id FROM format WHERE value = $5), $6, false, false",
                              BLZ_P (nm, desc ? desc : (const char *) m->description, m->acquisition_date, fss,
@@ -1554,7 +1532,7 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
     snprintf (sc, sizeof sc, "%u", m->size_c);
     snprintf (st, sizeof st, "%u", m->size_t);
     snprintf (sb, sizeof sb, "%d", m->significant_bits);
-    int64_t pix = ins_owned (
+    int64_t pix = blz_db_insert_owned (
         db, err, owner, group, "pixels",
         "image, image_index, dimensionorder, pixelstype, sizex, sizey, sizez, sizec, sizet, significantbits, sha1, "
         "physicalsizex, physicalsizexunit, physicalsizey, physicalsizeyunit, physicalsizez, physicalsizezunit, "
@@ -1576,7 +1554,7 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
         qty (&ch->emission, em, &emv, &emu);
         qty (&ch->excitation, ex, &exv, &exu);
         snprintf (spp, sizeof spp, "%d", ch->samples_per_pixel > 0 ? ch->samples_per_pixel : 1);
-        int64_t lc = ins_owned (db, err, owner, group, "logicalchannel",
+        int64_t lc = blz_db_insert_owned (db, err, owner, group, "logicalchannel",
                                 "name, fluor, emissionwave, emissionwaveunit, excitationwave, excitationwaveunit, samplesperpixel",
                                 "$1, $2, $3, " UNIT ("unitslength", 4) ", $5, " UNIT ("unitslength", 6) ", $7",
                                 BLZ_P (ch->name, ch->fluor, emv, emu, exv, exu, spp));
@@ -1601,7 +1579,7 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
             char los[40], his[40];
             snprintf (los, sizeof los, "%.17g", lo);
             snprintf (his, sizeof his, "%.17g", hi);
-            stats = ins_owned (db, err, owner, group, "statsinfo", "globalmin, globalmax", "$1, $2", BLZ_P (los, his));
+            stats = blz_db_insert_owned (db, err, owner, group, "statsinfo", "globalmin, globalmax", "$1, $2", BLZ_P (los, his));
             if (stats < 0)
                 return -1;
         }
@@ -1612,7 +1590,7 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
         snprintf (g, sizeof g, "%u", (col >> 16) & 255);
         snprintf (b, sizeof b, "%u", (col >> 8) & 255);
         snprintf (a, sizeof a, "%u", col & 255);
-        if (ins_owned (db, err, owner, group, "channel", "pixels, pixels_index, logicalchannel, statsinfo, red, green, blue, alpha",
+        if (blz_db_insert_owned (db, err, owner, group, "channel", "pixels, pixels_index, logicalchannel, statsinfo, red, green, blue, alpha",
                        "$1, $2, $3, $4, $5, $6, $7, $8",
                        BLZ_P (pxs, cs, BLZ_I64 (lcs, lc), stats ? BLZ_I64 (sts, stats) : NULL, ch->has_color ? r : NULL,
                               ch->has_color ? g : NULL, ch->has_color ? b : NULL, ch->has_color ? a : NULL))
@@ -1631,7 +1609,7 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
         qty (&pl->position_x, x, &xv, &xu);
         qty (&pl->position_y, y, &yv, &yu);
         qty (&pl->position_z, zz, &zv, &zu);
-        if (ins_owned (db, err, owner, group, "planeinfo",
+        if (blz_db_insert_owned (db, err, owner, group, "planeinfo",
                        "pixels, thez, thec, thet, deltat, deltatunit, exposuretime, exposuretimeunit, positionx, positionxunit, "
                        "positiony, positionyunit, positionz, positionzunit",
                        "$1, $2, $3, $4, $5, " UNIT ("unitstime", 6) ", $7, " UNIT ("unitstime", 8) ", $9, "
@@ -1643,11 +1621,11 @@ import_image (blz_db_t *db, fmt_fileset_t *set, int idx, int64_t owner, int64_t 
     for (int f = 0; f < fmt_fileset_file_count (set); f++) {
         if (!fmt_fileset_image_uses_file (set, idx, f) || !used_of[f])
             continue;
-        if (ins_owned (db, err, owner, group, "pixelsoriginalfilemap", "parent, child", "$1, $2", BLZ_P (used_of[f], pxs)) < 0)
+        if (blz_db_insert_owned (db, err, owner, group, "pixelsoriginalfilemap", "parent, child", "$1, $2", BLZ_P (used_of[f], pxs)) < 0)
             return -1;
     }
     const char *ds = json_string_value (json_object_get (settings, "import.dataset"));
-    if (ds && ins_owned (db, err, owner, group, "datasetimagelink", "parent, child", "$1, $2", BLZ_P (ds, ims)) < 0)
+    if (ds && blz_db_insert_owned (db, err, owner, group, "datasetimagelink", "parent, child", "$1, $2", BLZ_P (ds, ims)) < 0)
         return -1;
     return img;
 }
@@ -1659,7 +1637,7 @@ import_instruments (blz_db_t *db, fmt_fileset_t *set, int64_t owner, int64_t gro
 {
     for (int i = 0; i < fmt_fileset_instrument_count (set); i++) {
         const fmt_instrument_t *in = fmt_fileset_instrument (set, i);
-        ids[i] = ins_owned (db, err, owner, group, "instrument", "", "", 0, NULL);
+        ids[i] = blz_db_insert_owned (db, err, owner, group, "instrument", "", "", 0, NULL);
         if (ids[i] < 0)
             return -1;
         char is[24];
@@ -1669,7 +1647,7 @@ import_instruments (blz_db_t *db, fmt_fileset_t *set, int64_t owner, int64_t gro
             char mag[40], na[40];
             snprintf (mag, sizeof mag, "%.17g", o->nominal_magnification);
             snprintf (na, sizeof na, "%.17g", o->lens_na);
-            if (ins_owned (db, err, owner, group, "objective",
+            if (blz_db_insert_owned (db, err, owner, group, "objective",
                            "instrument, manufacturer, model, nominalmagnification, lensna, immersion, correction",
                            "$1, $2, $3, $4, $5, coalesce((SELECT id FROM immersion WHERE value = $6), "
                            "(SELECT id FROM immersion WHERE value = 'Other')), (SELECT id FROM correction WHERE value = 'Other')",
@@ -1680,7 +1658,7 @@ import_instruments (blz_db_t *db, fmt_fileset_t *set, int64_t owner, int64_t gro
         }
         for (int k = 0; k < in->detector_count; k++) {
             const fmt_detector_t *d = &in->detectors[k];
-            if (ins_owned (db, err, owner, group, "detector", "instrument, manufacturer, model, type",
+            if (blz_db_insert_owned (db, err, owner, group, "detector", "instrument, manufacturer, model, type",
                            "$1, $2, $3, coalesce((SELECT id FROM detectortype WHERE value = $4), "
                            "(SELECT id FROM detectortype WHERE value = 'Other'))",
                            BLZ_P (is, d->manufacturer, d->model, d->type))
@@ -2056,7 +2034,7 @@ repo_row (imp_t *im, omr_err_t *err)
     PQclear (r);
     char uuid[37];
     omr_uuid (uuid);
-    int64_t id = ins_owned (db, err, 0, 0, "originalfile", "path, name, hash, mimetype, repo",
+    int64_t id = blz_db_insert_owned (db, err, 0, 0, "originalfile", "path, name, hash, mimetype, repo",
                             "$1, 'ManagedRepository', $2, 'Repository', NULL", BLZ_P (im->root, uuid));
     if (id < 0 || blz_db_commit (db, err) < 0)
         goto out;

@@ -326,33 +326,6 @@ blz_rdef_load (blz_app_t *app, blz_db_t *db, int64_t pixels_id, rnd_settings_t *
 
 /* ------------------------------------------------------------------ writing */
 
-/* Insert an owned row for the caller in `group`; returns the id or -1. */
-static int64_t
-ins_row (blz_db_t *db, omr_err_t *err, int64_t group, const char *table, const char *cols, const char *vals, int n,
-         const char *const *params)
-{
-    int64_t ev = blz_db_event (db, err);
-    if (ev < 0)
-        return -1;
-    char *sql = NULL;
-    if (asprintf (&sql,
-                  "INSERT INTO %s (id, permissions, owner_id, group_id, creation_id, update_id, %s) VALUES "
-                  "(nextval('seq_%s'), (SELECT permissions FROM experimentergroup WHERE id = %lld), _omero_uid(), "
-                  "%lld, %lld, %lld, %s) RETURNING id",
-                  table, cols, table, (long long) group, (long long) group, (long long) ev, (long long) ev, vals)
-        < 0)
-        return omr_err_set (err, OMR_E_INTERNAL, 500, "out of memory");
-    PGresult *r = blz_db_query (db, err, sql, n, params);
-    free (sql);
-    if (!r)
-        return -1;
-    int64_t id = PQntuples (r) ? atoll (PQgetvalue (r, 0, 0)) : -1;
-    PQclear (r);
-    if (id < 0)
-        omr_err_set (err, OMR_E_INTERNAL, 500, "insert into %s returned no id", table);
-    return id;
-}
-
 /* The ChannelBinding rows (and reverse-intensity contexts) of settings s under RenderingDef rd. */
 static int
 insert_bindings (blz_db_t *db, int64_t group, int64_t rd, const rnd_settings_t *s, omr_err_t *err)
@@ -370,7 +343,7 @@ insert_bindings (blz_db_t *db, int64_t group, int64_t rd, const rnd_settings_t *
         snprintf (g, sizeof g, "%u", b->green);
         snprintf (bl, sizeof bl, "%u", b->blue);
         snprintf (a, sizeof a, "%u", b->alpha);
-        int64_t cb = ins_row (db, err, group, "channelbinding",
+        int64_t cb = blz_db_insert_owned (db, err, -1, group, "channelbinding",
                               "renderingdef, renderingdef_index, active, inputstart, inputend, family, coefficient, "
                               "noisereduction, red, green, blue, alpha, lookuptable",
                               "$1::int8, $2::int4, $3::bool, $4::float8, $5::float8, (SELECT id FROM family WHERE "
@@ -381,7 +354,7 @@ insert_bindings (blz_db_t *db, int64_t group, int64_t rd, const rnd_settings_t *
             return -1;
         if (b->reverse) {
             char cbs[24];
-            int64_t x = ins_row (db, err, group, "codomainmapcontext", "discriminator, channelbinding",
+            int64_t x = blz_db_insert_owned (db, err, -1, group, "codomainmapcontext", "discriminator, channelbinding",
                                  "'ReverseIntensityContext', $1::int8", BLZ_P (BLZ_I64 (cbs, cb)));
             char xs[24];
             if (x < 0
@@ -463,12 +436,12 @@ save_info (blz_db_t *db, const pxinfo_t *pi, const rnd_settings_t *s, int64_t *o
             || blz_db_log (db, "UPDATE", "ome.model.display.RenderingDef", rd, err) < 0)
             return -1;
     } else {
-        int64_t q = ins_row (db, err, pi->group, "quantumdef", "bitresolution, cdstart, cdend",
+        int64_t q = blz_db_insert_owned (db, err, -1, pi->group, "quantumdef", "bitresolution, cdstart, cdend",
                              "$1::int4, $2::int4, $3::int4", BLZ_P (br, cs, ce));
         char qs[24];
         if (q < 0)
             return -1;
-        rd = ins_row (db, err, pi->group, "renderingdef", "pixels, defaultz, defaultt, model, quantization",
+        rd = blz_db_insert_owned (db, err, -1, pi->group, "renderingdef", "pixels, defaultz, defaultt, model, quantization",
                       "$1::int8, $2::int4, $3::int4, (SELECT id FROM renderingmodel WHERE value = $4), $5::int8",
                       BLZ_P (ps, dz, dt, model, BLZ_I64 (qs, q)));
         if (rd < 0 || insert_bindings (db, pi->group, rd, s, err) < 0
